@@ -1,0 +1,139 @@
+"""Channel history: how a channel's earlier videos did, strictly as known before a video was published.
+
+A ``ChannelHistory`` is built from the *training* snapshots only. Asked about a video published at time
+``t`` it answers from the observations made strictly before ``t`` (an "as-of" query): for each of the
+channel's videos observed before ``t`` its latest views then, and from those
+
+* ``channel_video_count``: how many of the channel's videos had been seen,
+* ``channel_avg_views``: their mean views (arithmetic, the number a user would quote as "average views"),
+* ``channel_mean_log_views``, ``channel_max_log_views``: the geometric-mean and best-hit level,
+* ``channel_like_ratio``: likes / views summed over those videos.
+
+Why as-of rather than "the earlier videos' final counts": at test time the history is frozen at the
+training cut, so a training row must not see counts measured after its own publish time either; and it
+makes a video's features independent of anything observed later (adding later videos changes nothing).
+A video's own observations never count (they are made at or after its publish time).
+
+``channel_features`` turns those raw statistics - or the ``channel_avg_views`` / ``channel_video_count``
+a user passes to ``predict_performance`` - into the model's channel features, one code path for both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RAW_STATS = ("channel_video_count", "channel_avg_views", "channel_mean_log_views", "channel_max_log_views",
+             "channel_like_ratio")
+# The model's channel features. The first two come from what every caller knows (count, average views);
+# the others are NaN ("unknown") when a caller does not supply them, which training teaches the model
+# to handle (see ``mask_optional_stats``).
+CHANNEL_FEATURES = ("channel_log_count", "channel_log_avg_views", "channel_mean_log_views",
+                    "channel_max_log_views", "channel_like_ratio", "channel_log_gap")
+OPTIONAL_STATS = ("channel_mean_log_views", "channel_max_log_views", "channel_like_ratio")
+
+
+class ChannelHistory:
+    """As-of channel statistics from a snapshot table (canonical columns; one row per video and day)."""
+
+    def __init__(self, snapshots: pd.DataFrame) -> None:
+        need = ("video_id", "channel_id", "observed_at", "views", "likes")
+        missing = [col for col in need if col not in snapshots]
+        if missing:
+            raise ValueError(f"snapshots: missing column(s) {missing} for channel history")
+        events = snapshots.loc[:, list(need)].sort_values(["video_id", "observed_at"], kind="stable")
+        views = events["views"].to_numpy(float).clip(0, None)
+        likes = events["likes"].to_numpy(float)
+        video = events["video_id"].to_numpy()
+        first = np.r_[True, video[1:] != video[:-1]]
+        log_views = np.log1p(views)
+        liked = np.isfinite(likes)
+        like_num = np.where(liked, likes, 0.0)
+        like_den = np.where(liked, views, 0.0)
+        # Each observation replaces the video's previous one: its contribution to the channel sums is
+        # the difference to that previous observation (the whole value for the video's first one).
+        frame = pd.DataFrame({
+            "channel_id": events["channel_id"].astype(str).to_numpy(),
+            "time": events["observed_at"].to_numpy(),
+            "d_count": first.astype(float),
+            "d_views": _delta(views, first),
+            "d_log_views": _delta(log_views, first),
+            "d_like_num": _delta(like_num, first),
+            "d_like_den": _delta(like_den, first),
+            "log_views": log_views,
+        })
+        frame = frame.sort_values(["channel_id", "time"], kind="stable").reset_index(drop=True)
+        by_channel = frame.groupby("channel_id", sort=False)
+        cumulative = by_channel[["d_count", "d_views", "d_log_views", "d_like_num", "d_like_den"]].cumsum()
+        cumulative["max_log_views"] = by_channel["log_views"].cummax()
+        cumulative["channel_id"] = frame["channel_id"]
+        cumulative["time"] = frame["time"]
+        # Several events at the same instant: only the state after the last of them is a valid answer.
+        state = cumulative.drop_duplicates(["channel_id", "time"], keep="last")
+        # merge_asof needs the right side sorted by time over all channels.
+        self._state = state.sort_values("time", kind="stable").reset_index(drop=True)
+        self.last_time = pd.Timestamp(frame["time"].max()) if len(frame) else None
+
+    def stats(self, channel_ids: pd.Series | np.ndarray, published_at: pd.Series | np.ndarray) -> pd.DataFrame:
+        """Raw ``RAW_STATS`` per query from observations strictly before each ``published_at``."""
+        queries = pd.DataFrame({"channel_id": pd.Series(channel_ids).astype(str).to_numpy(),
+                                "time": pd.to_datetime(pd.Series(published_at), utc=True).to_numpy(),
+                                "_order": np.arange(len(channel_ids))})
+        state = self._state
+        if len(state):
+            queries["time"] = queries["time"].astype(state["time"].dtype)
+        merged = pd.merge_asof(queries.sort_values("time", kind="stable"), state, on="time", by="channel_id",
+                               allow_exact_matches=False, direction="backward").sort_values("_order")
+        count = merged["d_count"].fillna(0.0).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = pd.DataFrame({
+                "channel_video_count": count,
+                "channel_avg_views": np.where(count > 0, merged["d_views"].to_numpy() / count, np.nan),
+                "channel_mean_log_views": np.where(count > 0, merged["d_log_views"].to_numpy() / count, np.nan),
+                "channel_max_log_views": np.where(count > 0, merged["max_log_views"].to_numpy(), np.nan),
+                "channel_like_ratio": np.where(merged["d_like_den"].to_numpy() > 0,
+                                               merged["d_like_num"].to_numpy() / merged["d_like_den"].to_numpy(),
+                                               np.nan),
+            })
+        return out.reset_index(drop=True)
+
+
+def _delta(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    previous = np.r_[0.0, values[:-1]]
+    return np.where(first, values, values - previous)
+
+
+def channel_features(stats: pd.DataFrame) -> pd.DataFrame:
+    """The model's ``CHANNEL_FEATURES`` from raw statistics (history or user input); NaN = unknown.
+
+    ``channel_log_gap`` (mean log views minus log of the average views) is how skewed the channel's
+    results are - a channel whose average is one viral hit has a large gap.
+    """
+    count = pd.to_numeric(stats["channel_video_count"], errors="coerce").to_numpy(float)
+    has_history = count > 0
+    avg = np.where(has_history, pd.to_numeric(stats["channel_avg_views"], errors="coerce").to_numpy(float), np.nan)
+    out = pd.DataFrame(index=stats.index)
+    out["channel_log_count"] = np.log1p(np.nan_to_num(count, nan=0.0))
+    out["channel_log_avg_views"] = np.log1p(avg)
+    for column in OPTIONAL_STATS:
+        values = stats[column] if column in stats else pd.Series(np.nan, index=stats.index)
+        out[column] = np.where(has_history, pd.to_numeric(values, errors="coerce").to_numpy(float), np.nan)
+    out["channel_log_gap"] = out["channel_mean_log_views"] - out["channel_log_avg_views"]
+    return out
+
+
+def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """Blank the optional statistics of a random ``fraction`` of rows (by channel and video).
+
+    Callers of ``predict_performance`` usually know only a channel's video count and average views. Training
+    with some rows in exactly that state teaches every learner what to do then, instead of meeting a
+    combination (count known, the rest unknown) it has never seen.
+    """
+    if fraction <= 0:
+        return stats
+    rng = np.random.default_rng(seed)
+    blank = rng.random(len(stats)) < fraction
+    out = stats.copy()
+    for column in OPTIONAL_STATS:
+        out.loc[blank, column] = np.nan
+    return out

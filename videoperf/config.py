@@ -1,0 +1,185 @@
+"""Typed configuration read from ``model_config.json``.
+
+Every tunable number of the pipeline lives in that file. It is read into frozen dataclasses so a typo
+fails loudly: an unknown key, a missing key or a value of the wrong type raises ``ValueError`` naming
+the dotted path of the offending key (``presets.fast.ensemble.lightgbm``), never a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "model_config.json"
+SPEEDS = ("fast", "balanced", "full")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    artifacts_dir: str
+    cache_dir: str
+    outputs_dir: str
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    n_synthetic_videos: int
+    synthetic_seed: int
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    default_days_since_publish: float
+    interval_coverage: float
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    n_splits: int
+    min_train_fraction: float
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    tfidf_max_features: int
+    title_svd_components: int
+    tag_svd_components: int
+    min_document_frequency: int
+    max_tag_categories: int
+    max_languages: int
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    max_train_rows: int
+    xgboost: dict[str, Any]
+    lightgbm: dict[str, Any]
+    catboost: dict[str, Any]
+    hist_gradient_boosting: dict[str, Any]
+    random_forest: dict[str, Any]
+    ridge_alpha: float
+
+
+@dataclass(frozen=True)
+class DeepConfig:
+    encoder: str
+    max_train_rows: int
+    max_text_length: int
+    trainable_encoder_layers: int
+    hidden_dim: int
+    dropout: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    encoder_learning_rate: float
+    weight_decay: float
+    patience: int
+    max_minutes: float
+
+
+@dataclass(frozen=True)
+class PresetConfig:
+    features: FeatureConfig
+    ensemble: EnsembleConfig
+    deep: DeepConfig
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    paths: PathsConfig
+    data: DataConfig
+    prediction: PredictionConfig
+    validation: ValidationConfig
+    presets: dict[str, PresetConfig] = field(default_factory=dict)
+
+    def preset(self, speed: str) -> PresetConfig:
+        """The settings of one speed preset; ``ValueError`` for an unknown name."""
+        if speed not in self.presets:
+            raise ValueError(f"speed: unknown preset {speed!r}; choose one of {sorted(self.presets)}")
+        return self.presets[speed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """Validate (and lightly coerce int -> float) one value against a type annotation."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+        _, value_type = typing.get_args(annotation)
+        return {key: _check_type(item, value_type, f"{where}.{key}") for key, item in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _check_type(value, option, where)
+            except ValueError:
+                continue
+        raise ValueError(f"{where}: {value!r} does not match {annotation}")
+    if annotation is Any:
+        return value
+    if annotation is type(None):
+        if value is not None:
+            raise ValueError(f"{where}: expected null")
+        return value
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float) and isinstance(value, bool):
+        raise ValueError(f"{where}: expected {annotation.__name__}, got a boolean")
+    if not isinstance(value, annotation):
+        raise ValueError(f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where or 'config'}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where or 'config'}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise ValueError(f"{where or 'config'}: missing key(s) {missing}")
+    kwargs = {name: _check_type(value, hints[name], f"{where}.{name}" if where else name)
+              for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated ``Config`` from a plain dict (the parsed JSON)."""
+    config = _build(Config, data, "")
+    missing = [speed for speed in SPEEDS if speed not in config.presets]
+    if missing:
+        raise ValueError(f"presets: missing speed preset(s) {missing}")
+    return config
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate ``model_config.json`` (or another file in the same schema)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not path.is_file():
+        raise ValueError(f"config path: {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"config path: {path} is not valid JSON ({error})") from error
+    return config_from_dict(data)
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A configured relative path is relative to the project root, not the working directory."""
+    path = Path(path)
+    return path if path.is_absolute() else PROJECT_ROOT / path
