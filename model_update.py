@@ -7,13 +7,22 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from videoperf import data as _data
 from videoperf import lifecycle as _lifecycle
 from videoperf import synthetic as _synthetic
+from videoperf.config import SPEEDS, Config, load_config, resolve_path
+
+logger = logging.getLogger("videoperf.model_update")
 
 
 def load_data(source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -29,3 +38,148 @@ def build_targets(snapshots: pd.DataFrame) -> pd.DataFrame:
 def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, _synthetic.SyntheticTruth]:
     """Simulated raw API-format rows and their ground truth."""
     return _synthetic.generate_synthetic(n_videos, seed)
+
+
+def _snapshots(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """A source, or an already canonical snapshot table, as canonical snapshots."""
+    if isinstance(source, pd.DataFrame) and {"observed_at", "published_at", "views"} <= set(source.columns):
+        return source
+    return load_data(source)
+
+
+def fit(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[str] | str = ("ensemble", "deep_learning"),
+        seed: int | None = None, *, config: Config | None = None, progress: bool = True) -> Any:
+    """Fit the shared features and the requested model families on training snapshots (nothing written).
+
+    Returns a ``videoperf.pipeline.TrainedModels`` (``features``, ``models``, ``reports`` with the OOF
+    scores, ``seconds``); ``save`` writes it as the artifact bundle.
+    """
+    from videoperf.pipeline import train_models
+
+    return train_models(_snapshots(snapshots), speed, models, config=config, seed=seed, progress=progress)
+
+
+def save(trained: Any, artifacts_dir: str | Path | None = None, metrics: pd.DataFrame | dict | None = None) -> Path:
+    """Write ``trained`` (from ``fit``) as the artifact bundle, with test ``metrics`` in the manifest."""
+    from videoperf.pipeline import save_bundle
+
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else trained.config.paths.artifacts_dir)
+    extra = None
+    if metrics is not None:
+        extra = {"test": metrics.to_dict() if isinstance(metrics, pd.DataFrame) else dict(metrics)}
+    return save_bundle(trained, folder, extra_metrics=extra)
+
+
+def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir: str | Path | None = None,
+          models: Sequence[str] | str = ("ensemble", "deep_learning"), *, progress: bool = True,
+          config: Config | None = None) -> dict[str, Any]:
+    """Train the requested model families on every video of ``source`` and write the artifact bundle.
+
+    Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
+    base learner and of the stack are under ``oof["ensemble"]``. ``config``: default ``model_config.json``.
+    """
+    from videoperf.pipeline import check_models, save_bundle, train_models
+
+    models = check_models(models)
+    config = config or load_config()
+    config.preset(speed)
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else config.paths.artifacts_dir)
+    trained = train_models(_snapshots(source), speed, models, config=config, progress=progress)
+    path = save_bundle(trained, folder)
+    return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
+            "seconds": trained.seconds, "data": trained.fingerprint}
+
+
+def evaluate(train_source: str | Path | pd.DataFrame | None = None,
+             test_source: str | Path | pd.DataFrame | None = None, speed: str = "fast",
+             models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
+             data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
+             progress: bool = True, config: Config | None = None) -> dict[str, Any]:
+    """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
+    ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
+
+    Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
+    """
+    from videoperf.evaluation import evaluate as _evaluate
+    from videoperf.pipeline import check_models
+    from videoperf.validation import split_by_date
+
+    models = check_models(models)
+    config = config or load_config()
+    config.preset(speed)
+    if data is not None or split_date is not None:
+        if data is None or split_date is None or train_source is not None or test_source is not None:
+            raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
+        train_frame, test_frame = split_by_date(_snapshots(data), split_date)
+    else:
+        if train_source is None or test_source is None:
+            raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
+        train_frame, test_frame = _snapshots(train_source), _snapshots(test_source)
+    return _evaluate(train_frame, test_frame, speed, models, predictions, config=config, progress=progress)
+
+
+def _print_report(oof: dict[str, Any]) -> None:
+    ensemble = oof.get("ensemble")
+    if not ensemble:
+        return
+    print("\nOut-of-fold log-views scores (forward-chaining folds):")
+    rows = {name: scores for name, scores in ensemble["learners"].items()}
+    rows["stack (Ridge)"] = ensemble["stack"]
+    table = pd.DataFrame(rows).T
+    print(table[[c for c in ("r2", "mae", "spearman", "weight", "fit_seconds") if c in table]].to_string(
+        float_format=lambda v: f"{v:.4f}"))
+    print(f"OOF interval coverage: {ensemble['intervals']['oof_coverage']:.3f} "
+          f"(target {ensemble['intervals']['coverage_target']:.2f})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; see the module docstring."""
+    parser = argparse.ArgumentParser(prog="model_update.py", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_cmd = commands.add_parser("train", help="train and write the artifact bundle")
+    train_cmd.add_argument("--data", required=True, help="'synthetic', a parquet/CSV file or a folder")
+    train_cmd.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
+    eval_cmd = commands.add_parser("evaluate", help="fit on one source, score every video of another")
+    eval_cmd.add_argument("--train", dest="train_source", help="training source")
+    eval_cmd.add_argument("--test", dest="test_source", help="test source")
+    eval_cmd.add_argument("--data", help="one source split by --split-date")
+    eval_cmd.add_argument("--split-date", help="YYYY-MM-DD: train on videos published before, test on the rest")
+    eval_cmd.add_argument("--predictions", help="write one row per test video to this CSV")
+    eval_cmd.add_argument("--report", help="write the metrics and OOF scores to this JSON file")
+    for command in (train_cmd, eval_cmd):
+        command.add_argument("--speed", default="fast", choices=SPEEDS)
+        command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
+        command.add_argument("--quiet", action="store_true", help="no progress bars or info logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "train":
+            result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
+                           progress=not args.quiet)
+            _print_report(result["oof"])
+            print(f"\nartifacts written to {result['artifacts_dir']} in {result['seconds']:.0f} s")
+            return 0
+        result = evaluate(args.train_source, args.test_source, args.speed, args.models or "ensemble",
+                          args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet)
+    except (ValueError, NotImplementedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _print_report(result["oof"])
+    print(f"\nTest metrics on {result['test_videos']} videos at their last observed age "
+          f"(log views: log1p):")
+    from videoperf.evaluation import format_metrics
+
+    print(format_metrics(result["metrics"]))
+    for path in result["written"]:
+        print(f"predictions written to {path}")
+    print(f"evaluation took {result['seconds']:.0f} s")
+    if args.report:
+        report = {"metrics": result["metrics"].to_dict(), "oof": result["oof"], "seconds": result["seconds"],
+                  "test_videos": result["test_videos"]}
+        Path(args.report).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

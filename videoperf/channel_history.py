@@ -7,6 +7,8 @@ channel's videos observed before ``t`` its latest views then, and from those
 * ``channel_video_count``: how many of the channel's videos had been seen,
 * ``channel_avg_views``: their mean views (arithmetic, the number a user would quote as "average views"),
 * ``channel_mean_log_views``, ``channel_max_log_views``: the geometric-mean and best-hit level,
+* ``channel_mean_residual``, ``channel_last_residual``: the same level corrected for the age each video was
+  seen at (log views minus the training age curve), averaged and for the latest observation (recent form),
 * ``channel_like_ratio``: likes / views summed over those videos.
 
 Why as-of rather than "the earlier videos' final counts": at test time the history is frozen at the
@@ -20,24 +22,29 @@ a user passes to ``predict_performance`` - into the model's channel features, on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 RAW_STATS = ("channel_video_count", "channel_avg_views", "channel_mean_log_views", "channel_max_log_views",
-             "channel_like_ratio")
+             "channel_mean_residual", "channel_last_residual", "channel_like_ratio")
 # The model's channel features. The first two come from what every caller knows (count, average views);
 # the others are NaN ("unknown") when a caller does not supply them, which training teaches the model
 # to handle (see ``mask_optional_stats``).
-CHANNEL_FEATURES = ("channel_log_count", "channel_log_avg_views", "channel_mean_log_views",
-                    "channel_max_log_views", "channel_like_ratio", "channel_log_gap")
-OPTIONAL_STATS = ("channel_mean_log_views", "channel_max_log_views", "channel_like_ratio")
+CHANNEL_FEATURES = ("channel_log_count", "channel_log_avg_views", "channel_mean_log_views", "channel_max_log_views",
+                    "channel_mean_residual", "channel_last_residual", "channel_like_ratio", "channel_log_gap")
+OPTIONAL_STATS = ("channel_mean_log_views", "channel_max_log_views", "channel_mean_residual", "channel_last_residual",
+                  "channel_like_ratio")
 
 
 class ChannelHistory:
     """As-of channel statistics from a snapshot table (canonical columns; one row per video and day)."""
 
-    def __init__(self, snapshots: pd.DataFrame) -> None:
-        need = ("video_id", "channel_id", "observed_at", "views", "likes")
+    def __init__(self, snapshots: pd.DataFrame, age_curve: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """``age_curve``: expected log views by age in days (``features.AgeCurve``); without it the residual
+        statistics are NaN."""
+        need = ("video_id", "channel_id", "published_at", "observed_at", "views", "likes")
         missing = [col for col in need if col not in snapshots]
         if missing:
             raise ValueError(f"snapshots: missing column(s) {missing} for channel history")
@@ -47,6 +54,11 @@ class ChannelHistory:
         video = events["video_id"].to_numpy()
         first = np.r_[True, video[1:] != video[:-1]]
         log_views = np.log1p(views)
+        if age_curve is not None:
+            age = (events["observed_at"] - events["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
+            residual = log_views - age_curve(age)
+        else:
+            residual = np.full(len(events), np.nan)
         liked = np.isfinite(likes)
         like_num = np.where(liked, likes, 0.0)
         like_den = np.where(liked, views, 0.0)
@@ -58,14 +70,18 @@ class ChannelHistory:
             "d_count": first.astype(float),
             "d_views": _delta(views, first),
             "d_log_views": _delta(log_views, first),
+            "d_residual": _delta(residual, first),
             "d_like_num": _delta(like_num, first),
             "d_like_den": _delta(like_den, first),
             "log_views": log_views,
+            "residual": residual,
         })
         frame = frame.sort_values(["channel_id", "time"], kind="stable").reset_index(drop=True)
         by_channel = frame.groupby("channel_id", sort=False)
-        cumulative = by_channel[["d_count", "d_views", "d_log_views", "d_like_num", "d_like_den"]].cumsum()
+        cumulative = by_channel[["d_count", "d_views", "d_log_views", "d_residual", "d_like_num",
+                                 "d_like_den"]].cumsum()
         cumulative["max_log_views"] = by_channel["log_views"].cummax()
+        cumulative["last_residual"] = frame["residual"]
         cumulative["channel_id"] = frame["channel_id"]
         cumulative["time"] = frame["time"]
         # Several events at the same instant: only the state after the last of them is a valid answer.
@@ -91,6 +107,8 @@ class ChannelHistory:
                 "channel_avg_views": np.where(count > 0, merged["d_views"].to_numpy() / count, np.nan),
                 "channel_mean_log_views": np.where(count > 0, merged["d_log_views"].to_numpy() / count, np.nan),
                 "channel_max_log_views": np.where(count > 0, merged["max_log_views"].to_numpy(), np.nan),
+                "channel_mean_residual": np.where(count > 0, merged["d_residual"].to_numpy() / count, np.nan),
+                "channel_last_residual": np.where(count > 0, merged["last_residual"].to_numpy(), np.nan),
                 "channel_like_ratio": np.where(merged["d_like_den"].to_numpy() > 0,
                                                merged["d_like_num"].to_numpy() / merged["d_like_den"].to_numpy(),
                                                np.nan),
@@ -103,7 +121,7 @@ def _delta(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.where(first, values, values - previous)
 
 
-def channel_features(stats: pd.DataFrame) -> pd.DataFrame:
+def channel_features(stats: pd.DataFrame) -> dict[str, np.ndarray]:
     """The model's ``CHANNEL_FEATURES`` from raw statistics (history or user input); NaN = unknown.
 
     ``channel_log_gap`` (mean log views minus log of the average views) is how skewed the channel's
@@ -112,28 +130,29 @@ def channel_features(stats: pd.DataFrame) -> pd.DataFrame:
     count = pd.to_numeric(stats["channel_video_count"], errors="coerce").to_numpy(float)
     has_history = count > 0
     avg = np.where(has_history, pd.to_numeric(stats["channel_avg_views"], errors="coerce").to_numpy(float), np.nan)
-    out = pd.DataFrame(index=stats.index)
-    out["channel_log_count"] = np.log1p(np.nan_to_num(count, nan=0.0))
-    out["channel_log_avg_views"] = np.log1p(avg)
+    out = {"channel_log_count": np.log1p(np.nan_to_num(count, nan=0.0)),
+           "channel_log_avg_views": np.log1p(np.clip(avg, 0, None))}
     for column in OPTIONAL_STATS:
-        values = stats[column] if column in stats else pd.Series(np.nan, index=stats.index)
-        out[column] = np.where(has_history, pd.to_numeric(values, errors="coerce").to_numpy(float), np.nan)
+        values = (pd.to_numeric(stats[column], errors="coerce").to_numpy(float) if column in stats
+                  else np.full(len(stats), np.nan))
+        out[column] = np.where(has_history, values, np.nan)
     out["channel_log_gap"] = out["channel_mean_log_views"] - out["channel_log_avg_views"]
-    return out
+    return {name: out[name] for name in CHANNEL_FEATURES}
 
 
-def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
-    """Blank the optional statistics of a random ``fraction`` of rows (by channel and video).
+def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int, video_ids: np.ndarray | pd.Series
+                        ) -> pd.DataFrame:
+    """Blank the optional statistics of about ``fraction`` of the videos.
 
     Callers of ``predict_performance`` usually know only a channel's video count and average views. Training
-    with some rows in exactly that state teaches every learner what to do then, instead of meeting a
-    combination (count known, the rest unknown) it has never seen.
+    with some videos in exactly that state teaches every learner what to do then, instead of meeting a
+    combination (count known, the rest unknown) it has never seen. Which videos are blanked depends only on
+    their id and ``seed``, so a video's features do not change when other videos are added.
     """
     if fraction <= 0:
         return stats
-    rng = np.random.default_rng(seed)
-    blank = rng.random(len(stats)) < fraction
+    hashed = pd.util.hash_array(np.asarray(video_ids, dtype=object), hash_key=f"videoperf{seed:07d}"[:16])
+    blank = (hashed % np.uint64(1_000_000)).astype(np.float64) < fraction * 1_000_000
     out = stats.copy()
-    for column in OPTIONAL_STATS:
-        out.loc[blank, column] = np.nan
+    out.loc[blank, list(OPTIONAL_STATS)] = np.nan
     return out

@@ -51,8 +51,10 @@ class FeatureConfig:
     title_svd_components: int
     tag_svd_components: int
     min_document_frequency: int
-    max_tag_categories: int
+    max_categories: int
     max_languages: int
+    target_encoding_smoothing: float
+    channel_stats_mask_fraction: float
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,14 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class DeepConfig:
+    """The deep multi-task model (``videoperf.deep`` / ``deep_training``).
+
+    ``encoder``: "minilm", "tiny", "auto" or a local Hugging Face folder; ``trainable_encoder_layers``: 0 keeps
+    the encoder frozen with cached embeddings, n fine-tunes the top n layers, -1 (or >= depth) everything,
+    for ``finetune_epochs`` after the frozen phase's ``epochs``; ``max_minutes`` bounds the whole fit;
+    ``mixed_precision``: bfloat16 autocast for the encoder where the CPU supports it (about 2x faster).
+    """
+
     encoder: str
     max_train_rows: int
     max_text_length: int
@@ -81,6 +91,10 @@ class DeepConfig:
     weight_decay: float
     patience: int
     max_minutes: float
+    finetune_epochs: int
+    validation_fraction: float
+    embedding_batch_size: int
+    mixed_precision: bool
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""predict_performance / predict_batch / CLI on a tiny bundle trained on the simulator."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tiny import tiny_config
+
+import model_update
+import predict
+from videoperf.synthetic import generate_synthetic
+
+README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
+                   categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
+                   channel_video_count=25, model_type="ensemble")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("predict") / "artifacts"
+    raw, _ = generate_synthetic(700, seed=21)
+    model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
+    return folder
+
+
+def test_original_readme_call(folder, monkeypatch):
+    monkeypatch.setenv("VIDEOPERF_ARTIFACTS", str(folder))
+    views = predict.predict_performance(**README_CALL)["predicted_views"]
+    assert isinstance(views, float) and views > 0
+    result = predict.predict_performance(**README_CALL, artifacts_dir=folder)
+    assert result["views_lo"] <= result["predicted_views"] <= result["views_hi"]
+    assert result["interval_coverage"] == pytest.approx(0.8)
+    assert result["days_since_publish"] == pytest.approx(7.0) and result["model_type"] == "ensemble"
+
+
+def test_inputs_move_predictions_sensibly(folder):
+    base = dict(README_CALL, artifacts_dir=folder, published_at="2026-03-01T15:00:00Z")
+    small = predict.predict_performance(**{**base, "channel_avg_views": 1000})["predicted_views"]
+    big = predict.predict_performance(**{**base, "channel_avg_views": 5_000_000})["predicted_views"]
+    assert big > small
+    young = predict.predict_performance(**base, days_since_publish=0.5)["predicted_views"]
+    old = predict.predict_performance(**base, days_since_publish=20)["predicted_views"]
+    assert old > young
+    new_channel = predict.predict_performance(**{**base, "channel_video_count": 0, "channel_avg_views": None})
+    assert new_channel["predicted_views"] > 0
+
+
+def test_optional_facts_and_unknown_categories_are_fine(folder):
+    result = predict.predict_performance(
+        title="Zyxw qwv", tags=["never-seen-tag"], categories=["Not a category"], duration_seconds=None,
+        channel_avg_views=10, channel_video_count=1, artifacts_dir=folder, default_language="fr",
+        audio_language="fr", definition="hd", caption_available=True, made_for_kids=False, is_live=False,
+        licensed_content=True)
+    assert math.isfinite(result["predicted_views"])
+
+
+@pytest.mark.parametrize("change, argument", [
+    ({"title": ""}, "title"), ({"title": "   "}, "title"), ({"title": None}, "title"),
+    ({"duration_seconds": -1}, "duration_seconds"), ({"duration_seconds": float("nan")}, "duration_seconds"),
+    ({"duration_seconds": "600"}, "duration_seconds"),
+    ({"channel_avg_views": -5}, "channel_avg_views"), ({"channel_video_count": -1}, "channel_video_count"),
+    ({"channel_video_count": 2.5}, "channel_video_count"), ({"channel_avg_views": float("inf")}, "channel_avg_views"),
+    ({"tags": ["ok", 3]}, "tags"), ({"tags": "makeup,tutorial"}, "tags"), ({"categories": [None]}, "categories"),
+    ({"model_type": "svm"}, "model_type"), ({"published_at": "not a date"}, "published_at"),
+    ({"days_since_publish": 0}, "days_since_publish"), ({"definition": "4k"}, "definition"),
+    ({"made_for_kids": "maybe"}, "made_for_kids"), ({"colour": "red"}, "colour"),
+])
+def test_bad_input_names_the_argument(folder, change, argument):
+    with pytest.raises(ValueError, match=argument):
+        predict.predict_performance(**{**README_CALL, "artifacts_dir": folder, **change})
+
+
+def test_no_artifacts_says_train_first(tmp_path):
+    with pytest.raises(ValueError, match="train first"):
+        predict.predict_performance(**README_CALL, artifacts_dir=tmp_path / "nothing")
+
+
+def test_deep_model_missing_from_bundle(folder):
+    with pytest.raises(ValueError, match="deep_learning"):
+        predict.predict_performance(**{**README_CALL, "model_type": "deep_learning"}, artifacts_dir=folder)
+
+
+def test_bundle_loads_once(folder):
+    assert predict.load_bundle(folder) is predict.load_bundle(folder)
+
+
+def test_batch_matches_single_calls(folder, tmp_path):
+    rows = pd.DataFrame([
+        {**{k: v for k, v in README_CALL.items() if k != "model_type"}, "video_id": "a",
+         "published_at": "2026-03-01T15:00:00Z"},
+        {"video_id": "b", "title": "Top 10 goals", "tags": ["football"], "categories": ["Sports"],
+         "duration_seconds": 300, "channel_avg_views": 1e6, "channel_video_count": 100,
+         "published_at": "2026-03-02", "days_since_publish": 3, "default_language": "en"},
+    ])
+    out = predict.predict_batch(rows, "ensemble", artifacts_dir=folder)
+    assert list(out["video_id"]) == ["a", "b"] and (out["predicted_views"] > 0).all()
+    single = predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at="2026-03-01T15:00:00Z")
+    assert out["predicted_views"].iloc[0] == pytest.approx(single["predicted_views"], rel=1e-5)
+    csv = tmp_path / "rows.csv"
+    rows.assign(tags=rows["tags"].map(",".join), categories=rows["categories"].map(",".join)).to_csv(csv, index=False)
+    from_csv = predict.predict_batch(csv, artifacts_dir=folder)
+    np.testing.assert_allclose(from_csv["predicted_views"], out["predicted_views"], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"rows\[1\]\.duration_seconds"):
+        predict.predict_batch(rows.assign(duration_seconds=[600, -3]), artifacts_dir=folder)
+    with pytest.raises(ValueError, match="missing column"):
+        predict.predict_batch(rows.drop(columns=["title"]), artifacts_dir=folder)
+
+
+def test_cli_prints_json(folder, capsys):
+    code = predict.main(["--title", "Amazing makeup tutorial for beginners", "--tags", "makeup,tutorial",
+                         "--categories", "Howto & Style", "--duration", "600", "--channel-avg-views", "50000",
+                         "--channel-video-count", "25", "--artifacts", str(folder), "--caption-available", "true"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["predicted_views"] > 0
+    code = predict.main(["--title", "", "--artifacts", str(folder)])
+    assert code == 2 and "title" in capsys.readouterr().err

@@ -1,0 +1,269 @@
+"""Stacking ensemble for log views with conformal prediction intervals.
+
+Base learners (every setting from the speed preset; 2 threads each): XGBoost, LightGBM and CatBoost (each
+skipped with a logged note when its package is missing), HistGradientBoosting and a RandomForest bounded by
+``max_features`` / ``max_samples`` / ``max_depth``. A Ridge meta-learner with non-negative weights combines
+their out-of-fold (OOF) predictions from the forward-chaining folds: each fold's learners are fitted on
+earlier videos and predict the next block, so the meta-learner learns how much to trust each learner on
+*new* videos, never on rows it was fitted on.
+
+Intervals: split-conformal on the stack's held-out residuals (the meta-learner itself cross-fitted over
+the folds). The 10% / 90% quantiles of the signed residuals, per group of rows that differ in how
+predictable they are (channel history known or not x age bucket; Mondrian conformal), give an 80%
+interval in log space. Groups with too few residuals fall back to the pooled quantiles.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+from tqdm.auto import tqdm
+
+from videoperf.config import EnsembleConfig
+from videoperf.metrics import mae, r2, spearman
+
+logger = logging.getLogger(__name__)
+
+LEARNERS = ("xgboost", "lightgbm", "catboost", "hist_gradient_boosting", "random_forest")
+N_JOBS = 2
+# Mondrian groups for the intervals: new vs known channel, and the age asked about.
+AGE_EDGES_DAYS = (1.0, 3.0, 7.0)
+MIN_GROUP_SIZE = 200
+
+
+def _optional(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def make_learner(name: str, params: dict[str, Any], seed: int = 0) -> Any | None:
+    """An unfitted base learner with the preset's ``params``; ``None`` (logged) if its package is missing."""
+    params = dict(params)
+    if name == "xgboost":
+        xgb = _optional("xgboost")
+        if xgb is None:
+            logger.warning("xgboost is not installed: the stack goes on without it")
+            return None
+        return xgb.XGBRegressor(**params, tree_method="hist", n_jobs=N_JOBS, random_state=seed, verbosity=0)
+    if name == "lightgbm":
+        lgb = _optional("lightgbm")
+        if lgb is None:
+            logger.warning("lightgbm is not installed: the stack goes on without it")
+            return None
+        return lgb.LGBMRegressor(**params, n_jobs=N_JOBS, random_state=seed, verbose=-1)
+    if name == "catboost":
+        cb = _optional("catboost")
+        if cb is None:
+            logger.warning("catboost is not installed: the stack goes on without it")
+            return None
+        return cb.CatBoostRegressor(**params, thread_count=N_JOBS, random_seed=seed, verbose=False,
+                                    allow_writing_files=False)
+    if name == "hist_gradient_boosting":
+        return HistGradientBoostingRegressor(**params, random_state=seed)
+    if name == "random_forest":
+        return RandomForestRegressor(**params, n_jobs=N_JOBS, random_state=seed)
+    raise ValueError(f"learner: unknown name {name!r}; choose from {list(LEARNERS)}")
+
+
+@dataclass
+class Fold:
+    """One forward-chaining fold: features fitted on ``X_train``'s videos only, ``X_valid`` a later block."""
+
+    X_train: pd.DataFrame
+    y_train: np.ndarray
+    X_valid: pd.DataFrame
+    y_valid: np.ndarray
+
+
+def interval_groups(X: pd.DataFrame) -> np.ndarray:
+    """Group id per row: 0..3 = age bucket for a known channel, 4..7 for a channel without history."""
+    age = np.expm1(X["log_age"].to_numpy(float)) if "log_age" in X else np.zeros(len(X))
+    bucket = np.searchsorted(np.asarray(AGE_EDGES_DAYS), age, side="right")
+    known = X["channel_log_count"].to_numpy(float) > 0 if "channel_log_count" in X else np.ones(len(X), bool)
+    return np.where(known, 0, len(AGE_EDGES_DAYS) + 1) + bucket
+
+
+def _as_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
+    """A writable float32 matrix in training column order (learners are fitted on plain arrays, which keeps
+    single-row prediction free of per-call DataFrame checks)."""
+    matrix = X[names].to_numpy(dtype=np.float32) if isinstance(X, pd.DataFrame) else np.asarray(X, np.float32)
+    return matrix if matrix.flags.writeable and matrix.flags.c_contiguous else np.array(matrix, order="C")
+
+
+def _training_matrix(X: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """``_as_matrix`` with columns that are entirely unknown set to 0: such a column carries nothing to learn
+    (e.g. duration in the Kaggle schema), and HistGradientBoosting cannot bin it."""
+    matrix = _as_matrix(X, names)
+    empty = ~np.isfinite(matrix).any(axis=0)
+    if empty.any():
+        matrix = matrix.copy()
+        matrix[:, empty] = 0.0
+    return matrix
+
+
+def _scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    return {"r2": r2(y, pred), "mae": mae(y, pred), "spearman": spearman(y, pred)}
+
+
+class StackingEnsemble:
+    """Base learners + Ridge meta-learner on OOF predictions + conformal intervals (log-views space)."""
+
+    def __init__(self, config: EnsembleConfig, seed: int = 0, coverage: float = 0.8,
+                 learners: Sequence[str] = LEARNERS) -> None:
+        if not 0.0 < coverage < 1.0:
+            raise ValueError(f"coverage: must be in (0, 1), got {coverage!r}")
+        self.config = config
+        self.seed = seed
+        self.coverage = coverage
+        self.learners = tuple(learners)
+        self.report_: dict[str, Any] = {}
+
+    def _prototypes(self) -> dict[str, Any]:
+        out = {}
+        for name in self.learners:
+            learner = make_learner(name, getattr(self.config, name), self.seed)
+            if learner is not None:
+                out[name] = learner
+        if not out:
+            raise RuntimeError("ensemble: no base learner is available")
+        return out
+
+    def fit(self, folds: Sequence[Fold], X: pd.DataFrame, y: np.ndarray, progress: bool = True) -> StackingEnsemble:
+        """Fit on ``X, y`` after collecting OOF predictions from ``folds`` (see the module docstring)."""
+        y = np.asarray(y, dtype=float)
+        if not folds:
+            raise ValueError("folds: the stack needs at least one forward-chaining fold")
+        prototypes = self._prototypes()
+        names = list(prototypes)
+        self.feature_names_ = list(X.columns)
+        skipped = [name for name in self.learners if name not in prototypes]
+        timings = dict.fromkeys(names, 0.0)
+        oof_parts, y_parts, group_parts, fold_ids = [], [], [], []
+        steps = tqdm(total=len(names) * (len(folds) + 1), desc="ensemble", disable=not progress, leave=False)
+        for k, fold in enumerate(folds):
+            preds = np.empty((len(fold.X_valid), len(names)))
+            X_train = _training_matrix(fold.X_train, self.feature_names_)
+            X_valid = _as_matrix(fold.X_valid, self.feature_names_)
+            for j, name in enumerate(names):
+                start = time.perf_counter()
+                model = clone(prototypes[name]).fit(X_train, fold.y_train)
+                preds[:, j] = model.predict(X_valid)
+                timings[name] += time.perf_counter() - start
+                logger.debug("fold %d %s: %.1f s", k + 1, name, time.perf_counter() - start)
+                steps.set_postfix_str(f"fold {k + 1}/{len(folds)} {name}")
+                steps.update()
+            logger.info("fold %d: %d training rows, %d held-out rows", k + 1, len(fold.X_train), len(fold.X_valid))
+            oof_parts.append(preds)
+            y_parts.append(np.asarray(fold.y_valid, dtype=float))
+            group_parts.append(interval_groups(fold.X_valid))
+            fold_ids.append(np.full(len(fold.X_valid), k))
+        oof, y_oof = np.vstack(oof_parts), np.concatenate(y_parts)
+        groups, fold_id = np.concatenate(group_parts), np.concatenate(fold_ids)
+
+        self.meta_ = Ridge(alpha=self.config.ridge_alpha, positive=True).fit(oof, y_oof)
+        stacked_oof = self._cross_fitted_meta(oof, y_oof, fold_id)
+        self._fit_intervals(y_oof - stacked_oof, groups)
+
+        self.models_ = {}
+        matrix = _training_matrix(X, self.feature_names_)
+        for name in names:
+            start = time.perf_counter()
+            self.models_[name] = clone(prototypes[name]).fit(matrix, y)
+            timings[name] += time.perf_counter() - start
+            steps.set_postfix_str(f"final {name}")
+            steps.update()
+        steps.close()
+
+        self.report_ = {
+            "learners": {name: {**_scores(y_oof, oof[:, j]), "weight": float(self.meta_.coef_[j]),
+                                "fit_seconds": round(timings[name], 2)} for j, name in enumerate(names)},
+            "stack": {**_scores(y_oof, stacked_oof), "intercept": float(self.meta_.intercept_)},
+            "skipped_learners": skipped,
+            "oof_rows": int(len(y_oof)), "folds": len(folds), "train_rows": int(len(y)),
+            "intervals": {"coverage_target": self.coverage, "oof_coverage": self._oof_coverage(y_oof, stacked_oof,
+                                                                                              groups)},
+        }
+        best = max(names, key=lambda n: self.report_["learners"][n]["r2"])
+        logger.info("OOF log-views R2: %s; stack %.4f",
+                    ", ".join(f"{n} {self.report_['learners'][n]['r2']:.4f}" for n in names),
+                    self.report_["stack"]["r2"])
+        if self.report_["stack"]["r2"] < self.report_["learners"][best]["r2"]:
+            logger.info("the stack does not beat its best member (%s) out of fold", best)
+        return self
+
+    def _cross_fitted_meta(self, oof: np.ndarray, y: np.ndarray, fold_id: np.ndarray) -> np.ndarray:
+        """Meta-predictions for each fold from a Ridge fitted on the other folds: honest stack residuals."""
+        out = np.empty(len(y))
+        folds = np.unique(fold_id)
+        for k in folds:
+            held = fold_id == k
+            meta = self.meta_ if len(folds) == 1 else Ridge(alpha=self.config.ridge_alpha, positive=True).fit(
+                oof[~held], y[~held])
+            out[held] = meta.predict(oof[held])
+        return out
+
+    def _fit_intervals(self, residuals: np.ndarray, groups: np.ndarray) -> None:
+        alpha = 1.0 - self.coverage
+        self.pooled_ = self._quantiles(residuals, alpha)
+        self.group_quantiles_ = {}
+        for group in np.unique(groups):
+            sub = residuals[groups == group]
+            if len(sub) >= MIN_GROUP_SIZE:
+                self.group_quantiles_[int(group)] = self._quantiles(sub, alpha)
+
+    @staticmethod
+    def _quantiles(residuals: np.ndarray, alpha: float) -> tuple[float, float]:
+        # Finite-sample conformal levels: ceil((n+1)(1-a/2))/n for the upper, symmetric for the lower.
+        n = len(residuals)
+        upper_level = min(1.0, math.ceil((n + 1) * (1 - alpha / 2)) / n)
+        lower_level = max(0.0, math.floor((n + 1) * (alpha / 2)) / n)
+        return float(np.quantile(residuals, lower_level)), float(np.quantile(residuals, upper_level))
+
+    def _bounds(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.array([self.group_quantiles_.get(int(g), self.pooled_)[0] for g in groups])
+        hi = np.array([self.group_quantiles_.get(int(g), self.pooled_)[1] for g in groups])
+        return lo, hi
+
+    def _oof_coverage(self, y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> float:
+        lo, hi = self._bounds(groups)
+        return float(np.mean((y >= pred + lo) & (y <= pred + hi)))
+
+    @property
+    def learners_(self) -> dict[str, Any]:
+        """The fitted base learners by name (alias of ``models_``)."""
+        return self.models_
+
+    def base_predictions(self, X: pd.DataFrame) -> np.ndarray:
+        """One column per base learner (the meta-learner's inputs)."""
+        matrix = _as_matrix(X, self.feature_names_)
+        columns = []
+        for name, model in self.models_.items():
+            if name == "random_forest" and len(matrix) < 2000:
+                # Spreading a few rows over threads costs more than it saves (tens of ms per call).
+                columns.append(np.mean([tree.predict(matrix, check_input=False) for tree in model.estimators_], axis=0))
+            else:
+                columns.append(model.predict(matrix))
+        return np.column_stack(columns)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted log1p(views)."""
+        return self.meta_.predict(self.base_predictions(X))
+
+    def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(prediction, lower, upper)`` in log1p(views); the interval covers ``coverage`` of new videos."""
+        pred = self.predict(X)
+        lo, hi = self._bounds(interval_groups(X))
+        return pred, pred + lo, pred + hi

@@ -1,0 +1,188 @@
+"""Leak-free features for view prediction, fitted on training rows only (sklearn-style fit / transform).
+
+Families (DESIGN.md): TF-IDF of title and tags reduced by truncated SVD, cyclical hour / weekday / month,
+content attributes and their interactions, duration, pre-publication facts (``videoperf.content_features``);
+channel history strictly from earlier videos (``videoperf.channel_history``); smoothed target encodings of
+tags, categories, title words and languages (``videoperf.target_encoding``); the age asked about (log days).
+Nothing measured after publishing (views, likes, comments, countries, how long a video was observed) is an
+input, except inside the history of a channel's *earlier* videos.
+
+Three entry points share one code path (``_assemble``):
+
+* ``fit(snapshots)`` then ``training_features(rows)``: each training video's encodings use only videos
+  published before it and its channel history is as of its publish time - the view of the past a new
+  video gets at prediction time;
+* ``transform(snapshots)``: new rows; channel history and encodings from the training snapshots only;
+* ``transform_videos(videos)``: user requests (``predict_performance``), whose channel statistics arrive as
+  ``channel_video_count`` / ``channel_avg_views`` (+ optional extras) and go through the same
+  ``channel_features`` function as the history's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from videoperf.channel_history import RAW_STATS, ChannelHistory, channel_features, mask_optional_stats
+from videoperf.config import FeatureConfig
+from videoperf.content_features import TOKEN_FAMILIES, ContentEncoder
+from videoperf.target_encoding import TokenTargetEncoder
+
+logger = logging.getLogger(__name__)
+
+_DAY = 86400.0
+# Ages below ~15 minutes are rounding noise of the snapshot time; the floor keeps log(age) finite and sane.
+MIN_AGE_DAYS = 0.01
+
+
+def video_table(snapshots: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per video (its first observation: closest to what was known at publishing) and, for each
+    snapshot row, the position of its video in that table."""
+    codes, _ = pd.factorize(snapshots["video_id"])
+    first = pd.Series(np.arange(len(snapshots))).groupby(codes).first().to_numpy()
+    return snapshots.iloc[first].reset_index(drop=True), codes
+
+
+def snapshot_ages(snapshots: pd.DataFrame) -> np.ndarray:
+    """Age of each observation in days since publishing."""
+    seconds = (snapshots["observed_at"] - snapshots["published_at"]).dt.total_seconds().to_numpy(float)
+    return seconds / _DAY
+
+
+def log_age(age_days: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(np.asarray(age_days, dtype=float), MIN_AGE_DAYS))
+
+
+class AgeCurve:
+    """Mean log views by age bin; the residual is the age-free performance the target encodings average."""
+
+    def fit(self, ages: np.ndarray, log_views: np.ndarray, n_bins: int = 24) -> AgeCurve:
+        x = log_age(ages)
+        self.edges_ = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(x) else np.zeros(0)
+        bins = np.searchsorted(self.edges_, x)
+        means = pd.Series(log_views).groupby(bins).mean()
+        levels = means.reindex(np.arange(len(self.edges_) + 1)).ffill().bfill()
+        self.levels_ = levels.fillna(0.0).to_numpy()
+        return self
+
+    def __call__(self, ages: np.ndarray) -> np.ndarray:
+        return self.levels_[np.searchsorted(self.edges_, log_age(ages))]
+
+
+class FeatureBuilder:
+    """The fitted feature pipeline (see the module docstring). ``feature_names_`` lists its columns."""
+
+    def __init__(self, config: FeatureConfig, seed: int = 0) -> None:
+        self.config = config
+        self.seed = seed
+        self.feature_names_: list[str] = []
+        self.history_: ChannelHistory | None = None
+        self._training: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def fit(self, snapshots: pd.DataFrame, content: ContentEncoder | None = None) -> FeatureBuilder:
+        """Learn every fitted part from training snapshots (canonical table, outcomes included).
+
+        ``content``: an already fitted ``ContentEncoder`` to reuse (it uses no outcome, so the forward-chaining
+        folds share the one fitted on all training videos). The point-in-time features of the training
+        rows are kept (not pickled) for ``training_features``.
+        """
+        cfg = self.config
+        snapshots = snapshots.reset_index(drop=True)
+        if snapshots.empty:
+            raise ValueError("snapshots: no training rows to fit the features on")
+        videos, row_video = video_table(snapshots)
+        ages = snapshot_ages(snapshots)
+        views = np.log1p(snapshots["views"].to_numpy(float).clip(0, None))
+        self.age_curve_ = AgeCurve().fit(ages, views)
+        residual = pd.Series(views - self.age_curve_(ages)).groupby(row_video).mean()
+        target = residual.reindex(np.arange(len(videos))).to_numpy()
+
+        self.content_ = content if content is not None else ContentEncoder(cfg, self.seed).fit(videos)
+        self.history_ = ChannelHistory(snapshots, self.age_curve_)
+        self.encoders_ = {name: TokenTargetEncoder(name, cfg.target_encoding_smoothing) for name in TOKEN_FAMILIES}
+        static, tokens = self.content_.transform(videos)
+        encodings: dict[str, np.ndarray] = {}
+        for name in TOKEN_FAMILIES:
+            encodings.update(self.encoders_[name].fit_transform(tokens[name], target, videos["published_at"]))
+        stats = self.history_.stats(videos["channel_id"], videos["published_at"])
+        stats = mask_optional_stats(stats, cfg.channel_stats_mask_fraction, self.seed, videos["video_id"])
+        names, per_video = self._assemble(static, encodings, stats)
+        self.feature_names_ = ["log_age", *names]
+        self._training = (per_video, row_video, ages)
+        logger.info("features: %d columns from %d training videos", len(self.feature_names_), len(videos))
+        return self
+
+    def training_features(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Point-in-time features of the fitted snapshots' rows ``rows`` (positions; all by default)."""
+        if self._training is None:
+            raise RuntimeError("training_features: the builder holds no training rows (fit it first; "
+                               "a loaded builder does not keep them)")
+        per_video, row_video, ages = self._training
+        rows = np.arange(len(row_video)) if rows is None else np.asarray(rows, dtype=int)
+        return self._with_age(per_video, row_video[rows], ages[rows])
+
+    def fit_transform(self, snapshots: pd.DataFrame, rows: np.ndarray | None = None,
+                      content: ContentEncoder | None = None) -> pd.DataFrame:
+        """``fit`` then ``training_features(rows)``."""
+        return self.fit(snapshots, content=content).training_features(rows)
+
+    def __getstate__(self) -> dict:
+        # The saved pipeline serves requests, which bring their own channel statistics: the training
+        # rows and the full channel history (tens of MB) stay out of the pickle.
+        state = dict(self.__dict__)
+        state["_training"] = None
+        state["history_"] = None
+        return state
+
+    def transform(self, snapshots: pd.DataFrame) -> pd.DataFrame:
+        """Features of every row of new snapshots; channel history only from the training snapshots."""
+        if self.history_ is None:
+            raise RuntimeError("transform: this feature pipeline has no channel history (a loaded one keeps "
+                               "none); use transform_videos with channel_video_count / channel_avg_views")
+        snapshots = snapshots.reset_index(drop=True)
+        videos, row_video = video_table(snapshots)
+        stats = self.history_.stats(videos["channel_id"], videos["published_at"])
+        _, per_video = self._assemble(*self._content(videos), stats)
+        return self._with_age(per_video, row_video, snapshot_ages(snapshots))
+
+    def transform_videos(self, videos: pd.DataFrame) -> pd.DataFrame:
+        """Features of request rows: content columns, ``age_days`` and the channel statistics as given."""
+        videos = videos.reset_index(drop=True)
+        stats = pd.DataFrame({col: videos[col] if col in videos else np.nan for col in RAW_STATS}, index=videos.index)
+        _, per_video = self._assemble(*self._content(videos), stats)
+        return self._with_age(per_video, np.arange(len(videos)), videos["age_days"].to_numpy(float))
+
+    def _content(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Content features and target encodings (from all training videos) of new videos."""
+        static, tokens = self.content_.transform(videos)
+        encodings: dict[str, np.ndarray] = {}
+        for name in TOKEN_FAMILIES:
+            encodings.update(self.encoders_[name].transform(tokens[name]))
+        return static, encodings
+
+    def _assemble(self, static: np.ndarray, encodings: dict[str, np.ndarray], stats: pd.DataFrame
+                  ) -> tuple[list[str], np.ndarray]:
+        """All per-video columns (everything but the age) as ``(names, float32 matrix)``, rows as the inputs."""
+        channel = channel_features(stats.reset_index(drop=True))
+        log_duration = static[:, self.content_.names_.index("log_duration")].astype(float)
+        # Interactions that need fitted parts: a long video in a category that rewards length, a channel
+        # above its category's or its tags' usual level.
+        interactions = {
+            "duration_x_category": log_duration * encodings["category_te_mean"],
+            "channel_vs_category": channel["channel_log_avg_views"] - encodings["category_te_mean"],
+            "channel_avg_vs_tags": channel["channel_log_avg_views"] - encodings["tag_te_mean"],
+        }
+        extra = {**channel, **encodings, **interactions}
+        matrix = np.empty((len(static), static.shape[1] + len(extra)), dtype=np.float32)
+        matrix[:, :static.shape[1]] = static
+        for j, values in enumerate(extra.values(), start=static.shape[1]):
+            matrix[:, j] = values
+        return [*self.content_.names_, *extra], matrix
+
+    def _with_age(self, per_video: np.ndarray, row_video: np.ndarray, ages: np.ndarray) -> pd.DataFrame:
+        matrix = np.empty((len(row_video), per_video.shape[1] + 1), dtype=np.float32)
+        matrix[:, 0] = log_age(ages)
+        matrix[:, 1:] = per_video[row_video]
+        return pd.DataFrame(matrix, columns=self.feature_names_, copy=False)

@@ -1,0 +1,244 @@
+"""Validation of prediction requests: the one place that decides what a caller may send.
+
+``predict.predict_performance``, ``predict.predict_batch``, their CLI and a REST service all go through
+these functions, so every entry point rejects the same inputs with the same message: a ``ValueError``
+that names the argument (``title``, ``tags``, ``rows[3].duration_seconds``) and says what is wrong.
+Unknown categories, tags and languages are fine (the model treats them as unseen); what is checked is
+type, range and size (strings and lists are bounded, so no entry point can be made to do unbounded work).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MODEL_TYPES = ("ensemble", "deep_learning")
+DEFINITIONS = ("hd", "sd")
+STRING_FACTS = ("default_language", "audio_language")
+FLAG_FACTS = ("caption_available", "licensed_content", "made_for_kids", "is_live")
+OPTIONAL_FACTS = (*STRING_FACTS, "definition", *FLAG_FACTS)
+REQUIRED_COLUMNS = ("title", "tags", "categories", "duration_seconds", "channel_avg_views", "channel_video_count")
+MAX_DAYS = 3650.0
+MAX_TEXT_CHARS = 1000   # a title, one tag / category, a language code (YouTube: titles <= 100, all tags <= 500)
+MAX_LIST_ITEMS = 500    # tags or categories of one video
+EARLIEST_DATE = pd.Timestamp("1970-01-01", tz="UTC")
+LATEST_DATE = pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (error messages never echo a huge input)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def _text(value: str, name: str) -> str:
+    """``value`` stripped, once it is known to be bounded in length and encodable (no lone surrogates)."""
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"{name}: longer than {MAX_TEXT_CHARS} characters ({len(value)})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"{name}: not valid Unicode text ({error.reason} at position {error.start})") from None
+    return value.strip()
+
+
+def _missing(value: Any) -> bool:
+    """``None``, NaN, ``pd.NA`` or ``NaT``: a value the caller does not know."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def check_model_type(model_type: Any) -> str:
+    if not isinstance(model_type, str) or model_type not in MODEL_TYPES:
+        raise ValueError(f"model_type: {_show(model_type)} is not a model; choose one of {list(MODEL_TYPES)}")
+    return model_type
+
+
+def check_title(title: Any, name: str = "title") -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"{name}: must be a non-empty string, got {_show(title)}")
+    return _text(title, name)
+
+
+def check_strings(values: Any, name: str) -> list[str]:
+    """A list of strings (``None`` = empty). Each item must be a ``str``; blank items are dropped."""
+    if values is None:
+        return []
+    if (isinstance(values, str) or not isinstance(values, (list, tuple, np.ndarray, pd.Series))
+            or getattr(values, "ndim", 1) != 1):
+        raise ValueError(f"{name}: expected a list of strings, got {type(values).__name__} {_show(values)}")
+    if len(values) > MAX_LIST_ITEMS:
+        raise ValueError(f"{name}: at most {MAX_LIST_ITEMS} items, got {len(values)}")
+    out = []
+    for i, item in enumerate(values):
+        if not isinstance(item, str):
+            raise ValueError(f"{name}: item {i} is {type(item).__name__} {_show(item)}, not a string")
+        item = _text(item, f"{name}: item {i}")
+        if item:
+            out.append(item)
+    return out
+
+
+def _number(value: Any, name: str, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected a number, got {type(value).__name__} {_show(value)}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: must be a finite number, got {_show(value)} (too large)") from None
+    if math.isnan(value) or math.isinf(value):
+        if allow_none and math.isnan(value):
+            return None
+        raise ValueError(f"{name}: must be a finite number, got {value!r}")
+    return value
+
+
+def check_duration(value: Any, name: str = "duration_seconds") -> float:
+    """Seconds >= 0; ``None`` means unknown (returned as NaN)."""
+    if value is None:
+        return math.nan
+    number = _number(value, name)
+    if number < 0:
+        raise ValueError(f"{name}: must be >= 0 seconds, got {number!r}")
+    return number
+
+
+def check_channel(avg_views: Any, video_count: Any, prefix: str = "") -> tuple[float, float]:
+    """``(channel_avg_views, channel_video_count)``; a channel with no videos has no average (NaN)."""
+    count = _number(video_count, f"{prefix}channel_video_count")
+    if count < 0:
+        raise ValueError(f"{prefix}channel_video_count: must be >= 0, got {count!r}")
+    if count != int(count):
+        raise ValueError(f"{prefix}channel_video_count: must be a whole number, got {count!r}")
+    average = _number(avg_views, f"{prefix}channel_avg_views", allow_none=count == 0)
+    if average is not None and average < 0:
+        raise ValueError(f"{prefix}channel_avg_views: must be >= 0, got {average!r}")
+    return (math.nan if count == 0 or average is None else average), count
+
+
+def check_timestamp(value: Any, name: str = "published_at", default_now: bool = True) -> pd.Timestamp:
+    """A UTC timestamp from a ``str`` / ``datetime`` / ``date`` / ``Timestamp``; ``None`` = now."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if default_now:
+            return pd.Timestamp.now(tz="UTC")
+        raise ValueError(f"{name}: a date is required")
+    if not isinstance(value, (str, datetime, date, pd.Timestamp, np.datetime64)):
+        raise ValueError(f"{name}: expected an ISO date string or a datetime, "
+                         f"got {type(value).__name__} {_show(value)}")
+    if isinstance(value, str) and len(value) > 64:
+        raise ValueError(f"{name}: {_show(value)} is too long to be a date")
+    try:
+        stamp = pd.Timestamp(value)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{name}: cannot parse {_show(value)} as a date ({error})") from None
+    if pd.isna(stamp):
+        raise ValueError(f"{name}: cannot parse {_show(value)} as a date")
+    if not EARLIEST_DATE <= stamp < LATEST_DATE:
+        raise ValueError(f"{name}: {stamp.isoformat()} is outside {EARLIEST_DATE.year}-{LATEST_DATE.year - 1}")
+    return stamp
+
+
+def check_days(value: Any, default: float, name: str = "days_since_publish") -> float:
+    if value is None:
+        return float(default)
+    days = _number(value, name)
+    if not 0 < days <= MAX_DAYS:
+        raise ValueError(f"{name}: must be in (0, {MAX_DAYS:g}] days, got {days!r}")
+    return days
+
+
+def check_facts(facts: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The optional pre-publication facts; unknown names are rejected, ``None`` means unknown."""
+    unknown = sorted(set(facts) - set(OPTIONAL_FACTS))
+    if unknown:
+        raise ValueError(f"{prefix}{unknown[0]}: unknown argument; optional facts are {list(OPTIONAL_FACTS)}")
+    out: dict[str, Any] = {name: None for name in STRING_FACTS + ("definition",)}
+    out.update({name: math.nan for name in FLAG_FACTS})
+    for name, value in facts.items():
+        if _missing(value):
+            continue
+        if name in STRING_FACTS:
+            if not isinstance(value, str):
+                raise ValueError(f"{prefix}{name}: expected a language code string such as 'en', got {_show(value)}")
+            out[name] = _text(value, f"{prefix}{name}") or None
+        elif name == "definition":
+            if not isinstance(value, str) or value.strip().lower() not in DEFINITIONS:
+                raise ValueError(f"{prefix}{name}: expected one of {list(DEFINITIONS)}, got {_show(value)}")
+            out[name] = value.strip().lower()
+        else:
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                value = value.strip().lower() in ("true", "1")
+            # Only a scalar bool or 0 / 1: an array or Series has no single truth value.
+            if not isinstance(value, (bool, np.bool_)) and not (isinstance(value, numbers.Real) and value in (0, 1)):
+                raise ValueError(f"{prefix}{name}: expected true or false, got {_show(value)}")
+            out[name] = float(bool(value))
+    return out
+
+
+def check_request(title: Any, tags: Any, categories: Any, duration_seconds: Any, channel_avg_views: Any,
+                  channel_video_count: Any, *, published_at: Any = None, days_since_publish: Any = None,
+                  default_days: float = 7.0, prefix: str = "", **facts: Any) -> dict[str, Any]:
+    """One validated, normalised request row (the columns ``FeatureBuilder.transform_videos`` reads)."""
+    average, count = check_channel(channel_avg_views, channel_video_count, prefix)
+    row = {
+        "title": check_title(title, f"{prefix}title"),
+        "tags": check_strings(tags, f"{prefix}tags"),
+        "categories": check_strings(categories, f"{prefix}categories"),
+        "duration_seconds": check_duration(duration_seconds, f"{prefix}duration_seconds"),
+        "channel_avg_views": average,
+        "channel_video_count": count,
+        "published_at": check_timestamp(published_at, f"{prefix}published_at"),
+        "age_days": check_days(days_since_publish, default_days, f"{prefix}days_since_publish"),
+    }
+    row.update(check_facts(facts, prefix))
+    return row
+
+
+def _split_list(value: Any) -> Any:
+    """CSV cells hold lists as comma-separated text; an empty or missing cell is an empty list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return value
+
+
+def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
+    """Validate a batch (one request per row); errors name the row: ``rows[12].duration_seconds``."""
+    missing = [col for col in REQUIRED_COLUMNS if col not in rows.columns]
+    if missing:
+        raise ValueError(f"rows: missing column(s) {missing}; required are {list(REQUIRED_COLUMNS)}")
+    known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS}
+    extra = [col for col in rows.columns if col not in known]
+    records = rows.reset_index(drop=True).to_dict("records")
+    out = []
+    for i, record in enumerate(records):
+        facts = {name: record[name] for name in OPTIONAL_FACTS if name in record}
+        out.append(check_request(
+            record["title"], _split_list(record["tags"]), _split_list(record["categories"]),
+            _none_if_nan(record["duration_seconds"]), record["channel_avg_views"], record["channel_video_count"],
+            published_at=_none_if_nan(record.get("published_at")),
+            days_since_publish=_none_if_nan(record.get("days_since_publish")), default_days=default_days,
+            prefix=f"rows[{i}].", **facts))
+    frame = pd.DataFrame(out, columns=list(out[0]) if out else None)
+    frame.attrs["ignored_columns"] = extra
+    return frame
+
+
+def _none_if_nan(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return None if pd.isna(value) else value
+    except (TypeError, ValueError):
+        return value
