@@ -130,6 +130,14 @@ def _result(row: pd.Series, request: dict[str, Any], model_type: str, coverage: 
             out[key] = value
     if "views_lo" in out:
         out["interval_coverage"] = coverage
+    # The evaluation tables say predicted_<target>; a single prediction uses the names of DESIGN.md.
+    for target in ("lifecycle_stage", "time_to_peak_days", "decay_rate"):
+        if f"predicted_{target}" in out:
+            out[target] = out.pop(f"predicted_{target}")
+    probabilities = {key.removeprefix("probability_"): out.pop(key) for key in list(out)
+                     if key.startswith("probability_")}
+    if probabilities:
+        out["stage_probabilities"] = probabilities
     out.update({"model_type": model_type, "days_since_publish": float(request["age_days"]),
                 "published_at": request["published_at"].isoformat()})
     return out

@@ -2,8 +2,8 @@
 
 ``train_models(snapshots, speed, models)`` fits the shared ``FeaturePipeline`` on the training snapshots and
 then every requested model family (``MODEL_FAMILIES``: a fit function and a predict function per family).
-``save_bundle`` writes them as the artifacts of DESIGN.md. The deep-learning family is a placeholder until
-``videoperf.deep`` is plugged in here.
+``save_bundle`` writes them as the artifacts of DESIGN.md. The deep-learning family lives in
+``videoperf.deep_family``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from videoperf import artifacts
 from videoperf.config import Config, PresetConfig, load_config
 from videoperf.content_features import ContentEncoder
 from videoperf.data import data_fingerprint
+from videoperf.deep_family import deep_loader, deep_writer, fit_deep, predict_deep
 from videoperf.ensemble import Fold, StackingEnsemble
 from videoperf.features import FeatureBuilder, video_table
 from videoperf.lifecycle import STAGES, build_targets
@@ -173,28 +174,10 @@ def predict_ensemble(model: StackingEnsemble, features: FeaturePipeline, X: pd.D
                          "views_hi": np.expm1(hi).clip(0, None)})
 
 
-# ------------------------------------------------------------------------------------- deep learning
-def fit_deep(ctx: TrainContext) -> tuple[Any, dict[str, Any]]:
-    raise NotImplementedError("deep_learning model is not built yet")
-
-
-def predict_deep(model: Any, features: FeaturePipeline, X: pd.DataFrame, rows: pd.DataFrame | None = None
-                 ) -> pd.DataFrame:
-    raise NotImplementedError("deep_learning model is not built yet")
-
-
-def _deep_writer(model: Any) -> Callable[[Path], None]:
-    raise NotImplementedError("deep_learning model is not built yet")
-
-
-def _deep_loader(folder: Path, name: str, manifest: dict[str, Any]) -> Any:
-    raise NotImplementedError("deep_learning model is not built yet")
-
-
 MODEL_FAMILIES: dict[str, ModelFamily] = {
     "ensemble": ModelFamily(fit_ensemble, predict_ensemble, artifacts.ENSEMBLE_FILE, artifacts.write_pickle,
                             artifacts.load_pickle),
-    "deep_learning": ModelFamily(fit_deep, predict_deep, artifacts.DEEP_FILE, _deep_writer, _deep_loader),
+    "deep_learning": ModelFamily(fit_deep, predict_deep, artifacts.DEEP_FILE, deep_writer, deep_loader),
 }
 
 
@@ -245,9 +228,6 @@ def train_models(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[
     config = config or load_config()
     preset = config.preset(speed)
     seed = config.seed if seed is None else seed
-    for name in models:  # fail before the expensive part when a family cannot be trained
-        if MODEL_FAMILIES[name].fit is fit_deep:
-            raise NotImplementedError("deep_learning model is not built yet")
     snapshots = prepare_snapshots(snapshots)
     targets = build_targets(snapshots)
     fingerprint = data_fingerprint(snapshots)

@@ -1,0 +1,166 @@
+"""Small tables and steps the notebook shows: data overview, target coverage, splits, scores, metrics file.
+
+The notebook calls these so that its cells stay short; none of them fits a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from videoperf.data import load_data
+from videoperf.run_settings import RunSettings
+from videoperf.synthetic import generate_synthetic
+from videoperf.validation import forward_chaining_splits, split_by_date
+
+# Without a SPLIT_DATE the test set is the latest-published share of videos.
+DEFAULT_TEST_FRACTION = 0.2
+
+
+def load_source(settings: RunSettings) -> pd.DataFrame:
+    """The canonical snapshots of the notebook's DATA_SOURCE (the simulator at its size and seed)."""
+    if settings.source == "synthetic":
+        raw, _ = generate_synthetic(settings.n_synthetic_videos, settings.seed)
+        return load_data(raw)
+    return load_data(settings.source)
+
+
+def describe_data(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """One-column overview: sizes, time span, observations per video, what loading dropped."""
+    per_video = snapshots.groupby("video_id").size()
+    report = snapshots.attrs.get("load_report", {})
+    rows = {
+        "format": report.get("format", "?"),
+        "raw rows": report.get("raw_rows", "?"),
+        "daily snapshots": len(snapshots),
+        "videos": int(per_video.size),
+        "channels": int(snapshots["channel_id"].nunique()),
+        "published from": str(snapshots["published_at"].min().date()),
+        "published to": str(snapshots["published_at"].max().date()),
+        "observations per video (median)": float(per_video.median()),
+        "videos with >= 3 observations": f"{(per_video >= 3).mean():.1%}",
+        "median views at last observation": float(snapshots.groupby("video_id")["views"].last().median()),
+        "rows dropped": sum(report.get("dropped", {}).values()),
+    }
+    rows.update({f"  dropped: {reason}": count for reason, count in report.get("dropped", {}).items()})
+    return pd.DataFrame({"value": pd.Series(rows, dtype=object)})
+
+
+def target_coverage(targets: pd.DataFrame) -> pd.DataFrame:
+    """How many videos / observations each target is defined for (missing targets are never filled)."""
+    per_video = targets.groupby("video_id").agg(
+        stage=("lifecycle_stage", lambda s: s.notna().any()), like_ratio=("like_ratio", "first"),
+        time_to_peak_days=("time_to_peak_days", "first"), decay_rate=("decay_rate", "first"))
+    n_videos = len(per_video)
+    table = pd.DataFrame({
+        "videos": [n_videos, int(per_video["stage"].sum()), int(per_video["like_ratio"].notna().sum()),
+                   int(per_video["time_to_peak_days"].notna().sum()), int(per_video["decay_rate"].notna().sum())],
+        "median": [float(targets["log_views"].median()), math.nan, float(per_video["like_ratio"].median()),
+                   float(per_video["time_to_peak_days"].median()), float(per_video["decay_rate"].median())],
+    }, index=["log views", "lifecycle stage", "like ratio", "time to peak (days)", "decay rate (per day)"])
+    table["share of videos"] = (table["videos"] / n_videos).map("{:.1%}".format)
+    return table
+
+
+def split_train_test(snapshots: pd.DataFrame, settings: RunSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on videos published before the split date, test on the rest (the latest 20% without one)."""
+    split_date = settings.split_date
+    if split_date is None:
+        published = snapshots.groupby("video_id")["published_at"].min().sort_values()
+        split_date = published.iloc[int(len(published) * (1 - DEFAULT_TEST_FRACTION))]
+    return split_by_date(snapshots, split_date)
+
+
+def split_summary(train: pd.DataFrame, test: pd.DataFrame, settings: RunSettings) -> pd.DataFrame:
+    """The train / test boundary and the forward-chaining folds inside the training videos."""
+    rows = [{"part": "train", "videos": train["video_id"].nunique(), "rows": len(train),
+             "published from": train["published_at"].min(), "published to": train["published_at"].max()},
+            {"part": "test", "videos": test["video_id"].nunique(), "rows": len(test),
+             "published from": test["published_at"].min(), "published to": test["published_at"].max()}]
+    validation = settings.config.validation
+    for k, (fit_rows, valid_rows) in enumerate(forward_chaining_splits(train, validation.n_splits,
+                                                                       validation.min_train_fraction)):
+        valid = train.iloc[valid_rows]
+        rows.append({"part": f"fold {k}: fit on {train.iloc[fit_rows]['video_id'].nunique()} videos, validate on",
+                     "videos": valid["video_id"].nunique(), "rows": len(valid),
+                     "published from": valid["published_at"].min(), "published to": valid["published_at"].max()})
+    table = pd.DataFrame(rows).set_index("part")
+    for column in ("published from", "published to"):
+        table[column] = table[column].dt.strftime("%Y-%m-%d %H:%M")
+    return table
+
+
+def oof_table(trained: Any) -> pd.DataFrame:
+    """Out-of-fold log-views scores of every base learner and of the stack."""
+    report = trained.reports.get("ensemble")
+    if not report:
+        return pd.DataFrame()
+    rows = dict(report["learners"])
+    rows["stack (Ridge on OOF predictions)"] = report["stack"]
+    table = pd.DataFrame(rows).T
+    return table[[c for c in ("r2", "mae", "spearman", "weight", "fit_seconds") if c in table]]
+
+
+def ensemble_importance(trained: Any) -> pd.Series:
+    """Gain importance of the stack's best tree learner, normalised to sum to 1."""
+    model = trained.models.get("ensemble")
+    if model is None:
+        return pd.Series(dtype=float)
+    for name in ("lightgbm", "xgboost", "catboost", "random_forest"):
+        learner = getattr(model, "learners_", {}).get(name) if hasattr(model, "learners_") else None
+        values = getattr(learner, "feature_importances_", None)
+        if values is not None:
+            values = np.asarray(values, dtype=float)
+            return pd.Series(values / max(values.sum(), 1e-12), index=model.feature_names_, name=name)
+    return pd.Series(dtype=float)
+
+
+def write_metrics(metrics: pd.DataFrame, settings: RunSettings, extra: dict[str, Any] | None = None) -> Path:
+    """Record the evaluation metrics (models and baselines) to ``ARTIFACTS_DIR/metrics.json``."""
+    def plain(value: Any) -> Any:
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    payload = {
+        "speed": settings.speed, "data_source": settings.source, "models": list(settings.models),
+        "seed": settings.seed, "split_date": None if settings.split_date is None else str(settings.split_date.date()),
+        "metrics": {model: {name: plain(value) for name, value in column.items()}
+                    for model, column in metrics.to_dict().items()},
+        **(extra or {}),
+    }
+    path = Path(settings.artifacts_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def deep_history(trained: Any) -> pd.DataFrame:
+    """Per-epoch training and validation losses of the deep model (empty when it was not trained)."""
+    history = trained.reports.get("deep_learning", {}).get("history", [])
+    frame = pd.DataFrame(history)
+    if frame.empty:
+        return pd.DataFrame({"epoch": []})
+    if "epoch" not in frame:
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    keep = ["epoch"] + [c for c in frame.columns if c.startswith(("train_", "valid_"))]
+    return frame[keep]
+
+
+def manifest_summary(bundle: str | Path) -> pd.DataFrame:
+    """The files of a written bundle with their size and hash prefix, from its manifest."""
+    folder = Path(bundle)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    files = manifest.get("files", {})
+    rows = []
+    for name, info in files.items():
+        digest = info.get("sha256", "") if isinstance(info, dict) else str(info)
+        rows.append({"file": name, "kB": round((folder / name).stat().st_size / 1024, 1), "sha256": digest[:16]})
+    rows.append({"file": "manifest.json", "kB": round((folder / "manifest.json").stat().st_size / 1024, 1),
+                 "sha256": "(lists the others)"})
+    return pd.DataFrame(rows).set_index("file")
