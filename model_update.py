@@ -128,6 +128,10 @@ def _print_report(oof: dict[str, Any]) -> None:
     table = pd.DataFrame(rows).T
     print(table[[c for c in ("r2", "mae", "spearman", "weight", "fit_seconds") if c in table]].to_string(
         float_format=lambda v: f"{v:.4f}"))
+    best = max(ensemble["learners"], key=lambda name: ensemble["learners"][name]["r2"])
+    gain = ensemble["stack"]["r2"] - ensemble["learners"][best]["r2"]
+    verdict = "beats" if gain > 0 else "does NOT beat"
+    print(f"The stack {verdict} its best member ({best}) out of fold: R2 {gain:+.4f}")
     print(f"OOF interval coverage: {ensemble['intervals']['oof_coverage']:.3f} "
           f"(target {ensemble['intervals']['coverage_target']:.2f})")
 

@@ -37,7 +37,8 @@ def test_bundle_has_the_contract_files_and_manifest(bundle):
     assert {"numpy", "scikit-learn", "lightgbm"} <= set(manifest["libraries"])
     assert manifest["config"]["preset"]["ensemble"]["max_train_rows"] > 0
     assert manifest["data"]["videos"] > 0 and manifest["data"]["sha256"]
-    assert manifest["metrics"]["oof"]["ensemble"]["stack"]["r2"] == pytest.approx(result["oof"]["ensemble"]["stack"]["r2"])
+    stack = manifest["metrics"]["oof"]["ensemble"]["stack"]
+    assert stack["r2"] == pytest.approx(result["oof"]["ensemble"]["stack"]["r2"])
     encoder = artifacts.load_pickle(folder, artifacts.STAGE_FILE, artifacts.verify_bundle(folder))
     assert sorted(encoder.classes_) == ["decay", "growth", "peak"]
 
@@ -80,7 +81,8 @@ def test_missing_file_fails_with_its_name(bundle, tmp_path):
 
 def test_rewrite_is_atomic_and_keeps_other_files(tmp_path):
     target = tmp_path / "art"
-    writers = {artifacts.FEATURES_FILE: artifacts.write_pickle({"v": 1}), artifacts.STAGE_FILE: artifacts.write_pickle([])}
+    writers = {artifacts.FEATURES_FILE: artifacts.write_pickle({"v": 1}),
+               artifacts.STAGE_FILE: artifacts.write_pickle([])}
     artifacts.write_bundle(target, writers, {"note": "first"})
     (target / "README.md").write_text("hello")
 
@@ -100,10 +102,7 @@ def test_rewrite_is_atomic_and_keeps_other_files(tmp_path):
         artifacts.write_bundle(target, {**writers, "model.bin": broken}, {})
 
 
-def test_deep_model_is_a_pluggable_step_not_built_yet(tmp_path):
+def test_unknown_model_family_is_rejected(tmp_path):
     raw, _ = generate_synthetic(100, seed=1)
-    with pytest.raises(NotImplementedError, match="deep_learning model is not built yet"):
-        model_update.train(raw, "fast", tmp_path / "a", models=("ensemble", "deep_learning"), progress=False,
-                           config=tiny_config())
     with pytest.raises(ValueError, match="models"):
         model_update.train(raw, "fast", tmp_path / "a", models=("svm",), progress=False)

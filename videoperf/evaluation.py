@@ -103,6 +103,10 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     ``predictions_path``: the CSV of the (first) model; further models go to ``<stem>_<model>.csv``.
     """
     start = time.perf_counter()
+    overlap = np.intersect1d(train_snapshots["video_id"].unique(), test_snapshots["video_id"].unique())
+    if len(overlap):
+        logger.warning("%d test videos are also in the training data: their scores are optimistic "
+                       "(their own views reach their features through the encodings)", len(overlap))
     trained = train_models(train_snapshots, speed, models, config=config, progress=progress)
     last, last_targets = test_rows(test_snapshots)
     predictions = predict_videos(trained, last, last_targets)
