@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from videoperf.config import SPEEDS, Config, load_config, resolve_path
+from videoperf.pipeline import check_models
 
 KNOWN_PARAMETERS = ("SPEED", "DATA_SOURCE", "N_SYNTHETIC_VIDEOS", "MODELS", "ARTIFACTS_DIR", "SEED", "SPLIT_DATE")
-MODEL_TYPES = ("ensemble", "deep_learning")
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,6 @@ class RunSettings:
     seed: int
     split_date: pd.Timestamp | None
     config: Config
-
-
-def parse_models(models: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """``"ensemble,deep_learning"`` or a sequence -> a validated tuple of model types."""
-    items = [m.strip() for m in models.split(",")] if isinstance(models, str) else [str(m).strip() for m in models]
-    items = [m for m in items if m]
-    unknown = [m for m in items if m not in MODEL_TYPES]
-    if unknown or not items:
-        raise ValueError(f"models: {unknown or 'nothing'} given; choose from {list(MODEL_TYPES)}")
-    return tuple(dict.fromkeys(items))
 
 
 def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
@@ -70,7 +60,7 @@ def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
         speed=speed,
         source=source if source == "synthetic" else str(resolve_path(source)),
         n_synthetic_videos=n_videos,
-        models=parse_models(given["MODELS"]),  # type: ignore[arg-type]
+        models=check_models(str(given["MODELS"])),
         artifacts_dir=resolve_path(str(given["ARTIFACTS_DIR"])),
         seed=seed,
         split_date=split_date,
