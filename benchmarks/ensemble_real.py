@@ -34,6 +34,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     start = time.perf_counter()
 
+    import numpy as np
+
     from videoperf.data import load_data
     from videoperf.evaluation import evaluate, format_metrics
     from videoperf.validation import split_by_date
@@ -44,6 +46,17 @@ def main() -> int:
     del snapshots
     result = evaluate(train, test, args.speed, ("ensemble",), args.predictions, progress=False)
     wall = time.perf_counter() - start
+    # Each base learner alone on the test videos too (not part of the timed run).
+    from videoperf.evaluation import test_rows
+    from videoperf.metrics import r2, spearman
+
+    trained = result["trained"]
+    last, _ = test_rows(test)
+    model = trained.models["ensemble"]
+    base = model.base_predictions(trained.features.builder.transform(last))
+    actual = np.log1p(last["views"].to_numpy(float))
+    test_learners = {name: {"r2": r2(actual, base[:, j]), "spearman": spearman(actual, base[:, j])}
+                     for j, name in enumerate(model.models_)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = result["metrics"]
     oof = result["oof"]["ensemble"]
@@ -53,16 +66,21 @@ def main() -> int:
         "test": {name: {key: table.loc[key, name] for key in ("views_log_r2", "views_spearman", "views_log_mae")}
                  for name in table.columns},
         "interval": {key: table.loc[f"interval_{key}", "ensemble"] for key in ("coverage", "median_log_width")},
+        "test_learners": test_learners,
         "oof_learners": oof["learners"], "oof_stack": oof["stack"], "oof_interval_coverage":
             oof["intervals"]["oof_coverage"], "skipped_learners": oof["skipped_learners"],
         "seconds": {"load": round(loaded, 1), "ensemble_fit": oof["seconds"], "total": round(wall, 1)},
         "peak_memory_mb": round(peak_mb), "all_metrics": table.to_dict(),
     }
     print(format_metrics(table))
-    print("\nOOF (forward-chaining) log-views scores:")
+    print("\nLog-views scores: OOF (forward-chaining folds) and on the test videos:")
+    test_scores = {**test_learners, "stack": summary["test"]["ensemble"]}
     for name, scores in {**oof["learners"], "stack": oof["stack"]}.items():
-        print(f"  {name:24s} R2 {scores['r2']:.4f}  Spearman {scores['spearman']:.4f}  MAE {scores['mae']:.4f}"
-              + (f"  weight {scores['weight']:.3f}" if "weight" in scores else ""))
+        tested = test_scores[name]
+        print(f"  {name:24s} OOF R2 {scores['r2']:.4f}  Spearman {scores['spearman']:.4f}"
+              + (f"  weight {scores['weight']:.3f}" if "weight" in scores else "               ")
+              + f"  | test R2 {tested.get('r2', tested.get('views_log_r2')):.4f}"
+              f"  Spearman {tested.get('spearman', tested.get('views_spearman')):.4f}")
     ens, chan = summary["test"]["ensemble"], summary["test"]["channel_mean"]
     print(f"\ntest log R2 {ens['views_log_r2']:.4f} Spearman {ens['views_spearman']:.4f} "
           f"(channel-mean {chan['views_log_r2']:.4f} / {chan['views_spearman']:.4f}); "

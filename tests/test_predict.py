@@ -106,6 +106,15 @@ def test_batch_matches_single_calls(folder, tmp_path):
     np.testing.assert_allclose(from_csv["predicted_views"], out["predicted_views"], rtol=1e-5)
     with pytest.raises(ValueError, match=r"rows\[1\]\.duration_seconds"):
         predict.predict_batch(rows.assign(duration_seconds=[600, -3]), artifacts_dir=folder)
+    for column, values, where in (("title", ["ok", " "], r"rows\[1\]\.title"),
+                                  ("channel_video_count", [1.5, 2], r"rows\[0\]\.channel_video_count"),
+                                  ("published_at", ["2026-01-01", "soon"], r"rows\[1\]\.published_at"),
+                                  ("tags", [["a"], ["b", 7]], r"rows\[1\]\.tags"),
+                                  ("made_for_kids", [None, "perhaps"], r"rows\[1\]\.made_for_kids")):
+        with pytest.raises(ValueError, match=where):
+            predict.predict_batch(rows.assign(**{column: values}), artifacts_dir=folder)
+    no_dates = predict.predict_batch(rows.drop(columns=["published_at", "days_since_publish"]), artifacts_dir=folder)
+    assert (no_dates["days_since_publish"] == 7.0).all()
     with pytest.raises(ValueError, match="missing column"):
         predict.predict_batch(rows.drop(columns=["title"]), artifacts_dir=folder)
 

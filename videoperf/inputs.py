@@ -214,25 +214,99 @@ def _split_list(value: Any) -> Any:
 
 
 def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
-    """Validate a batch (one request per row); errors name the row: ``rows[12].duration_seconds``."""
+    """Validate a batch (one request per row); errors name the row: ``rows[12].duration_seconds``.
+
+    The same rules as ``check_request``, applied column by column (a 100,000-row batch takes well under a
+    second); the first offending row is re-checked by the scalar function so the message is the same.
+    """
     missing = [col for col in REQUIRED_COLUMNS if col not in rows.columns]
     if missing:
         raise ValueError(f"rows: missing column(s) {missing}; required are {list(REQUIRED_COLUMNS)}")
+    rows = rows.reset_index(drop=True)
+    n = len(rows)
+    out: dict[str, Any] = {}
+
+    def fail(mask: np.ndarray, check: Any, column: str) -> None:
+        bad = np.flatnonzero(mask)
+        if len(bad):
+            i = int(bad[0])
+            check(rows[column].iloc[i], f"rows[{i}].")
+            raise ValueError(f"rows[{i}].{column}: invalid value {rows[column].iloc[i]!r}")  # not reached
+
+    titles = rows["title"].tolist()
+    fail(np.array([not isinstance(t, str) or not t.strip() for t in titles], dtype=bool),
+         lambda v, pre: check_title(v, f"{pre}title"), "title")
+    out["title"] = [t.strip() for t in titles]
+    for column in ("tags", "categories"):
+        values = []
+        for i, value in enumerate(rows[column].tolist()):
+            values.append(check_strings(_split_list(value), f"rows[{i}].{column}"))
+        out[column] = values
+
+    duration = _numeric_column(rows["duration_seconds"])
+    given = rows["duration_seconds"].notna().to_numpy()
+    fail(given & ~(np.isfinite(duration) & (duration >= 0)), lambda v, pre: check_duration(v, f"{pre}duration_seconds"),
+         "duration_seconds")
+    out["duration_seconds"] = np.where(given, duration, np.nan)
+
+    count = _numeric_column(rows["channel_video_count"])
+    fail(~(np.isfinite(count) & (count >= 0) & (count == np.floor(count))),
+         lambda v, pre: check_channel(0.0, v, pre), "channel_video_count")
+    average = _numeric_column(rows["channel_avg_views"])
+    average_given = rows["channel_avg_views"].notna().to_numpy()
+    bad_average = (average_given & ~(np.isfinite(average) & (average >= 0))) | (~average_given & (count > 0))
+    fail(bad_average, lambda v, pre: check_channel(v, 1.0, pre), "channel_avg_views")
+    out["channel_avg_views"] = np.where(count > 0, average, np.nan)
+    out["channel_video_count"] = count
+
+    now = pd.Timestamp.now(tz="UTC")
+    if "published_at" in rows:
+        raw = rows["published_at"]
+        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed") if n else raw
+        fail((raw.notna() & parsed.isna()).to_numpy(), lambda v, pre: check_timestamp(v, f"{pre}published_at"),
+             "published_at")
+        out["published_at"] = parsed.fillna(now)
+    else:
+        out["published_at"] = pd.Series([now] * n, dtype="datetime64[ns, UTC]")
+    if "days_since_publish" in rows:
+        days = _numeric_column(rows["days_since_publish"])
+        days_given = rows["days_since_publish"].notna().to_numpy()
+        fail(days_given & ~((days > 0) & (days <= MAX_DAYS)),
+             lambda v, pre: check_days(v, default_days, f"{pre}days_since_publish"), "days_since_publish")
+        out["age_days"] = np.where(days_given, days, float(default_days))
+    else:
+        out["age_days"] = np.full(n, float(default_days))
+
+    for name in OPTIONAL_FACTS:
+        if name not in rows:
+            out[name] = [None] * n if name in STRING_FACTS + ("definition",) else np.full(n, np.nan)
+            continue
+        values = []
+        for i, value in enumerate(rows[name].tolist()):
+            values.append(check_facts({name: _none_if_nan(value)}, f"rows[{i}].")[name])
+        out[name] = values
+    frame = pd.DataFrame(out)
     known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS}
-    extra = [col for col in rows.columns if col not in known]
-    records = rows.reset_index(drop=True).to_dict("records")
-    out = []
-    for i, record in enumerate(records):
-        facts = {name: record[name] for name in OPTIONAL_FACTS if name in record}
-        out.append(check_request(
-            record["title"], _split_list(record["tags"]), _split_list(record["categories"]),
-            _none_if_nan(record["duration_seconds"]), record["channel_avg_views"], record["channel_video_count"],
-            published_at=_none_if_nan(record.get("published_at")),
-            days_since_publish=_none_if_nan(record.get("days_since_publish")), default_days=default_days,
-            prefix=f"rows[{i}].", **facts))
-    frame = pd.DataFrame(out, columns=list(out[0]) if out else None)
-    frame.attrs["ignored_columns"] = extra
+    frame.attrs["ignored_columns"] = [col for col in rows.columns if col not in known]
     return frame
+
+
+def _numeric_column(values: pd.Series) -> np.ndarray:
+    """Numbers as floats; anything else (text, booleans) as NaN so that the row is reported."""
+    if values.dtype == bool:
+        return np.full(len(values), np.nan)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    return np.fromiter((_as_float(v) for v in values), dtype=float, count=len(values))
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range: reported as not finite
+        return math.inf
 
 
 def _none_if_nan(value: Any) -> Any:

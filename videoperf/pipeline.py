@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,7 +214,9 @@ def fit_feature_pipeline(snapshots: pd.DataFrame, preset: PresetConfig, seed: in
     content = ContentEncoder(preset.features, seed).fit(videos)
     builder = FeatureBuilder(preset.features, seed).fit(snapshots, content=content)
     sample = builder.training_features(balanced_rows(snapshots["video_id"], max_rows, seed))
-    scaler = StandardScaler().fit(sample)
+    with warnings.catch_warnings():  # a column the source never has (Kaggle: duration) is all NaN: no scale
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scaler = StandardScaler().fit(sample)
     window = {"published_from": str(snapshots["published_at"].min()),
               "published_to": str(snapshots["published_at"].max()),
               "observed_to": str(snapshots["observed_at"].max())}
