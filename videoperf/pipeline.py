@@ -33,7 +33,6 @@ from videoperf.validation import forward_chaining_splits
 
 logger = logging.getLogger(__name__)
 
-MODEL_TYPES = ("ensemble", "deep_learning")
 MIN_FOLD_VIDEOS = 20  # a forward-chaining fold with fewer training videos teaches the stack nothing
 
 
