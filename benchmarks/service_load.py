@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--max-concurrent", type=int, default=None, help="server: predictions at once")
     parser.add_argument("--no-micro-batch", action="store_true", help="server: one model call per request")
+    parser.add_argument("--model-type", default="ensemble", help="the model every request asks for")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service_load.json"))
     args = parser.parse_args()
@@ -158,7 +159,7 @@ def main() -> int:
         folder = Path(args.artifacts) if args.artifacts else Path(scratch) / "artifacts"
         trained = not (folder / "manifest.json").is_file()
         train_seconds = round(train_bundle(folder, args.n_videos, args.speed, args.seed), 1) if trained else None
-        bodies = request_bodies(args.requests, args.seed + 1)
+        bodies = [{**body, "model_type": args.model_type} for body in request_bodies(args.requests, args.seed + 1)]
         predict.predict_performance(**bodies[0], artifacts_dir=folder)  # load once
         in_process = []
         for body in bodies[:200]:
@@ -185,9 +186,11 @@ def main() -> int:
             result = asyncio.run(load(url, key, bodies, args.concurrency, time.monotonic() + args.max_seconds))
             batch_latencies = []
             for i in range(10):
-                items = bodies[i * 100:(i + 1) * 100] or bodies[:100]
+                items = [{k: v for k, v in body.items() if k != "model_type"}  # the batch names it once
+                         for body in bodies[i * 100:(i + 1) * 100] or bodies[:100]]
                 start = time.perf_counter()
-                response = httpx.post(f"{url}/predict/batch", json={"items": items}, headers=headers, timeout=60)
+                response = httpx.post(f"{url}/predict/batch", json={"model_type": args.model_type, "items": items},
+                                      headers=headers, timeout=60)
                 batch_latencies.append(time.perf_counter() - start)
                 if response.status_code != 200:
                     result["errors"] += 1
@@ -200,7 +203,7 @@ def main() -> int:
 
     summary = {
         "command": " ".join(["benchmarks/service_load.py", *sys.argv[1:]]),
-        "requests": args.requests, "concurrency": args.concurrency, **result,
+        "requests": args.requests, "concurrency": args.concurrency, "model_type": args.model_type, **result,
         "batch_100_items": {**percentiles(batch_latencies), "calls": len(batch_latencies)},
         "in_process_predict_performance": percentiles(in_process),
         "bundle": {"artifacts": f"trained here: {args.n_videos} simulated videos, {args.speed} preset, ensemble"

@@ -9,7 +9,7 @@ from _tiny import tiny_config
 
 from videoperf.channel_history import CHANNEL_FEATURES, ChannelHistory, channel_features, mask_optional_stats
 from videoperf.data import load_data
-from videoperf.features import FeatureBuilder, video_table
+from videoperf.features import FEATURE_FAMILIES, FeatureBuilder, feature_families, video_table
 from videoperf.metrics import last_observation, r2
 from videoperf.pipeline import balanced_rows, prepare_snapshots, train_models
 from videoperf.synthetic import generate_synthetic
@@ -167,3 +167,13 @@ def test_shuffled_training_target_gives_no_skill(sim, tiny):
     noise = test_r2(shuffled)
     assert honest > 0.5
     assert noise < 0.1, f"R² {noise:.3f} on a shuffled target: something leaks"
+
+
+def test_every_ablation_family_finds_its_columns(sim, tiny):
+    names = FeatureBuilder(tiny.preset("fast").features).fit(sim).feature_names_
+    families = feature_families(names)
+    assert set(families) == set(FEATURE_FAMILIES)
+    assert all(families.values()), {family: cols for family, cols in families.items() if not cols}
+    assert "log_age" not in {name for cols in families.values() for name in cols}  # the horizon always stays
+    assert set(families["channel_history"]) >= set(CHANNEL_FEATURES)
+    assert "channel_vs_category" in families["tags_categories"]  # an interaction leaves with either parent

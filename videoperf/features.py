@@ -186,3 +186,22 @@ class FeatureBuilder:
         matrix[:, 0] = log_age(ages)
         matrix[:, 1:] = per_video[row_video]
         return pd.DataFrame(matrix, columns=self.feature_names_, copy=False)
+
+
+# Feature families for ablation studies. A column may belong to several (an interaction belongs to each of
+# its parents), so dropping a family removes everything that carries its information. The age asked about
+# and the language / format flags belong to none: they stay in every ablation.
+FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "text": ("title_", "word_te_", "tags_in_title", "tags_per_word", "short_x_hashtags"),
+    "channel_history": ("channel_",),
+    "time": ("hour_", "weekday_", "month_"),
+    "duration": ("log_duration", "is_short", "duration_x_category", "short_x_hashtags"),
+    "tags_categories": ("n_tags", "tag_", "tags_", "category_", "duration_x_category", "channel_vs_category",
+                        "channel_avg_vs_tags"),
+}
+
+
+def feature_families(names: list[str]) -> dict[str, list[str]]:
+    """The columns of each family in ``FEATURE_FAMILIES`` (matched by name prefix), in ``names`` order."""
+    return {family: [name for name in names if name.startswith(prefixes)]
+            for family, prefixes in FEATURE_FAMILIES.items()}

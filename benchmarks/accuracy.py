@@ -1,0 +1,192 @@
+"""Accuracy and cost of both models at one speed preset on the real trending parquet, split by publish date.
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/accuracy.py --speed fast
+
+Protocol: train the shared feature pipeline, the stacking ensemble and the deep multi-task model on the
+videos published before ``--split-date`` (their observations before it), then predict every later video
+at its last observed age, with channel history and encodings from the training videos only. Every
+metric of DESIGN.md is reported for both models beside the global-mean and channel-mean baselines.
+Text embeddings start from an empty cache (``--warm-cache`` reuses the project cache), so the training
+time is what a first run costs. Training time = loading the file + targets + features + both fits.
+
+Feature ablation (default with ``--speed fast``): the log-views R² of one LightGBM learner (the preset's
+settings, on the same training rows and fitted features) with all features and without each family of
+``videoperf.features.FEATURE_FAMILIES``.
+
+Writes ``benchmarks/results/accuracy_<speed>.json`` and ``accuracy_<speed>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+MODELS = ("ensemble", "deep_learning")
+COLUMNS = (*MODELS, "global_mean", "channel_mean")
+LIMIT_MINUTES = {"fast": 5, "balanced": 30, "full": 120}  # training-time goals of the presets (issue 7)
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ablation(trained: Any, train_snapshots: Any, last: Any, speed: str) -> dict[str, Any]:
+    """Log-views R² of one LightGBM learner with all features and without each feature family."""
+    import numpy as np
+
+    from videoperf.ensemble import make_learner
+    from videoperf.features import feature_families
+    from videoperf.metrics import r2, spearman
+    from videoperf.pipeline import balanced_rows, log_views, prepare_snapshots
+
+    config = trained.config
+    preset = config.preset(speed)
+    snapshots = prepare_snapshots(train_snapshots)  # the row order the feature builder was fitted on
+    builder = trained.features.builder
+    rows = balanced_rows(snapshots["video_id"], preset.ensemble.max_train_rows, config.seed)
+    X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
+    X_test, y_test = builder.transform(last), np.log1p(last["views"].to_numpy(float))
+    families = feature_families(list(X.columns))
+    out: dict[str, Any] = {"learner": "lightgbm", "params": preset.ensemble.lightgbm, "train_rows": len(rows),
+                           "families": families, "results": {}}
+    for family in ("none", *families):
+        dropped = families.get(family, [])
+        keep = [c for c in X.columns if c not in dropped]
+        start = time.perf_counter()
+        model = make_learner("lightgbm", preset.ensemble.lightgbm, seed=config.seed)
+        model.fit(X[keep], y)
+        pred = model.predict(X_test[keep])
+        out["results"][family] = {"n_features": len(keep), "log_r2": r2(y_test, pred),
+                                  "spearman": spearman(y_test, pred), "seconds": round(time.perf_counter() - start, 1)}
+        logging.info("ablation without %s: log R2 %.4f", family, out["results"][family]["log_r2"])
+    full = out["results"]["none"]["log_r2"]
+    for result in out["results"].values():
+        result["delta_log_r2"] = result["log_r2"] - full
+    return out
+
+
+def views_spread(predictions: Any) -> dict[str, float]:
+    """How wide the test views range, and how much of the raw squared error the top 1% of videos make."""
+    import numpy as np
+
+    actual = predictions["actual_views"].to_numpy(float)
+    error = (predictions["predicted_views"].to_numpy(float) - actual) ** 2
+    top = actual >= np.quantile(actual, 0.99)
+    return {"min": float(actual.min()), "median": float(np.median(actual)), "p99": float(np.quantile(actual, 0.99)),
+            "max": float(actual.max()), "top1pct_share_of_squared_error": float(error[top].sum() / error.sum())}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as markdown: cost and headline scores, every metric, the ablation."""
+    from results_table import ablation_table, metric_table, preset_table
+
+    s = report["seconds"]
+    lines = [f"# Accuracy, `{report['speed']}` preset", "",
+             f"Data `{Path(report['data']).name}`, split {report['split_date']}: {report['train_videos']:,} training "
+             f"videos, {report['test_videos']:,} test videos each at its last observed age. "
+             f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['platform']}. Ensemble fit "
+             f"{s['ensemble_fit']:.0f} s, deep model fit {s['deep_fit']:.0f} s, predicting the test videos "
+             f"{s['evaluate']:.0f} s, whole run {s['with_ablation'] / 60:.1f} min.", "",
+             *preset_table({report["speed"]: report}), "", *metric_table({report["speed"]: report})]
+    if report.get("ablation"):
+        lines += ["", "Feature ablation (one LightGBM learner):", "", *ablation_table(report)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--split-date", default="2026-04-15")
+    parser.add_argument("--speed", default="fast", choices=list(LIMIT_MINUTES))
+    parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
+                        help="feature ablation (default: with --speed fast only)")
+    parser.add_argument("--warm-cache", action="store_true", help="reuse the project's text-embedding cache")
+    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    if not Path(args.data).exists():
+        sys.exit(f"--data: {args.data} not found; this benchmark needs ../shared/data beside the repository")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("videoperf.data").setLevel(logging.ERROR)
+
+    from videoperf.config import load_config
+    from videoperf.data import load_data
+    from videoperf.evaluation import evaluate, test_rows
+    from videoperf.validation import split_by_date
+
+    config = load_config()
+    cold = None if args.warm_cache else tempfile.TemporaryDirectory(prefix="videoperf-cold-")
+    if cold is not None:
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, cache_dir=cold.name))
+    start = time.perf_counter()
+    snapshots = load_data(args.data)
+    loaded = time.perf_counter() - start
+    train, test = split_by_date(snapshots, args.split_date)
+    del snapshots
+    result = evaluate(train, test, args.speed, MODELS, config=config, progress=False)
+    total = time.perf_counter() - start
+    trained, table = result["trained"], result["metrics"]
+    chan = table["channel_mean"]
+    checks = {f"{model}_beats_channel_mean_{metric}": bool(table.loc[metric, model] > chan[metric])
+              for model in MODELS for metric in ("views_log_r2", "views_spearman")}
+    train_total = loaded + trained.seconds
+    checks["training_within_goal"] = train_total <= 60 * LIMIT_MINUTES[args.speed]
+    report: dict[str, Any] = {
+        "speed": args.speed, "data": args.data, "split_date": args.split_date,
+        "train_videos": int(train["video_id"].nunique()), "train_snapshots": len(train),
+        "test_videos": result["test_videos"], "cold_cache": cold is not None,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "metrics": {metric: {c: _plain(table.loc[metric, c]) for c in COLUMNS} for metric in table.index},
+        "seconds": {"load": round(loaded, 1), "train_total": round(train_total, 1),
+                    "ensemble_fit": trained.reports["ensemble"]["seconds"],
+                    "deep_fit": round(trained.reports["deep_learning"]["seconds"], 1),
+                    "evaluate": round(total - train_total, 1), "total": round(total, 1)},
+        "training_goal_minutes": LIMIT_MINUTES[args.speed],
+        "peak_memory_mb": round(peak_memory_mb()),
+        "ensemble_oof": {"learners": trained.reports["ensemble"]["learners"],
+                         "stack": trained.reports["ensemble"]["stack"]},
+        "deep_fit": {k: v for k, v in trained.reports["deep_learning"].items() if k != "history"},
+        "preset": dataclasses.asdict(config.preset(args.speed)),
+        "checks": checks,
+        "test_views": {name: views_spread(result["predictions"][name]) for name in MODELS},
+    }
+    if args.ablation or (args.ablation is None and args.speed == "fast"):
+        last, _ = test_rows(test)
+        report["ablation"] = ablation(trained, train, last, args.speed)
+    report["seconds"]["with_ablation"] = round(time.perf_counter() - start, 1)
+    if cold is not None:
+        cold.cleanup()
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"accuracy_{args.speed}.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
+    (out / f"accuracy_{args.speed}.md").write_text(markdown(report))
+    print(markdown(report))
+    print("checks:", checks)
+    return 0 if all(checks.values()) else 1
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly scalars: NaN becomes null, numpy numbers become Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Speed and memory of training and serving both model types, each step in its own fresh process.
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/speed.py [--speed fast] [--artifacts DIR]
+
+Steps (each reports its wall time and the peak memory of its process):
+
+* ``train``: ``model_update.train`` of both models on the whole real parquet at ``--speed``, with an empty
+  text-embedding cache (what a first run costs); skipped when ``--artifacts`` names an existing bundle;
+* ``load``: importing ``predict`` and loading the bundle (hashes checked, both models rebuilt);
+* ``cold``: a fresh process's first ``predict_performance`` call per model type (import + load + predict);
+* ``warm``: single-call latency per model type after loading (a new title every call, so the deep model
+  runs its text encoder each time);
+* ``batch``: ``predict_batch`` throughput per model type;
+* ``service``: ``benchmarks/service_load.py`` against ``predict.py serve`` per model type (16 clients).
+
+Writes ``benchmarks/results/speed.json`` and ``speed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+MODEL_TYPES = ("ensemble", "deep_learning")
+TRAIN_GOAL_MINUTES = {"fast": 5, "balanced": 30, "full": 120}
+CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
+            categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
+            channel_video_count=25, model_type="ensemble")
+
+
+def batch_rows(n: int, seed: int = 0):
+    """``n`` varied requests (titles, tags, categories, durations, channel stats, ages)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    words = np.array("official music video highlights vlog minecraft news live tutorial review trailer episode "
+                     "makeup recipe challenge funny best new full song reaction update".split())
+    categories = ["Music", "Gaming", "Entertainment", "Sports", "News & Politics", "Howto & Style", "Comedy"]
+    titles = [" ".join(rng.choice(words, size=rng.integers(3, 9))).title() for _ in range(n)]
+    tags = [list(rng.choice(words, size=rng.integers(0, 8), replace=False)) for _ in range(n)]
+    return pd.DataFrame({
+        "video_id": [f"v{i}" for i in range(n)], "title": titles, "tags": tags,
+        "categories": [[categories[i]] for i in rng.integers(0, len(categories), n)],
+        "duration_seconds": rng.lognormal(5.5, 1.2, n).round(), "channel_avg_views": rng.lognormal(11, 2, n),
+        "channel_video_count": rng.integers(0, 60, n), "days_since_publish": rng.uniform(0.2, 30, n),
+        "published_at": pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(rng.uniform(0, 30, n), unit="D"),
+    })
+
+
+# ----------------------------------------------------------------------------- steps (run in a child)
+def step_train(data: str, folder: str, speed: str) -> dict[str, Any]:
+    import dataclasses
+
+    import model_update
+    from videoperf.config import load_config
+
+    config = load_config()
+    with tempfile.TemporaryDirectory(prefix="videoperf-cold-") as cache:
+        config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, cache_dir=cache))
+        start = time.perf_counter()
+        result = model_update.train(data, speed, folder, models=MODEL_TYPES, progress=False, config=config)
+        seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 1), "videos": result["data"]["videos"],
+            "goal_minutes": TRAIN_GOAL_MINUTES[speed], "within_goal": seconds <= 60 * TRAIN_GOAL_MINUTES[speed]}
+
+
+def step_load(folder: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    import predict
+
+    imported = time.perf_counter()
+    bundle = predict.load_bundle(folder)
+    for model_type in MODEL_TYPES:
+        bundle.model(model_type)
+    end = time.perf_counter()
+    return {"import_s": round(imported - start, 2), "load_s": round(end - imported, 2),
+            "seconds": round(end - start, 2)}
+
+
+def step_cold(folder: str, model_type: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    import predict
+
+    value = predict.predict_performance(**{**CALL, "model_type": model_type}, artifacts_dir=folder)
+    assert value["predicted_views"] >= 0
+    return {"seconds": round(time.perf_counter() - start, 2)}
+
+
+def step_warm(folder: str, model_type: str, calls: int) -> dict[str, Any]:
+    import numpy as np
+    from service_load import request_bodies
+
+    import predict
+
+    bodies = request_bodies(calls + 3, seed=5)
+    latencies = []
+    for i, body in enumerate(bodies):
+        body = {**body, "title": f"{body['title']} {i}"}  # never a text the encoder has seen
+        start = time.perf_counter()
+        predict.predict_performance(**body, model_type=model_type, artifacts_dir=folder)
+        if i >= 3:  # the first calls load the bundle and warm allocators
+            latencies.append(1000 * (time.perf_counter() - start))
+    ms = np.asarray(latencies)
+    return {"calls": calls, "median_ms": round(float(np.median(ms)), 2),
+            "p90_ms": round(float(np.percentile(ms, 90)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def step_batch(folder: str, model_type: str, rows: int) -> dict[str, Any]:
+    import predict
+
+    predict.load_bundle(folder).model(model_type)
+    frame = batch_rows(rows, seed=3)
+    start = time.perf_counter()
+    out = predict.predict_batch(frame, model_type, artifacts_dir=folder)
+    seconds = time.perf_counter() - start
+    assert len(out) == rows
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds)}
+
+
+STEPS = {"train": step_train, "load": step_load, "cold": step_cold, "warm": step_warm, "batch": step_batch}
+
+
+# ------------------------------------------------------------------------------------ orchestration
+def run_child(step: str, *args: Any) -> dict[str, Any]:
+    """Run one step in a fresh interpreter; its last stdout line is its JSON result."""
+    command = [sys.executable, __file__, "--child", step, *map(str, args)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"step {step} {args} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{step} {' '.join(map(str, args[1:]))}: {result}", flush=True)
+    return result
+
+
+def run_service(folder: str, model_type: str, requests: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "service.json"
+        command = [sys.executable, str(ROOT / "benchmarks" / "service_load.py"), "--artifacts", folder,
+                   "--requests", str(requests), "--model-type", model_type, "--out", str(out)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if not out.is_file():
+            raise RuntimeError(f"service_load.py ({model_type}) failed:\n{done.stderr[-3000:]}")
+        result = json.loads(out.read_text())
+    summary = {"requests": result["requests"], "concurrency": result["concurrency"], "errors": result["errors"],
+               "requests_per_second": result["requests_per_second"], "latency": result["latency"]}
+    print(f"service {model_type}: {summary}", flush=True)
+    return summary
+
+
+def markdown(report: dict[str, Any]) -> str:
+    from results_table import speed_table
+
+    return "\n".join([f"# Speed and memory ({report['bundle']})", "", f"Machine: {report['machine']['cpus']} CPUs, "
+                      f"{report['machine']['platform']}.", "", *speed_table(report)]) + "\n"
+
+
+def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        step, args = sys.argv[2], sys.argv[3:]
+        typed = [int(a) if a.isdigit() else a for a in args]
+        result = STEPS[step](*typed)
+        result["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(result))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--speed", default="fast", choices=list(TRAIN_GOAL_MINUTES))
+    parser.add_argument("--artifacts", default=None, help="an existing bundle: skip the training step")
+    parser.add_argument("--calls", type=int, default=200, help="warm single calls per model type")
+    parser.add_argument("--batch-rows", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=1000, help="service requests per model type")
+    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    if args.artifacts is None and not Path(args.data).exists():
+        sys.exit(f"--data: {args.data} not found; pass --artifacts DIR or put ../shared/data beside the repository")
+    if args.artifacts is not None and not (Path(args.artifacts) / "manifest.json").is_file():
+        sys.exit(f"--artifacts: no bundle (manifest.json) in {args.artifacts}")
+    scratch = tempfile.TemporaryDirectory(prefix="videoperf-speed-")
+    folder = args.artifacts or str(Path(scratch.name) / "artifacts")
+    report: dict[str, Any] = {"speed": args.speed, "machine": {"cpus": os.cpu_count(),
+                                                               "platform": platform.platform()}}
+    if args.artifacts is None:
+        report["train"] = run_child("train", args.data, folder, args.speed)
+        report["bundle"] = f"trained here on `{Path(args.data).name}`, `{args.speed}` preset"
+    else:
+        report["bundle"] = f"`{args.artifacts}`"
+    report["load"] = run_child("load", folder)
+    report["cold"] = {m: run_child("cold", folder, m) for m in MODEL_TYPES}
+    report["warm"] = {m: run_child("warm", folder, m, args.calls) for m in MODEL_TYPES}
+    report["batch"] = {m: run_child("batch", folder, m, args.batch_rows) for m in MODEL_TYPES}
+    report["service"] = {m: run_service(folder, m, args.requests) for m in MODEL_TYPES}
+    scratch.cleanup()
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "speed.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The README's results tables are the committed benchmark measurements, number for number."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from results_table import RESULTS, load_results, readme_block, results_markdown  # noqa: E402
+
+NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+
+
+def json_numbers() -> list[float]:
+    """Every number in the committed accuracy / speed JSON files, and the same in minutes, GB and percent."""
+    values: list[float] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            values.append(float(node))
+
+    for path in sorted(RESULTS.glob("accuracy_*.json")) + [RESULTS / "speed.json"]:
+        if path.is_file():
+            walk(json.loads(path.read_text()))
+    return values + [v / 60 for v in values] + [v / 1024 for v in values]
+
+
+def table_numbers(block: str) -> list[str]:
+    """Numbers in the body cells of every markdown table of ``block`` (not the header, not the row label)."""
+    found = []
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or set(line) <= set("|-") or cells[0] in ("preset", "metric", "measurement",
+                                                                              "features used"):
+            continue
+        for cell in cells[1:]:
+            found += NUMBER.findall(cell.replace("`", ""))
+    return found
+
+
+def matches(token: str, values: list[float]) -> bool:
+    """``token`` as printed equals some value rounded to the token's number of decimals."""
+    text = token.replace(",", "")
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    shown = f"{float(text):.{decimals}f}"
+    return any(f"{value:.{decimals}f}" == shown for value in values)
+
+
+def test_readme_block_is_generated_from_the_committed_results() -> None:
+    block = readme_block((ROOT / "README.md").read_text())
+    assert block == results_markdown(), (
+        "README results differ from benchmarks/results/*.json: run `python benchmarks/results_table.py --write`")
+
+
+def test_every_number_in_the_readme_tables_is_in_a_benchmark_json() -> None:
+    block = readme_block((ROOT / "README.md").read_text())
+    tokens = table_numbers(block)
+    assert len(tokens) > 50, "the results tables should hold the measured figures"
+    values = json_numbers()
+    missing = [token for token in tokens if not matches(token, values)]
+    assert not missing, f"README numbers not found in benchmarks/results/*.json: {missing}"
+
+
+def test_the_number_check_can_fail() -> None:
+    values = json_numbers()
+    assert not matches("123456789.123", values)
+    assert not any(matches(token, values) for token in table_numbers("| row | 0.12345678 | 98765.4321 |"))
+
+
+def test_both_models_beat_the_channel_mean_in_every_committed_preset() -> None:
+    accuracy, _ = load_results()
+    if not accuracy:
+        pytest.fail("no accuracy_<speed>.json committed under benchmarks/results/")
+    for speed, report in accuracy.items():
+        metrics = report["metrics"]
+        for model in ("ensemble", "deep_learning"):
+            for key in ("views_log_r2", "views_spearman"):
+                assert metrics[key][model] > metrics[key]["channel_mean"], (speed, model, key)
