@@ -24,31 +24,30 @@ import json
 import logging
 import math
 import os
-import platform
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+
+from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from videoperf.pipeline import TrainedModels
+
 MODELS = ("ensemble", "deep_learning")
 COLUMNS = (*MODELS, "global_mean", "channel_mean")
-LIMIT_MINUTES = {"fast": 5, "balanced": 30, "full": 120}  # training-time goals of the presets (issue 7)
 
 
-def peak_memory_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def ablation(trained: Any, train_snapshots: Any, last: Any, speed: str) -> dict[str, Any]:
+def ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last: pd.DataFrame, speed: str
+             ) -> dict[str, Any]:
     """Log-views R² of one LightGBM learner with all features and without each feature family."""
-    import numpy as np
-
     from videoperf.ensemble import make_learner
     from videoperf.features import feature_families
     from videoperf.metrics import r2, spearman
@@ -60,7 +59,7 @@ def ablation(trained: Any, train_snapshots: Any, last: Any, speed: str) -> dict[
     builder = trained.features.builder
     rows = balanced_rows(snapshots["video_id"], preset.ensemble.max_train_rows, config.seed)
     X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
-    X_test, y_test = builder.transform(last), np.log1p(last["views"].to_numpy(float))
+    X_test, y_test = builder.transform(last), log_views(last)
     families = feature_families(list(X.columns))
     out: dict[str, Any] = {"learner": "lightgbm", "params": preset.ensemble.lightgbm, "train_rows": len(rows),
                            "families": families, "results": {}}
@@ -80,7 +79,7 @@ def ablation(trained: Any, train_snapshots: Any, last: Any, speed: str) -> dict[
     return out
 
 
-def views_spread(predictions: Any) -> dict[str, float]:
+def views_spread(predictions: pd.DataFrame) -> dict[str, float]:
     """How wide the test views range, and how much of the raw squared error the top 1% of videos make."""
     import numpy as np
 
@@ -100,8 +99,9 @@ def markdown(report: dict[str, Any]) -> str:
              f"Data `{Path(report['data']).name}`, split {report['split_date']}: {report['train_videos']:,} training "
              f"videos, {report['test_videos']:,} test videos each at its last observed age. "
              f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['platform']}. Ensemble fit "
-             f"{s['ensemble_fit']:.0f} s, deep model fit {s['deep_fit']:.0f} s, predicting the test videos "
-             f"{s['evaluate']:.0f} s, whole run {s['with_ablation'] / 60:.1f} min.", "",
+             f"{s['ensemble_fit']:.0f} s, deep model fit {s['deep_fit']:.0f} s, evaluating on the test videos "
+             f"{s['evaluate']:.0f} s (targets, embeddings, both models, baselines, metrics), peak memory of the whole "
+             f"process {report['peak_memory_mb'] / 1024:.1f} GB, whole run {s['with_ablation'] / 60:.1f} min.", "",
              *preset_table({report["speed"]: report}), "", *metric_table({report["speed"]: report})]
     if report.get("ablation"):
         lines += ["", "Feature ablation (one LightGBM learner):", "", *ablation_table(report)]
@@ -112,7 +112,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--split-date", default="2026-04-15")
-    parser.add_argument("--speed", default="fast", choices=list(LIMIT_MINUTES))
+    parser.add_argument("--speed", default="fast", choices=list(TRAIN_GOAL_MINUTES))
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
                         help="feature ablation (default: with --speed fast only)")
     parser.add_argument("--warm-cache", action="store_true", help="reuse the project's text-embedding cache")
@@ -144,18 +144,18 @@ def main() -> int:
     checks = {f"{model}_beats_channel_mean_{metric}": bool(table.loc[metric, model] > chan[metric])
               for model in MODELS for metric in ("views_log_r2", "views_spearman")}
     train_total = loaded + trained.seconds
-    checks["training_within_goal"] = train_total <= 60 * LIMIT_MINUTES[args.speed]
+    checks["training_within_goal"] = train_total <= 60 * TRAIN_GOAL_MINUTES[args.speed]
     report: dict[str, Any] = {
         "speed": args.speed, "data": args.data, "split_date": args.split_date,
         "train_videos": int(train["video_id"].nunique()), "train_snapshots": len(train),
         "test_videos": result["test_videos"], "cold_cache": cold is not None,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "metrics": {metric: {c: _plain(table.loc[metric, c]) for c in COLUMNS} for metric in table.index},
         "seconds": {"load": round(loaded, 1), "train_total": round(train_total, 1),
                     "ensemble_fit": trained.reports["ensemble"]["seconds"],
                     "deep_fit": round(trained.reports["deep_learning"]["seconds"], 1),
                     "evaluate": round(total - train_total, 1), "total": round(total, 1)},
-        "training_goal_minutes": LIMIT_MINUTES[args.speed],
+        "training_goal_minutes": TRAIN_GOAL_MINUTES[args.speed],
         "peak_memory_mb": round(peak_memory_mb()),
         "ensemble_oof": {"learners": trained.reports["ensemble"]["learners"],
                          "stack": trained.reports["ensemble"]["stack"]},

@@ -37,6 +37,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see videoperf/__init__.py
 
 import torch  # noqa: E402
+from common import DEFAULT_DATA  # noqa: E402
 
 from videoperf.config import load_config, resolve_path  # noqa: E402
 from videoperf.data import load_data  # noqa: E402
@@ -48,7 +49,6 @@ from videoperf.metrics import classification_metrics, last_observation, mae, nai
 from videoperf.text_encoders import video_texts  # noqa: E402
 from videoperf.validation import split_by_date  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 KEYS = ["video_id", "observed_at"]
 
 

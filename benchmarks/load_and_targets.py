@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import DEFAULT_DATA  # noqa: E402
+
 from videoperf.data import load_data  # noqa: E402
 from videoperf.lifecycle import build_targets  # noqa: E402
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,14 @@ METRICS = (
 
 
 def number(value: Any, decimals: int) -> str:
+    """``value`` with thousands separators and ``decimals`` decimals; a dash for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return f"{value:,.{decimals}f}"
 
 
 def load_results(folder: Path = RESULTS) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """``({preset: accuracy report}, speed report or None)`` from the JSON files in ``folder``."""
     accuracy = {speed: json.loads((folder / f"accuracy_{speed}.json").read_text())
                 for speed in SPEEDS if (folder / f"accuracy_{speed}.json").is_file()}
     speed_file = folder / "speed.json"
@@ -53,13 +56,15 @@ def load_results(folder: Path = RESULTS) -> tuple[dict[str, dict[str, Any]], dic
 
 
 def preset_table(accuracy: dict[str, dict[str, Any]]) -> list[str]:
+    """One row per preset: training time against its goal, memory, headline scores of both models."""
     lines = ["| preset | training time (both models) | goal | peak memory | ensemble log R² / Spearman | "
              "deep model log R² / Spearman | both beat channel mean |", "|---|---|---|---|---|---|---|"]
     for speed, report in accuracy.items():
         m = report["metrics"]
         scores = {name: f"{number(m['views_log_r2'][name], 3)} / {number(m['views_spearman'][name], 3)}"
                   for name in MODELS}
-        beat = all(value for key, value in report["checks"].items() if "beats_channel_mean" in key)
+        beat = all(report["checks"].get(f"{name}_beats_channel_mean_{metric}", False)
+                   for name in MODELS for metric in ("views_log_r2", "views_spearman"))
         lines.append(f"| `{speed}` | {report['seconds']['train_total'] / 60:.1f} min | "
                      f"{report['training_goal_minutes']} min | {report['peak_memory_mb'] / 1024:.1f} GB | "
                      f"{scores['ensemble']} | {scores['deep_learning']} | {'yes' if beat else 'NO'} |")
@@ -67,6 +72,7 @@ def preset_table(accuracy: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def metric_table(accuracy: dict[str, dict[str, Any]]) -> list[str]:
+    """Every metric (rows) for the baselines and each model at each preset (columns)."""
     reference = next(iter(accuracy.values()))  # every preset sees the same split, so the same baselines
     columns = [("global mean", reference, "global_mean"), ("channel mean", reference, "channel_mean")]
     columns += [(f"{label} `{speed}`", report, name) for name, label in MODELS.items()
@@ -80,6 +86,7 @@ def metric_table(accuracy: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def ablation_table(report: dict[str, Any]) -> list[str]:
+    """Log-views R² with all features and without each family."""
     ablation = report["ablation"]
     lines = ["| features used | columns | log-views R² | change |", "|---|---|---|---|"]
     for family, result in ablation["results"].items():
@@ -89,16 +96,18 @@ def ablation_table(report: dict[str, Any]) -> list[str]:
 
 
 def speed_table(speed: dict[str, Any]) -> list[str]:
+    """Latency, throughput, service and memory per model type, from ``speed.json``."""
     lines = ["| measurement | ensemble | deep model |", "|---|---|---|"]
 
-    def row(label: str, key: str, fmt) -> None:
+    def row(label: str, key: str, fmt: Callable[[dict[str, Any]], str]) -> None:
         lines.append(f"| {label} | " + " | ".join(fmt(speed[key][m]) for m in MODELS) + " |")
 
     row("first prediction in a fresh process (import + load + predict)", "cold", lambda r: f"{r['seconds']:.2f} s")
     row("warm single prediction, median / p99", "warm", lambda r: f"{r['median_ms']:.1f} / {r['p99_ms']:.1f} ms")
     row("peak memory of that process", "warm", lambda r: f"{r['peak_mb'] / 1024:.2f} GB")
     row("`predict_batch` throughput", "batch", lambda r: f"{r['rows_per_second']:,} rows/s")
-    row("REST service, 16 clients: requests/s", "service", lambda r: f"{r['requests_per_second']:.0f}")
+    row("REST service: clients / requests per second", "service",
+        lambda r: f"{r['concurrency']} / {r['requests_per_second']:.0f}")
     row("REST service latency p50 / p99", "service",
         lambda r: f"{r['latency']['p50_ms']:.0f} / {r['latency']['p99_ms']:.0f} ms")
     row("REST service errors", "service", lambda r: f"{r['errors']} of {r['requests']:,}")

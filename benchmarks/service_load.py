@@ -60,13 +60,13 @@ def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
     return bodies
 
 
-def train_bundle(folder: Path, n_videos: int, speed: str, seed: int) -> float:
+def train_bundle(folder: Path, n_videos: int, speed: str, seed: int, model_type: str = "ensemble") -> float:
     import model_update
     from videoperf.synthetic import generate_synthetic
 
     start = time.perf_counter()
     raw, _ = generate_synthetic(n_videos, seed=seed)
-    model_update.train(raw, speed, folder, models=("ensemble",), progress=False)
+    model_update.train(raw, speed, folder, models=(model_type,), progress=False)
     return time.perf_counter() - start
 
 
@@ -145,7 +145,8 @@ def main() -> int:
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--max-concurrent", type=int, default=None, help="server: predictions at once")
     parser.add_argument("--no-micro-batch", action="store_true", help="server: one model call per request")
-    parser.add_argument("--model-type", default="ensemble", help="the model every request asks for")
+    parser.add_argument("--model-type", default="ensemble", choices=["ensemble", "deep_learning"],
+                        help="the model every request asks for (the default bundle is trained with it)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service_load.json"))
     args = parser.parse_args()
@@ -158,7 +159,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="service-load-") as scratch:
         folder = Path(args.artifacts) if args.artifacts else Path(scratch) / "artifacts"
         trained = not (folder / "manifest.json").is_file()
-        train_seconds = round(train_bundle(folder, args.n_videos, args.speed, args.seed), 1) if trained else None
+        train_seconds = None
+        if trained:
+            train_seconds = round(train_bundle(folder, args.n_videos, args.speed, args.seed, args.model_type), 1)
         bodies = [{**body, "model_type": args.model_type} for body in request_bodies(args.requests, args.seed + 1)]
         predict.predict_performance(**bodies[0], artifacts_dir=folder)  # load once
         in_process = []
@@ -206,8 +209,8 @@ def main() -> int:
         "requests": args.requests, "concurrency": args.concurrency, "model_type": args.model_type, **result,
         "batch_100_items": {**percentiles(batch_latencies), "calls": len(batch_latencies)},
         "in_process_predict_performance": percentiles(in_process),
-        "bundle": {"artifacts": f"trained here: {args.n_videos} simulated videos, {args.speed} preset, ensemble"
-                   if trained else args.artifacts,
+        "bundle": {"artifacts": args.artifacts if not trained else
+                   f"trained here: {args.n_videos} simulated videos, {args.speed} preset, {args.model_type}",
                    "train_seconds": train_seconds, "models": manifest.get("models"), "speed": manifest.get("speed")},
         "server": {"max_concurrent": args.max_concurrent or os.cpu_count(), "api_key": True,
                    "micro_batch": not args.no_micro_batch},

@@ -21,28 +21,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+
+from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 MODEL_TYPES = ("ensemble", "deep_learning")
-TRAIN_GOAL_MINUTES = {"fast": 5, "balanced": 30, "full": 120}
 CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
             categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
             channel_video_count=25, model_type="ensemble")
 
 
-def batch_rows(n: int, seed: int = 0):
+def batch_rows(n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` varied requests (titles, tags, categories, durations, channel stats, ages)."""
     import numpy as np
     import pandas as pd
@@ -156,7 +158,11 @@ def run_service(folder: str, model_type: str, requests: int) -> dict[str, Any]:
         if not out.is_file():
             raise RuntimeError(f"service_load.py ({model_type}) failed:\n{done.stderr[-3000:]}")
         result = json.loads(out.read_text())
+        if done.returncode != 0:  # errors, a timeout or missing answers: recorded, and said loudly
+            print(f"WARNING: service_load.py ({model_type}) exited with {done.returncode}: "
+                  f"{result['errors']} errors, timed out: {result['timed_out']}", flush=True)
     summary = {"requests": result["requests"], "concurrency": result["concurrency"], "errors": result["errors"],
+               "completed": result["completed"], "timed_out": result["timed_out"],
                "requests_per_second": result["requests_per_second"], "latency": result["latency"]}
     print(f"service {model_type}: {summary}", flush=True)
     return summary
@@ -174,7 +180,7 @@ def main() -> int:
         step, args = sys.argv[2], sys.argv[3:]
         typed = [int(a) if a.isdigit() else a for a in args]
         result = STEPS[step](*typed)
-        result["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        result["peak_mb"] = round(peak_memory_mb())
         print(json.dumps(result))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -192,8 +198,7 @@ def main() -> int:
         sys.exit(f"--artifacts: no bundle (manifest.json) in {args.artifacts}")
     scratch = tempfile.TemporaryDirectory(prefix="videoperf-speed-")
     folder = args.artifacts or str(Path(scratch.name) / "artifacts")
-    report: dict[str, Any] = {"speed": args.speed, "machine": {"cpus": os.cpu_count(),
-                                                               "platform": platform.platform()}}
+    report: dict[str, Any] = {"speed": args.speed, "machine": machine()}
     if args.artifacts is None:
         report["train"] = run_child("train", args.data, folder, args.speed)
         report["bundle"] = f"trained here on `{Path(args.data).name}`, `{args.speed}` preset"
