@@ -7,8 +7,10 @@ SPEED ?= fast
 N_VIDEOS ?= 1500
 NOTEBOOK := Video_Performance_Prediction.ipynb
 OUT_DIR := outputs
+# Benchmarks wait for each other (timings on 2 cores mean nothing when two heavy jobs overlap).
+LOCK := $(if $(shell command -v flock),flock /tmp/videoperf-heavy.lock,)
 
-.PHONY: run test lint clean
+.PHONY: run test lint benchmark clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +29,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# Real-data benchmarks (need ../shared/data; minutes, not for CI): SPEED=fast|balanced|full, then the README tables.
+benchmark: $(STAMP)
+	$(LOCK) $(PY) benchmarks/accuracy.py --speed $(SPEED)
+	$(LOCK) $(PY) benchmarks/speed.py
+	$(PY) benchmarks/results_table.py --write
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,7 +13,8 @@ Steps (each reports its wall time and the peak memory of its process):
 * ``batch``: ``predict_batch`` throughput per model type;
 * ``service``: ``benchmarks/service_load.py`` against ``predict.py serve`` per model type (16 clients).
 
-Writes ``benchmarks/results/speed.json`` and ``speed.md``.
+Writes ``benchmarks/results/speed.json`` and ``speed.md``, and the training step also to ``train_<speed>.json``
+(``--only-train`` stops there: the cost of a preset on the whole file).
 """
 
 from __future__ import annotations
@@ -190,8 +191,12 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="warm single calls per model type")
     parser.add_argument("--batch-rows", type=int, default=20_000)
     parser.add_argument("--requests", type=int, default=1000, help="service requests per model type")
+    parser.add_argument("--only-train", action="store_true",
+                        help="only time the training step (writes train_<speed>.json, not speed.json)")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
+    if args.only_train and args.artifacts:
+        parser.error("--only-train times training: it cannot reuse --artifacts")
     if args.artifacts is None and not Path(args.data).exists():
         sys.exit(f"--data: {args.data} not found; pass --artifacts DIR or put ../shared/data beside the repository")
     if args.artifacts is not None and not (Path(args.artifacts) / "manifest.json").is_file():
@@ -199,9 +204,16 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory(prefix="videoperf-speed-")
     folder = args.artifacts or str(Path(scratch.name) / "artifacts")
     report: dict[str, Any] = {"speed": args.speed, "machine": machine()}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     if args.artifacts is None:
         report["train"] = run_child("train", args.data, folder, args.speed)
         report["bundle"] = f"trained here on `{Path(args.data).name}`, `{args.speed}` preset"
+        train_report = {"speed": args.speed, "data": args.data, "machine": report["machine"], **report["train"]}
+        (out / f"train_{args.speed}.json").write_text(json.dumps(train_report, indent=2) + "\n")
+        if args.only_train:
+            scratch.cleanup()
+            return 0 if report["train"]["within_goal"] else 1
     else:
         report["bundle"] = f"`{args.artifacts}`"
     report["load"] = run_child("load", folder)
@@ -210,8 +222,6 @@ def main() -> int:
     report["batch"] = {m: run_child("batch", folder, m, args.batch_rows) for m in MODEL_TYPES}
     report["service"] = {m: run_service(folder, m, args.requests) for m in MODEL_TYPES}
     scratch.cleanup()
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "speed.md").write_text(markdown(report))
     print(markdown(report))
