@@ -95,6 +95,18 @@ def metric_table(accuracy: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def spread_note(accuracy: dict[str, dict[str, Any]]) -> list[str]:
+    """Why the headline metrics are on log views, in the test videos' own numbers (when the run recorded them)."""
+    report = next((r for r in accuracy.values() if r.get("test_views")), None)
+    if report is None:
+        return []
+    spread = report["test_views"]["ensemble"]
+    share = 100 * spread["top1pct_share_of_squared_error"]
+    return ["", f"The test videos' views run from {spread['min']:,.0f} to {spread['max']:,.0f} (median "
+            f"{spread['median']:,.0f}); the 1% most-viewed of them make {share:.0f}% of the ensemble's squared error "
+            f"on raw views (`{report['speed']}` run)."]
+
+
 def ablation_table(report: dict[str, Any]) -> list[str]:
     """Log-views R² with all features and without each family."""
     ablation = report["ablation"]
@@ -146,7 +158,7 @@ def results_markdown(folder: Path = RESULTS) -> str:
              "**Every metric on the test videos** (`benchmarks/results/accuracy_<preset>.json`; the baselines predict "
              "the training mean, or the channel's mean log views from its training videos; for the other targets "
              "the training median or majority stage, and the channel's like ratio):",
-             "", *metric_table(accuracy)]
+             "", *metric_table(accuracy), *spread_note(accuracy)]
     with_ablation = [report for report in accuracy.values() if report.get("ablation")]
     if with_ablation:
         report = with_ablation[0]

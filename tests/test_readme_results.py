@@ -7,34 +7,49 @@ import re
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from results_table import RESULTS, load_results, readme_block, results_markdown  # noqa: E402
+from results_table import (  # noqa: E402
+    RESULTS,
+    SPEEDS,
+    load_results,
+    load_train_times,
+    readme_block,
+    results_markdown,
+)
 
 NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 
 
+# Parts of the reports that hold settings or diagnostics, not results: a README figure never comes from them.
+NOT_RESULTS = {"preset", "params", "families", "ensemble_oof", "deep_fit", "machine"}
+
+
 def json_numbers() -> list[float]:
-    """Every number in the committed accuracy / speed JSON files, and the same in minutes, GB and percent."""
+    """Every result number in the committed accuracy / speed JSON; times also in minutes, memory also in GB."""
     values: list[float] = []
 
-    def walk(node: object) -> None:
+    def walk(node: object, path: tuple[str, ...]) -> None:
         if isinstance(node, dict):
-            for item in node.values():
-                walk(item)
+            for key, item in node.items():
+                if key not in NOT_RESULTS:
+                    walk(item, (*path, str(key)))
         elif isinstance(node, list):
             for item in node:
-                walk(item)
+                walk(item, path)
         elif isinstance(node, (int, float)) and not isinstance(node, bool):
             values.append(float(node))
+            if "seconds" in path:
+                values.append(node / 60)
+            if path and path[-1].endswith("_mb"):
+                values.append(node / 1024)
 
-    for path in sorted(RESULTS.glob("accuracy_*.json")) + [RESULTS / "speed.json"]:
+    files = [*sorted(RESULTS.glob("accuracy_*.json")), *sorted(RESULTS.glob("train_*.json")), RESULTS / "speed.json"]
+    for path in files:
         if path.is_file():
-            walk(json.loads(path.read_text()))
-    return values + [v / 60 for v in values] + [v / 1024 for v in values]
+            walk(json.loads(path.read_text()), ())
+    return values
 
 
 def table_numbers(block: str) -> list[str]:
@@ -79,10 +94,25 @@ def test_the_number_check_can_fail() -> None:
     assert not any(matches(token, values) for token in table_numbers("| row | 0.12345678 | 98765.4321 |"))
 
 
+def test_every_preset_and_the_speed_benchmark_are_committed() -> None:
+    accuracy, speed = load_results()
+    assert set(accuracy) == set(SPEEDS), f"benchmarks/results/ holds accuracy runs for {sorted(accuracy)} only"
+    assert speed is not None, "benchmarks/results/speed.json is missing: run benchmarks/speed.py"
+
+
+def test_every_preset_trains_within_its_goal() -> None:
+    accuracy, speed = load_results()
+    for name, report in accuracy.items():
+        assert report["seconds"]["train_total"] <= 60 * report["training_goal_minutes"], name
+        assert report["cold_cache"], f"{name}: the training time should start from an empty embedding cache"
+    for name, report in load_train_times().items():  # the same presets trained on the whole file
+        assert report["seconds"] <= 60 * report["goal_minutes"], name
+    if speed and speed.get("train"):
+        assert speed["train"]["seconds"] <= 60 * speed["train"]["goal_minutes"]
+
+
 def test_both_models_beat_the_channel_mean_in_every_committed_preset() -> None:
     accuracy, _ = load_results()
-    if not accuracy:
-        pytest.fail("no accuracy_<speed>.json committed under benchmarks/results/")
     for speed, report in accuracy.items():
         metrics = report["metrics"]
         for model in ("ensemble", "deep_learning"):
