@@ -2,7 +2,8 @@
 
     python model_update.py train --data SOURCE --speed fast --artifacts DIR [--models ensemble,deep_learning]
     python model_update.py evaluate --train SOURCE --test SOURCE --speed fast --predictions FILE.csv
-    python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv
+    python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
+        [--history live|train]
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def save(trained: Any, artifacts_dir: str | Path | None = None, metrics: pd.Data
 
 def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir: str | Path | None = None,
           models: Sequence[str] | str = ("ensemble", "deep_learning"), *, progress: bool = True,
-          config: Config | None = None) -> dict[str, Any]:
+          config: Config | None = None, seed: int | None = None) -> dict[str, Any]:
     """Train the requested model families on every video of ``source`` and write the artifact bundle.
 
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
@@ -84,7 +85,7 @@ def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir:
     config = config or load_config()
     config.preset(speed)
     folder = resolve_path(artifacts_dir if artifacts_dir is not None else config.paths.artifacts_dir)
-    trained = train_models(_snapshots(source), speed, models, config=config, progress=progress)
+    trained = train_models(_snapshots(source), speed, models, config=config, seed=seed, progress=progress)
     path = save_bundle(trained, folder)
     return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
             "seconds": trained.seconds, "data": trained.fingerprint}
@@ -94,10 +95,12 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
              test_source: str | Path | pd.DataFrame | None = None, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
              data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
-             progress: bool = True, config: Config | None = None) -> dict[str, Any]:
+             progress: bool = True, config: Config | None = None, history: str = "live") -> dict[str, Any]:
     """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
+    ``history``: ``"live"`` (default) gives each test video the channel history of every observation made
+    strictly before its publish time, as a deployed system has it; ``"train"`` freezes it at the training cut.
     Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
     """
     from videoperf.evaluation import evaluate as _evaluate
@@ -110,12 +113,15 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     if data is not None or split_date is not None:
         if data is None or split_date is None or train_source is not None or test_source is not None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
-        train_frame, test_frame = split_by_date(_snapshots(data), split_date)
+        observed = _snapshots(data)
+        train_frame, test_frame = split_by_date(observed, split_date)
     else:
         if train_source is None or test_source is None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
         train_frame, test_frame = _snapshots(train_source), _snapshots(test_source)
-    return _evaluate(train_frame, test_frame, speed, models, predictions, config=config, progress=progress)
+        observed = None
+    return _evaluate(train_frame, test_frame, speed, models, predictions, config=config, progress=progress,
+                     history=history, observed=observed)
 
 
 def _print_report(oof: dict[str, Any]) -> None:
@@ -143,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_cmd = commands.add_parser("train", help="train and write the artifact bundle")
     train_cmd.add_argument("--data", required=True, help="'synthetic', a parquet/CSV file or a folder")
     train_cmd.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
+    train_cmd.add_argument("--seed", type=int, default=None, help="seed of sampling and models (default: config)")
     eval_cmd = commands.add_parser("evaluate", help="fit on one source, score every video of another")
     eval_cmd.add_argument("--train", dest="train_source", help="training source")
     eval_cmd.add_argument("--test", dest="test_source", help="test source")
@@ -150,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_cmd.add_argument("--split-date", help="YYYY-MM-DD: train on videos published before, test on the rest")
     eval_cmd.add_argument("--predictions", help="write one row per test video to this CSV")
     eval_cmd.add_argument("--report", help="write the metrics and OOF scores to this JSON file")
+    eval_cmd.add_argument("--history", default="live", choices=("live", "train"),
+                          help="channel history of test videos: every observation before each publish time "
+                               "(live, default) or the training data only (train)")
     for command in (train_cmd, eval_cmd):
         command.add_argument("--speed", default="fast", choices=SPEEDS)
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
@@ -160,12 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
-                           progress=not args.quiet)
+                           progress=not args.quiet, seed=args.seed)
             _print_report(result["oof"])
             print(f"\nartifacts written to {result['artifacts_dir']} in {result['seconds']:.0f} s")
             return 0
         result = evaluate(args.train_source, args.test_source, args.speed, args.models or "ensemble",
-                          args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet)
+                          args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet,
+                          history=args.history)
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

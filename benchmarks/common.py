@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import resource
@@ -25,3 +26,12 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
     return {"cpus": os.cpu_count(), "memory_gb": round(memory / 1024**3, 1), "platform": platform.platform(),
             "python": platform.python_version()}
+
+
+def plain(value: Any) -> Any:
+    """JSON-friendly scalars: NaN becomes null, numpy numbers become Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

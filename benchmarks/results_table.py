@@ -26,7 +26,8 @@ END = "<!-- results:end -->"
 SPEEDS = ("fast", "balanced", "full")
 MODELS = {"ensemble": "ensemble", "deep_learning": "deep model"}
 FAMILY_LABELS = {"text": "title text", "channel_history": "channel history", "time": "publish time",
-                 "duration": "duration", "tags_categories": "tags / categories"}
+                 "duration": "duration", "tags_categories": "tags / categories",
+                 "target_encodings": "target encodings", "channel_residuals": "channel residuals (age curve)"}
 # (label, key in the JSON metrics, decimals); the raw-view rows keep the original README's metric names.
 METRICS = (
     ("log-views R²", "views_log_r2", 3), ("log-views Spearman", "views_spearman", 3),
@@ -115,6 +116,85 @@ def ablation_table(report: dict[str, Any]) -> list[str]:
         label = "all" if family == "none" else f"all but {FAMILY_LABELS.get(family, family)}"
         lines.append(f"| {label} | {result['n_features']} | {result['log_r2']:.3f} | {result['delta_log_r2']:+.3f} |")
     return lines
+
+
+BACKTEST_COLUMNS = (("log R²", "log_r2", 3), ("Spearman", "spearman", 3), ("log-MAE", "log_mae", 3),
+                    ("mean log error", "bias", 3), ("80% coverage", "coverage", 3), ("width", "median_width", 2))
+BACKTEST_NAMES = {**MODELS, "channel_mean": "channel mean", "global_mean": "global mean"}
+
+
+def backtest_summary_table(report: dict[str, Any], history: str = "live") -> list[str]:
+    """Mean over origins by months ahead, one row per model (and baseline) and horizon."""
+    head = " | ".join(label for label, _, _ in BACKTEST_COLUMNS)
+    lines = [f"| model | months ahead | origins | {head} |", "|---" * (len(BACKTEST_COLUMNS) + 3) + "|"]
+    rows = [r for r in report["summary"] if r["history"] == history]
+    for name, label in BACKTEST_NAMES.items():
+        for row in sorted((r for r in rows if r["model"] == name), key=lambda r: r["months_ahead"]):
+            cells = " | ".join(number(row[key], d) for _, key, d in BACKTEST_COLUMNS)
+            lines.append(f"| {label} | {row['months_ahead']} | {row['origins']} | {cells} |")
+    return lines
+
+
+def backtest_cells_table(report: dict[str, Any], model: str = "ensemble") -> list[str]:
+    """Every origin x month cell of one model, both channel-history modes side by side."""
+    lines = ["| origin | month (ahead) | videos | log R² live / frozen | mean log error live / frozen | "
+             "coverage live / frozen | channel-mean log R² live / frozen |", "|---|---|---|---|---|---|---|"]
+    for origin in report["origins"]:
+        cells = {(c["months_ahead"], c["history"]): c for c in origin["cells"]}
+        for k in sorted({k for k, _ in cells}):
+            live, frozen = cells.get((k, "live")), cells.get((k, "train"))
+            both = [c for c in (live, frozen) if c is not None]
+
+            def pair(name: str, key: str, decimals: int, both: list = both) -> str:
+                return " / ".join(number(c["scores"][name][key], decimals) for c in both)
+
+            lines.append(f"| {origin['origin']} | {both[0]['month']} ({k}) | {both[0]['scores'][model]['videos']:,} | "
+                         f"{pair(model, 'log_r2', 3)} | {pair(model, 'bias', 3)} | {pair(model, 'coverage', 3)} | "
+                         f"{pair('channel_mean', 'log_r2', 3)} |")
+    return lines
+
+
+def backtest_ablation_table(report: dict[str, Any]) -> list[str]:
+    """Mean over origins of the LightGBM ablation's log R² and bias, by months ahead."""
+    variants: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for origin in report["origins"]:
+        for name, result in origin.get("ablation", {}).get("results", {}).items():
+            for k, scores in result["months"].items():
+                variants.setdefault(name, {}).setdefault(k, []).append((scores["log_r2"], scores["bias"]))
+    if not variants:
+        return []
+    months = sorted({k for v in variants.values() for k in v}, key=int)
+    base = {k: sum(r for r, _ in variants["all"][k]) / len(variants["all"][k]) for k in months}
+    lines = ["| features used | " + " | ".join(f"{k} month(s) ahead: log R² (change), bias" for k in months) + " |",
+             "|---" * (len(months) + 1) + "|"]
+    for name, by_month in variants.items():
+        cells = []
+        for k in months:
+            r2s, biases = zip(*by_month[k])
+            mean_r2, mean_bias = sum(r2s) / len(r2s), sum(biases) / len(biases)
+            cells.append(f"{mean_r2:.3f} ({mean_r2 - base[k]:+.3f}), {mean_bias:+.3f}")
+        label = name.replace("without ", "all but ")
+        for family, text in FAMILY_LABELS.items():
+            label = label.replace(f"but {family}", f"but {text}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def backtest_markdown(report: dict[str, Any]) -> str:
+    """A backtest report as markdown: the summary by months ahead, every ensemble cell, the ablation."""
+    origins = ", ".join(o["origin"] for o in report["origins"])
+    lines = [f"# Rolling-origin backtest, `{report['speed']}` preset", "",
+             f"Data `{Path(report['data']).name}`; origins {origins}; month of year used only from "
+             f"{report['month_min_span_days']} days of training data; {report['total_seconds'] / 60:.0f} min, "
+             f"peak memory {report['peak_memory_mb'] / 1024:.1f} GB.", "",
+             "Mean over origins by months ahead, live channel history:", "", *backtest_summary_table(report), "",
+             "Frozen channel history (as of the origin):", "", *backtest_summary_table(report, "train"), "",
+             "Every ensemble cell:", "", *backtest_cells_table(report)]
+    ablation = backtest_ablation_table(report)
+    if ablation:
+        lines += ["", "LightGBM ablation (mean over origins):", "", *ablation]
+    lines += ["", f"Checks: {report.get('checks', {})}"]
+    return "\n".join(lines) + "\n"
 
 
 def speed_table(speed: dict[str, Any]) -> list[str]:

@@ -55,6 +55,7 @@ class FeatureConfig:
     max_languages: int
     target_encoding_smoothing: float
     channel_stats_mask_fraction: float
+    month_min_span_days: int  # month of year is a feature only when the training videos span this many days
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,13 @@
 
 ``ContentEncoder`` is fitted without any outcome (no views, likes or comments): TF-IDF of titles
 (word 1-2 grams) and of tags (whole tags), each reduced by truncated SVD; the vocabularies of category and
-language codes; and hand-crafted columns (cyclical hour / weekday / month of publishing, duration,
-title shape, tag counts, definition, captions, licensed content, made_for_kids, live; NaN = unknown).
+language codes; and hand-crafted columns (cyclical hour / weekday of publishing, duration, title shape, tag
+counts, definition, captions, licensed content, made_for_kids, live; NaN = unknown).
+
+Month of year only when the training videos span at least ``month_min_span_days`` (a year): a shorter window
+cannot teach a yearly cycle, and trees send a month they never saw to the nearest month they did, which made
+predictions drift with the time since training. No column encodes absolute time, so shifting every date by
+whole weeks changes nothing.
 It also yields the token lists the target encoders of ``videoperf.features`` average over.
 
 Because nothing in it depends on an outcome, the forward-chaining folds of the ensemble share the one
@@ -12,6 +17,7 @@ fitted on all training videos, and its output for those videos is computed once 
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -20,6 +26,8 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from videoperf.config import FeatureConfig
+
+logger = logging.getLogger(__name__)
 
 FLAG_FACTS = ("caption_available", "licensed_content", "made_for_kids", "is_live")
 TOKEN_FAMILIES = ("tag", "category", "word", "language")
@@ -131,6 +139,12 @@ class ContentEncoder:
         self.category_codes_ = _top_codes(first_category(videos["categories"]), cfg.max_categories)
         self.language_codes_ = {col: _top_codes(_column(videos, col), cfg.max_languages)
                                 for col in ("default_language", "audio_language")}
+        published = pd.to_datetime(videos["published_at"], utc=True)
+        span_days = (published.max() - published.min()).total_seconds() / 86400.0 if len(videos) else 0.0
+        self.use_month_ = bool(span_days >= cfg.month_min_span_days)
+        if not self.use_month_:
+            logger.info("month of year left out: the training videos span %.0f days (< %d)", span_days,
+                        cfg.month_min_span_days)
         self._cache = None
         matrix, tokens = self._compute(videos)
         if "video_id" in videos:
@@ -200,8 +214,10 @@ class ContentEncoder:
         published = pd.DatetimeIndex(pd.to_datetime(videos["published_at"], utc=True))
         hour = (published.hour + published.minute / 60.0).to_numpy(float)
         weekday = published.day_of_week.to_numpy(float)
-        month = (published.month - 1 + (published.day - 1) / 31.0).to_numpy(float)
-        for name, value, period in (("hour", hour, 24.0), ("weekday", weekday, 7.0), ("month", month, 12.0)):
+        cycles = [("hour", hour, 24.0), ("weekday", weekday, 7.0)]
+        if self.use_month_:
+            cycles.append(("month", (published.month - 1 + (published.day - 1) / 31.0).to_numpy(float), 12.0))
+        for name, value, period in cycles:
             f[f"{name}_sin"] = np.sin(2 * np.pi * value / period)
             f[f"{name}_cos"] = np.cos(2 * np.pi * value / period)
 

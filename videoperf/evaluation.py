@@ -1,6 +1,8 @@
 """Evaluation on later videos: fit on one snapshot table, predict every video of another at its last age.
 
-Test videos get channel history and target encodings from the training snapshots only. Every metric of
+Target encodings come from the training snapshots only. Channel history comes, by default
+(``history="live"``), from every observation made strictly before each test video's publish time, as a deployed
+system has it; ``history="train"`` freezes it at the training cut. Every metric of
 ``videoperf.metrics`` is reported for each model beside the global-mean and channel-mean baselines
 (for the targets other than views the baselines are the training median / majority, the channel
 baseline using the channel's mean like ratio where it has one).
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from videoperf.channel_history import ChannelHistory
 from videoperf.config import Config
 from videoperf.lifecycle import build_targets
 from videoperf.metrics import baseline_predictions, evaluate_predictions, last_observation, naive_target_baselines
@@ -27,6 +30,24 @@ logger = logging.getLogger(__name__)
 
 OTHER_TARGETS = ("like_ratio", "lifecycle_stage", "time_to_peak_days", "decay_rate")
 BASELINES = ("global_mean", "channel_mean")
+HISTORIES = ("live", "train")
+_DAY = 86400.0
+
+
+def check_history(history: str) -> str:
+    if history not in HISTORIES:
+        raise ValueError(f"history: {history!r} is not a channel-history mode; choose one of {list(HISTORIES)}")
+    return history
+
+
+def training_cut(trained: TrainedModels) -> pd.Timestamp:
+    """The time of the last observation the models were trained on."""
+    return pd.Timestamp(trained.features.training_window["observed_to"])
+
+
+def model_age_days(published_at: pd.Series, cut: pd.Timestamp) -> np.ndarray:
+    """Days from the training cut to each publish time (how far past its data a model is asked)."""
+    return ((pd.to_datetime(published_at, utc=True) - cut).dt.total_seconds() / _DAY).to_numpy(float)
 
 
 def test_rows(test_snapshots: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -37,10 +58,16 @@ def test_rows(test_snapshots: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     return last.reset_index(drop=True), targets.loc[last.index].reset_index(drop=True)
 
 
-def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """One predictions table per model, one row per test video (the columns of DESIGN.md)."""
-    X = trained.features.builder.transform(last)
+def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame,
+                   history: ChannelHistory | None = None) -> dict[str, pd.DataFrame]:
+    """One predictions table per model, one row per test video.
+
+    ``history``: the channel history to answer from (``FeatureBuilder.channel_history`` of everything observed);
+    default the training snapshots'.
+    """
+    X = trained.features.builder.transform(last, history=history)
     base = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "age_days": last_targets["age_days"].to_numpy(),
+                         "model_age_days": model_age_days(last["published_at"], training_cut(trained)),
                          "actual_views": last["views"].to_numpy(float)})
     for target in OTHER_TARGETS:
         base[f"actual_{target}"] = last_targets[target].to_numpy()
@@ -55,9 +82,13 @@ def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.
     return out
 
 
-def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targets: pd.DataFrame
-                    ) -> dict[str, pd.DataFrame]:
-    """Prediction tables of the two naive baselines, in the same layout as a model's."""
+def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targets: pd.DataFrame,
+                    history: ChannelHistory | None = None) -> dict[str, pd.DataFrame]:
+    """Prediction tables of the two naive baselines, in the same layout as a model's.
+
+    With ``history`` the channel-mean baseline answers as of each test video's publish time, from the same
+    observations the models' channel history uses (the mean latest log views of the channel's earlier videos).
+    """
     train = prepare_snapshots(train_snapshots)
     train_targets = build_targets(train)
     logs = baseline_predictions(train, last)
@@ -65,6 +96,12 @@ def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targ
     last_train = train_targets.groupby("video_id", sort=False).tail(1)
     channel_like = (pd.Series(last_train["like_ratio"].to_numpy(), index=train.loc[last_train.index, "channel_id"])
                     .groupby(level=0).mean())
+    if history is not None:
+        stats = history.stats(last["channel_id"], last["published_at"])
+        logs["channel_mean"] = stats["channel_mean_log_views"].fillna(logs["global_mean"].iloc[0]
+                                                                      if len(logs) else 0.0).to_numpy()
+        channel_like = None
+        live_like = stats["channel_like_ratio"].to_numpy()
     out = {}
     for name in BASELINES:
         frame = pd.DataFrame({"actual_views": last["views"].to_numpy(float),
@@ -74,7 +111,8 @@ def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targ
             if target in naive:
                 frame[f"predicted_{target}"] = naive[target]
         if name == "channel_mean" and "like_ratio" in naive:
-            frame["predicted_like_ratio"] = last["channel_id"].map(channel_like).fillna(naive["like_ratio"]).to_numpy()
+            like = (last["channel_id"].map(channel_like).to_numpy(float) if channel_like is not None else live_like)
+            frame["predicted_like_ratio"] = np.where(np.isfinite(like), like, naive["like_ratio"])
         out[name] = frame
     return out
 
@@ -94,14 +132,24 @@ def format_metrics(table: pd.DataFrame) -> str:
     return table.map(fmt).to_string()
 
 
+def live_history(trained: TrainedModels, observed: pd.DataFrame) -> ChannelHistory:
+    """The channel history a deployed system has: every observation in ``observed`` (training and later)."""
+    return trained.features.builder.channel_history(prepare_snapshots(observed))
+
+
 def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions_path: str | Path | None = None,
-             config: Config | None = None, progress: bool = True) -> dict[str, Any]:
+             config: Config | None = None, progress: bool = True, history: str = "live",
+             observed: pd.DataFrame | None = None) -> dict[str, Any]:
     """Fit on ``train_snapshots``, predict every video of ``test_snapshots`` at its last observed age.
 
-    Returns ``{"metrics": DataFrame, "predictions": {model: DataFrame}, "oof": reports, "seconds": ...}``.
-    ``predictions_path``: the CSV of the (first) model; further models go to ``<stem>_<model>.csv``.
+    ``history``: ``"live"`` answers each test video's channel history from every observation made strictly
+    before its publish time, in ``observed`` (default: training and test snapshots together); ``"train"``
+    from the training snapshots only. Returns ``{"metrics": DataFrame, "predictions": {model: DataFrame},
+    "oof": reports, "seconds": ...}``. ``predictions_path``: the CSV of the (first) model; further models go
+    to ``<stem>_<model>.csv``.
     """
+    check_history(history)
     start = time.perf_counter()
     overlap = np.intersect1d(train_snapshots["video_id"].unique(), test_snapshots["video_id"].unique())
     if len(overlap):
@@ -109,8 +157,12 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
                        "(their own views reach their features through the encodings)", len(overlap))
     trained = train_models(train_snapshots, speed, models, config=config, progress=progress)
     last, last_targets = test_rows(test_snapshots)
-    predictions = predict_videos(trained, last, last_targets)
-    baselines = baseline_tables(train_snapshots, last, last_targets)
+    channels = None
+    if history == "live":
+        channels = live_history(trained, observed if observed is not None
+                                else pd.concat([train_snapshots, test_snapshots], ignore_index=True))
+    predictions = predict_videos(trained, last, last_targets, history=channels)
+    baselines = baseline_tables(train_snapshots, last, last_targets, history=channels)
     table = metrics_table(predictions, baselines)
     written = []
     if predictions_path is not None:
@@ -121,4 +173,5 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
             frame.to_csv(target, index=False)
             written.append(str(target))
     return {"metrics": table, "predictions": predictions, "oof": trained.reports, "trained": trained,
+            "history": history,
             "test_videos": int(len(last)), "written": written, "seconds": round(time.perf_counter() - start, 1)}

@@ -1,6 +1,6 @@
 """Leak-free features for view prediction, fitted on training rows only (sklearn-style fit / transform).
 
-Families (DESIGN.md): TF-IDF of title and tags reduced by truncated SVD, cyclical hour / weekday / month,
+Families: TF-IDF of title and tags reduced by truncated SVD, cyclical hour / weekday (month only from a year of data),
 content attributes and their interactions, duration, pre-publication facts (``videoperf.content_features``);
 channel history strictly from earlier videos (``videoperf.channel_history``); smoothed target encodings of
 tags, categories, title words and languages (``videoperf.target_encoding``); the age asked about (log days).
@@ -12,7 +12,8 @@ Three entry points share one code path (``_assemble``):
 * ``fit(snapshots)`` then ``training_features(rows)``: each training video's encodings use only videos
   published before it and its channel history is as of its publish time - the view of the past a new
   video gets at prediction time;
-* ``transform(snapshots)``: new rows; channel history and encodings from the training snapshots only;
+* ``transform(snapshots, history)``: new rows; encodings from the training snapshots, channel history as of
+  each publish time from ``history`` (everything observed so far) or from the training snapshots only;
 * ``transform_videos(videos)``: user requests (``predict_performance``), whose channel statistics arrive as
   ``channel_video_count`` / ``channel_avg_views`` (+ optional extras) and go through the same
   ``channel_features`` function as the history's.
@@ -136,14 +137,25 @@ class FeatureBuilder:
         state["history_"] = None
         return state
 
-    def transform(self, snapshots: pd.DataFrame) -> pd.DataFrame:
-        """Features of every row of new snapshots; channel history only from the training snapshots."""
-        if self.history_ is None:
+    def channel_history(self, snapshots: pd.DataFrame) -> ChannelHistory:
+        """As-of channel history over ``snapshots`` (e.g. every observation a live system has made by now),
+        with this pipeline's age curve; pass it to ``transform``."""
+        return ChannelHistory(snapshots, self.age_curve_)
+
+    def transform(self, snapshots: pd.DataFrame, history: ChannelHistory | None = None) -> pd.DataFrame:
+        """Features of every row of new snapshots.
+
+        Channel history answers as of each video's publish time from ``history`` (``channel_history`` of
+        everything observed so far: what a deployed system knows) or, by default, from the training snapshots
+        only (frozen at the training cut). Encodings always come from the training videos.
+        """
+        history = history if history is not None else self.history_
+        if history is None:
             raise RuntimeError("transform: this feature pipeline has no channel history (a loaded one keeps "
-                               "none); use transform_videos with channel_video_count / channel_avg_views")
+                               "none); pass history=, or use transform_videos with channel statistics")
         snapshots = snapshots.reset_index(drop=True)
         videos, row_video = video_table(snapshots)
-        stats = self.history_.stats(videos["channel_id"], videos["published_at"])
+        stats = history.stats(videos["channel_id"], videos["published_at"])
         _, per_video = self._assemble(*self._content(videos), stats)
         return self._with_age(per_video, row_video, snapshot_ages(snapshots))
 
@@ -198,6 +210,10 @@ FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
     "duration": ("log_duration", "is_short", "duration_x_category", "short_x_hashtags"),
     "tags_categories": ("n_tags", "tag_", "tags_", "category_", "duration_x_category", "channel_vs_category",
                         "channel_avg_vs_tags"),
+    # Fitted on outcomes, so the parts that can drift with time (checked on the rolling-origin backtest):
+    "target_encodings": ("tag_te_", "category_te_", "word_te_", "language_te_", "duration_x_category",
+                         "channel_vs_category", "channel_avg_vs_tags"),
+    "channel_residuals": ("channel_mean_residual", "channel_last_residual"),
 }
 
 

@@ -119,9 +119,11 @@ class ModelFamily:
 def ensemble_folds(ctx: TrainContext) -> list[Fold]:
     """Forward-chaining folds whose features are refitted on each fold's training videos only.
 
-    Each fold mimics the real split: its training rows are truncated at the block's first publish time,
-    its held-out videos get channel history and encodings from those training rows only (frozen at the
-    cut, as test videos are), one random observation per held-out video.
+    Each fold mimics deployment: its features are fitted on training rows truncated at the block's first
+    publish time, and its held-out videos (one random observation each) get encodings from those rows but
+    channel history as a live system has it, from every training observation made before each video's
+    publish time (later blocks' observations included). The OOF residuals that calibrate the intervals
+    thus come from the conditions predictions are made in.
     """
     snapshots, fcfg, ecfg = ctx.snapshots, ctx.preset.features, ctx.preset.ensemble
     n_videos = snapshots["video_id"].nunique()
@@ -149,8 +151,9 @@ def ensemble_folds(ctx: TrainContext) -> list[Fold]:
         builder = FeatureBuilder(fcfg, ctx.seed + k).fit(train, content=ctx.content)
         rows = balanced_rows(train["video_id"], budget, ctx.seed + k)
         valid_rows = valid.iloc[balanced_rows(valid["video_id"], valid["video_id"].nunique(), ctx.seed + 100 + k)]
+        live = builder.channel_history(snapshots)
         folds.append(Fold(builder.training_features(rows), log_views(train.iloc[rows]),
-                          builder.transform(valid_rows), log_views(valid_rows)))
+                          builder.transform(valid_rows, history=live), log_views(valid_rows)))
     return folds
 
 
@@ -203,6 +206,7 @@ class TrainedModels:
     speed: str
     config: Config
     fingerprint: dict[str, Any]
+    seed: int
     seconds: float = 0.0
 
 
@@ -240,7 +244,7 @@ def train_models(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[
     for name in models:
         fitted[name], reports[name] = MODEL_FAMILIES[name].fit(ctx)
     stage_encoder = LabelEncoder().fit(list(STAGES))
-    return TrainedModels(features, stage_encoder, fitted, reports, speed, config, fingerprint,
+    return TrainedModels(features, stage_encoder, fitted, reports, speed, config, fingerprint, seed,
                          round(time.perf_counter() - start, 1))
 
 
@@ -256,7 +260,7 @@ def save_bundle(trained: TrainedModels, artifacts_dir: str | Path, extra_metrics
     manifest = {
         "speed": trained.speed,
         "config": {"preset": _plain(preset), "validation": _plain(trained.config.validation),
-                   "prediction": _plain(trained.config.prediction), "seed": trained.config.seed},
+                   "prediction": _plain(trained.config.prediction), "seed": trained.seed},
         "data": trained.fingerprint,
         "training_window": trained.features.training_window,
         "feature_names": trained.features.feature_names,

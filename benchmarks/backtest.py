@@ -1,0 +1,85 @@
+"""Rolling-origin backtest of both models on the real trending export (``videoperf.backtest``).
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/backtest.py --speed fast
+
+For each origin (default 2026-02-01, 2026-03-01, 2026-04-01) both models are trained on every observation
+made before it, then the videos published in each following calendar month are scored on their own, each at
+its last observed age, with live and frozen channel history. With ``--speed fast`` a LightGBM feature ablation
+(and recency weighting) runs per origin too. ``--month-min-span-days 0`` forces the month-of-year feature back
+on, to measure what dropping it bought.
+
+Writes ``benchmarks/results/backtest_<speed>[_<tag>].json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from common import DEFAULT_DATA, machine, peak_memory_mb, plain  # noqa: E402
+
+MODELS = ("ensemble", "deep_learning")
+
+
+def main() -> int:
+    from videoperf import backtest
+    from videoperf.config import load_config
+    from videoperf.data import load_data
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--speed", default="fast", choices=("fast", "balanced", "full"))
+    parser.add_argument("--origins", default=",".join(backtest.DEFAULT_ORIGINS), help="comma-separated dates")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
+                        help="feature ablation per origin (default: with --speed fast only)")
+    parser.add_argument("--month-min-span-days", type=int, default=None,
+                        help="override features.month_min_span_days (0 = month of year always on)")
+    parser.add_argument("--tag", default="", help="suffix of the output files, for a variant")
+    parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    if not Path(args.data).exists():
+        sys.exit(f"--data: {args.data} not found; this benchmark needs ../shared/data beside the repository")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("videoperf.data").setLevel(logging.ERROR)
+
+    config = load_config()
+    if args.month_min_span_days is not None:
+        presets = {name: dataclasses.replace(p, features=dataclasses.replace(
+            p.features, month_min_span_days=args.month_min_span_days)) for name, p in config.presets.items()}
+        config = dataclasses.replace(config, presets=presets)
+    start = time.perf_counter()
+    snapshots = load_data(args.data)
+    ablation = args.ablation if args.ablation is not None else args.speed == "fast"
+    models = tuple(m for m in args.models.split(",") if m)
+    report: dict[str, Any] = backtest.run_backtest(snapshots, args.origins.split(","), args.speed, models,
+                                                   config=config, ablation=ablation)
+    report.update({"data": args.data, "models": list(models), "machine": machine(),
+                   "peak_memory_mb": round(peak_memory_mb()), "total_seconds": round(time.perf_counter() - start, 1),
+                   "month_min_span_days": config.preset(args.speed).features.month_min_span_days,
+                   "checks": backtest.checks(report, models)})
+    name = f"backtest_{args.speed}{'_' + args.tag if args.tag else ''}"
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=plain) + "\n")
+    from results_table import backtest_markdown
+
+    (out / f"{name}.md").write_text(backtest_markdown(report))
+    print(backtest_markdown(report))
+    print("checks:", report["checks"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
