@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -33,7 +34,9 @@ from videoperf import artifacts as _artifacts
 from videoperf import inputs as _inputs
 from videoperf.config import load_config, resolve_path
 
+logger = logging.getLogger("videoperf.predict")
 _LOCK = threading.Lock()
+_DAY = 86400.0
 _BUNDLES: dict[tuple[str, int], _Bundle] = {}
 
 
@@ -47,6 +50,8 @@ class _Bundle:
     stage_encoder: Any
     default_days: float
     coverage: float
+    training_cut: pd.Timestamp | None = None   # the last observation the models were trained on
+    backtested_days: float = 90.0              # model ages the rolling-origin backtest measured
     models: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -102,13 +107,29 @@ def load_bundle(artifacts_dir: str | os.PathLike | None = None) -> _Bundle:
             features = _artifacts.load_pickle(folder, _artifacts.FEATURES_FILE, manifest)
             stage_encoder = _artifacts.load_pickle(folder, _artifacts.STAGE_FILE, manifest)
             prediction = manifest.get("config", {}).get("prediction", {})
+            observed_to = manifest.get("training_window", {}).get("observed_to")
             bundle = _Bundle(folder, manifest, features, stage_encoder,
                              float(prediction.get("default_days_since_publish", 7.0)),
-                             float(prediction.get("interval_coverage", 0.8)))
+                             float(prediction.get("interval_coverage", 0.8)),
+                             pd.Timestamp(observed_to) if observed_to else None,
+                             float(prediction.get("backtested_model_age_days", 90.0)))
             for old in [k for k in _BUNDLES if k[0] == key[0]]:
                 del _BUNDLES[old]
             _BUNDLES[key] = bundle
     return bundle
+
+
+def _model_age_days(bundle: _Bundle, published_at: pd.Series) -> np.ndarray:
+    """Days from the training cut to each publish time; a warning past what the backtest measured."""
+    if bundle.training_cut is None:
+        return np.full(len(published_at), np.nan)
+    age = (pd.to_datetime(published_at, utc=True) - bundle.training_cut).dt.total_seconds().to_numpy(float) / _DAY
+    beyond = age > bundle.backtested_days
+    if beyond.any():
+        logger.warning("%d prediction(s) for videos published up to %.0f days after the training data ends; the "
+                       "backtest measured accuracy up to %.0f days: retrain on recent data "
+                       "(python model_update.py train)", int(beyond.sum()), float(age.max()), bundle.backtested_days)
+    return age
 
 
 def _predict_frame(bundle: _Bundle, requests: pd.DataFrame, model_type: str) -> pd.DataFrame:
@@ -116,7 +137,9 @@ def _predict_frame(bundle: _Bundle, requests: pd.DataFrame, model_type: str) -> 
 
     model = bundle.model(model_type)
     X = bundle.features.builder.transform_videos(requests)
-    return MODEL_FAMILIES[model_type].predict(model, bundle.features, X, requests)
+    out = MODEL_FAMILIES[model_type].predict(model, bundle.features, X, requests)
+    out["model_age_days"] = _model_age_days(bundle, requests["published_at"])
+    return out
 
 
 def _result(row: pd.Series, request: dict[str, Any], model_type: str, coverage: float) -> dict[str, Any]:
@@ -157,7 +180,8 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
     ``made_for_kids``, ``is_live``.
 
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
-    videos fall inside) for the ensemble; the deep model adds its other targets.
+    videos fall inside) for the ensemble; the deep model adds its other targets. ``model_age_days``:
+    ``published_at`` minus the end of the training data (accuracy by model age: README, "Measured results").
     """
     model_type = _inputs.check_model_type(model_type)
     bundle = load_bundle(artifacts_dir)

@@ -128,3 +128,20 @@ def test_cli_prints_json(folder, capsys):
     assert result["predicted_views"] > 0
     code = predict.main(["--title", "", "--artifacts", str(folder)])
     assert code == 2 and "title" in capsys.readouterr().err
+
+
+def test_every_prediction_reports_its_model_age_and_warns_past_the_backtest(folder, caplog):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    cut = pd.Timestamp(manifest["training_window"]["observed_to"])
+    soon = cut + pd.Timedelta(days=10)
+    result = predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at=soon.isoformat())
+    assert result["model_age_days"] == pytest.approx(10.0, abs=1e-6)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="videoperf.predict"):
+        late = cut + pd.Timedelta(days=200)
+        predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at=late.isoformat())
+    assert any("after the training data ends" in r.getMessage() for r in caplog.records)
+    rows = pd.DataFrame([{k: v for k, v in README_CALL.items() if k != "model_type"}] * 2)
+    rows["published_at"] = [soon.isoformat(), (cut - pd.Timedelta(days=5)).isoformat()]
+    batch = predict.predict_batch(rows, artifacts_dir=folder)
+    np.testing.assert_allclose(batch["model_age_days"], [10.0, -5.0], atol=1e-6)

@@ -37,6 +37,9 @@ class DataConfig:
 class PredictionConfig:
     default_days_since_publish: float
     interval_coverage: float
+    # A prediction for a video published further past the training data than this logs a warning: the
+    # rolling-origin backtest (benchmarks/backtest.py) measured accuracy up to three months ahead.
+    backtested_model_age_days: float
 
 
 @dataclass(frozen=True)

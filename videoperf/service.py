@@ -119,6 +119,7 @@ class Prediction(BaseModel):
     model_type: str
     days_since_publish: float
     published_at: str
+    model_age_days: float | None = Field(None, description="published_at minus the end of the training data, days")
 
 
 class BatchPrediction(BaseModel):
@@ -131,6 +132,7 @@ class BatchPrediction(BaseModel):
     views_lo: float | None = None
     views_hi: float | None = None
     days_since_publish: float
+    model_age_days: float | None = None
 
 
 class BatchResponse(BaseModel):
