@@ -119,8 +119,11 @@ def test_checkpoint_reloads_in_a_fresh_process_with_identical_predictions(fitted
     rows, numeric, _ = training_data
     path = result.model.save(tmp_path / "video_performance_model.pt")
     checkpoint = torch.load(path, weights_only=True)
-    assert set(checkpoint) == {"model_args", "state_dict"}
+    assert set(checkpoint) == {"model_args", "state_dict", "intervals"}
     assert checkpoint["model_args"]["encoder"] == "tiny"
+    # The conformal intervals calibrated after training travel with the weights.
+    assert checkpoint["intervals"] == result.model.intervals.to_dict()
+    assert VideoPerformanceNet.load(path).intervals.to_dict() == result.model.intervals.to_dict()
     texts = video_texts(rows.head(50))
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     np.save(tmp_path / "numeric.npy", numeric.head(50)[result.model.numeric_names].to_numpy(np.float32))
@@ -262,3 +265,16 @@ def test_fine_tuning_phase_follows_the_frozen_phase_and_checkpoints_the_encoder(
     texts = video_texts(rows.head(10))
     np.testing.assert_allclose(VideoPerformanceNet.load(path).predict(texts, numeric.head(10))["log_views"],
                                result.model.predict(texts, numeric.head(10))["log_views"], atol=1e-6)
+
+
+def test_views_interval_is_calibrated_on_the_latest_videos_and_brackets_the_prediction(fitted, training_data):
+    from videoperf.deep_family import predict_deep
+
+    result = fitted[0]
+    rows, numeric, _ = training_data
+    intervals = result.model.intervals
+    assert intervals is not None and intervals.coverage == pytest.approx(0.8)
+    assert intervals.pooled_[0] < 0 < intervals.pooled_[1]
+    frame = predict_deep(result.model, None, numeric.head(200), rows.head(200))
+    assert (frame["views_lo"] <= frame["predicted_views"] + 1e-6).all()
+    assert (frame["predicted_views"] <= frame["views_hi"] + 1e-6).all()

@@ -59,6 +59,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from videoperf.intervals import ConformalIntervals
 from videoperf.text_encoders import EmbeddingCache, TextEncoder, load_encoder
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ class VideoPerformanceNet(nn.Module):
             "encoder_dim": self.text_encoder.dim, "encoder_fingerprint": encoder_fingerprint,
             "encoder_seed": int(encoder_seed)}
         self.stage_classes = [str(label) for label in stage_classes]
+        # Log-views intervals, calibrated after training (``fit_deep_model``) and saved beside the weights.
+        self.intervals: ConformalIntervals | None = None
         self.numeric_names = list(numeric_names)
         self.monotone_index = [self.numeric_names.index(name) for name in monotone_features]
         self.free_index = [i for i in range(len(self.numeric_names)) if i not in self.monotone_index]
@@ -262,7 +265,7 @@ class VideoPerformanceNet(nn.Module):
         return decode_outputs(raw, self.stage_classes)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``{"model_args", "state_dict"}`` atomically; a frozen pretrained encoder is left out."""
+        """Write ``{"model_args", "state_dict", "intervals"}`` atomically; a frozen pretrained encoder is left out."""
         path = Path(path)
         state = self.state_dict()
         if self.encoder_frozen and self.model_args["encoder"] != "tiny":
@@ -270,7 +273,8 @@ class VideoPerformanceNet(nn.Module):
             self.model_args["encoder_fingerprint"] = self.text_encoder.fingerprint()
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"model_args": dict(self.model_args), "state_dict": state}, temp)
+        intervals = self.intervals.to_dict() if self.intervals is not None else None
+        torch.save({"model_args": dict(self.model_args), "state_dict": state, "intervals": intervals}, temp)
         os.replace(temp, path)
         return path
 
@@ -296,6 +300,8 @@ class VideoPerformanceNet(nn.Module):
         if missing or unexpected:
             raise ValueError(f"path: checkpoint {path} does not match the model (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")
+        intervals = checkpoint.get("intervals")
+        model.intervals = ConformalIntervals.from_dict(intervals) if intervals else None
         return model.eval()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf.config import resolve_path
+from videoperf.intervals import interval_groups
 
 
 def fit_deep(ctx: Any) -> tuple[Any, dict[str, Any]]:
@@ -25,7 +26,8 @@ def fit_deep(ctx: Any) -> tuple[Any, dict[str, Any]]:
     keep = sample_rows(rows["video_id"].to_numpy(), ctx.preset.deep.max_train_rows, ctx.seed)
     numeric = ctx.features.builder.training_features(keep)
     fit = fit_deep_model(rows.iloc[keep].reset_index(drop=True), numeric, ctx.preset.deep, seed=ctx.seed,
-                         cache_dir=resolve_path(ctx.config.paths.cache_dir), progress=ctx.progress)
+                         cache_dir=resolve_path(ctx.config.paths.cache_dir), progress=ctx.progress,
+                         coverage=ctx.config.prediction.interval_coverage)
     report = {"history": fit.history, **{k: v for k, v in fit.info.items() if k != "history"}}
     return fit.model, report
 
@@ -37,8 +39,12 @@ def predict_deep(model: Any, features: Any, X: pd.DataFrame, rows: pd.DataFrame 
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")
     out = model.predict(video_texts(rows), X)
-    frame = pd.DataFrame({
-        "predicted_views": np.clip(out["views"], 0, None),
+    frame = pd.DataFrame({"predicted_views": np.clip(out["views"], 0, None)})
+    if model.intervals is not None:
+        lo, hi = model.intervals.bounds(interval_groups(X))
+        frame["views_lo"] = np.expm1(np.clip(out["log_views"] + lo, 0, None))
+        frame["views_hi"] = np.expm1(np.clip(out["log_views"] + hi, 0, None))
+    frame = frame.assign(**{
         "predicted_like_ratio": out["like_ratio"],
         "predicted_lifecycle_stage": out["lifecycle_stage"],
         "predicted_time_to_peak_days": out["time_to_peak_days"],

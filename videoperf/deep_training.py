@@ -51,6 +51,7 @@ from videoperf.deep import (
     encode_targets,
     stage_label_encoder,
 )
+from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.lifecycle import build_targets
 from videoperf.text_encoders import EmbeddingCache, video_texts
 
@@ -200,12 +201,14 @@ def _numeric_frame(numeric: np.ndarray | pd.DataFrame, names: Sequence[str] | No
 def fit_deep_model(rows: pd.DataFrame, numeric: np.ndarray | pd.DataFrame, config: DeepConfig, *,
                    numeric_names: Sequence[str] | None = None, monotone_features: dict[str, int] | None = None,
                    exclude_features: Sequence[str] = SURFACE_FEATURES, seed: int = 42,
-                   cache_dir: str | Path | None = None, progress: bool = True) -> DeepFitResult:
+                   cache_dir: str | Path | None = None, progress: bool = True, coverage: float = 0.8
+                   ) -> DeepFitResult:
     """Train a ``VideoPerformanceNet`` on training rows and their numeric features (see the module docstring).
 
     ``monotone_features`` ({name: +1 or -1}) default: the ``DEFAULT_MONOTONE_FEATURES`` found among the numeric
     ones (what ``channel_avg_views`` feeds). Columns with missing values in training get missing indicators.
     ``exclude_features`` (default: the casing/spacing-sensitive title statistics) are not model inputs.
+    ``coverage``: of the log-views interval, calibrated on the validation videos (the latest published).
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -260,6 +263,8 @@ def fit_deep_model(rows: pd.DataFrame, numeric: np.ndarray | pd.DataFrame, confi
         loop.run(tokens, _optimizer(model, config.encoder_learning_rate, config.weight_decay, encoder=True),
                  config.finetune_epochs, "finetune")
     loop.restore_best()
+    model.intervals = _calibrate_intervals(model, texts, embeddings, matrix, names, targets["log_views"], valid_pos,
+                                           coverage, fine_tuned=loop.best_phase == "finetune")
     info = {"epochs_run": len(loop.history), "best_epoch": loop.best_epoch, "best_phase": loop.best_phase,
             "best_valid_total": loop.best_score, "stopped": loop.stopped,
             "rows_given": int(rows_given), "rows_used": int(len(rows)),
@@ -269,6 +274,24 @@ def fit_deep_model(rows: pd.DataFrame, numeric: np.ndarray | pd.DataFrame, confi
             "embedding_seconds": round(embed_seconds, 2), "seconds": round(time.perf_counter() - started, 2),
             "monotone_features": dict(monotone_features), "encoder": model.model_args["encoder"]}
     return DeepFitResult(model.eval(), scaler, stage_encoder, loop.history, info)
+
+
+def _calibrate_intervals(model: VideoPerformanceNet, texts: list[str], embeddings: torch.Tensor, matrix: np.ndarray,
+                         names: list[str], log_views: np.ndarray, valid_pos: np.ndarray, coverage: float,
+                         fine_tuned: bool) -> ConformalIntervals | None:
+    """Conformal log-views intervals from the validation videos' residuals (None without validation rows).
+
+    The validation videos are the latest published of the training data, so they are the most recent block:
+    their residuals are what the model does on videos after everything it was fitted on.
+    """
+    known = valid_pos[np.isfinite(log_views[valid_pos])]
+    if len(known) == 0:
+        return None
+    # After fine-tuning the cached frozen embeddings no longer match the encoder.
+    emb = None if fine_tuned else embeddings[known].numpy()
+    predicted = model.predict([texts[i] for i in known], matrix[known], embeddings=emb)["log_views"]
+    groups = interval_groups(pd.DataFrame(matrix[known], columns=names))
+    return ConformalIntervals(coverage).fit(log_views[known] - predicted, groups)
 
 
 def _frozen_embeddings(model: VideoPerformanceNet, texts: list[str], cache_dir: str | Path | None,

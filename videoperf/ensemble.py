@@ -7,17 +7,14 @@ their out-of-fold (OOF) predictions from the forward-chaining folds: each fold's
 earlier videos and predict the next block, so the meta-learner learns how much to trust each learner on
 *new* videos, never on rows it was fitted on.
 
-Intervals: split-conformal on the stack's held-out residuals (the meta-learner itself cross-fitted over
-the folds). The 10% / 90% quantiles of the signed residuals, per group of rows that differ in how
-predictable they are (channel history known or not x age bucket; Mondrian conformal), give an 80%
-interval in log space. Groups with too few residuals fall back to the pooled quantiles.
+Intervals: split-conformal (``videoperf.intervals``) on the stack's held-out residuals, the meta-learner
+itself cross-fitted over the folds, per group of rows (channel history known or not x age bucket).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,15 +28,13 @@ from sklearn.linear_model import Ridge
 from tqdm.auto import tqdm
 
 from videoperf.config import EnsembleConfig
+from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.metrics import mae, r2, spearman
 
 logger = logging.getLogger(__name__)
 
 LEARNERS = ("xgboost", "lightgbm", "catboost", "hist_gradient_boosting", "random_forest")
 N_JOBS = 2
-# Mondrian groups for the intervals: new vs known channel, and the age asked about.
-AGE_EDGES_DAYS = (1.0, 3.0, 7.0)
-MIN_GROUP_SIZE = 200
 
 
 def _optional(module: str) -> Any | None:
@@ -86,14 +81,6 @@ class Fold:
     y_train: np.ndarray
     X_valid: pd.DataFrame
     y_valid: np.ndarray
-
-
-def interval_groups(X: pd.DataFrame) -> np.ndarray:
-    """Group id per row: 0..3 = age bucket for a known channel, 4..7 for a channel without history."""
-    age = np.expm1(X["log_age"].to_numpy(float)) if "log_age" in X else np.zeros(len(X))
-    bucket = np.searchsorted(np.asarray(AGE_EDGES_DAYS), age, side="right")
-    known = X["channel_log_count"].to_numpy(float) > 0 if "channel_log_count" in X else np.ones(len(X), bool)
-    return np.where(known, 0, len(AGE_EDGES_DAYS) + 1) + bucket
 
 
 def _as_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
@@ -175,7 +162,7 @@ class StackingEnsemble:
 
         self.meta_ = Ridge(alpha=self.config.ridge_alpha, positive=True).fit(oof, y_oof)
         stacked_oof = self._cross_fitted_meta(oof, y_oof, fold_id)
-        self._fit_intervals(y_oof - stacked_oof, groups)
+        self.intervals_ = ConformalIntervals(self.coverage).fit(y_oof - stacked_oof, groups)
 
         self.models_ = {}
         matrix = _training_matrix(X, self.feature_names_)
@@ -193,8 +180,8 @@ class StackingEnsemble:
             "stack": {**_scores(y_oof, stacked_oof), "intercept": float(self.meta_.intercept_)},
             "skipped_learners": skipped,
             "oof_rows": int(len(y_oof)), "folds": len(folds), "train_rows": int(len(y)),
-            "intervals": {"coverage_target": self.coverage, "oof_coverage": self._oof_coverage(y_oof, stacked_oof,
-                                                                                              groups)},
+            "intervals": {"coverage_target": self.coverage,
+                          "oof_coverage": self.intervals_.covered(y_oof, stacked_oof, groups)},
         }
         best = max(names, key=lambda n: self.report_["learners"][n]["r2"])
         logger.info("OOF log-views R2: %s; stack %.4f",
@@ -214,32 +201,6 @@ class StackingEnsemble:
                 oof[~held], y[~held])
             out[held] = meta.predict(oof[held])
         return out
-
-    def _fit_intervals(self, residuals: np.ndarray, groups: np.ndarray) -> None:
-        alpha = 1.0 - self.coverage
-        self.pooled_ = self._quantiles(residuals, alpha)
-        self.group_quantiles_ = {}
-        for group in np.unique(groups):
-            sub = residuals[groups == group]
-            if len(sub) >= MIN_GROUP_SIZE:
-                self.group_quantiles_[int(group)] = self._quantiles(sub, alpha)
-
-    @staticmethod
-    def _quantiles(residuals: np.ndarray, alpha: float) -> tuple[float, float]:
-        # Finite-sample conformal levels: ceil((n+1)(1-a/2))/n for the upper, symmetric for the lower.
-        n = len(residuals)
-        upper_level = min(1.0, math.ceil((n + 1) * (1 - alpha / 2)) / n)
-        lower_level = max(0.0, math.floor((n + 1) * (alpha / 2)) / n)
-        return float(np.quantile(residuals, lower_level)), float(np.quantile(residuals, upper_level))
-
-    def _bounds(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.array([self.group_quantiles_.get(int(g), self.pooled_)[0] for g in groups])
-        hi = np.array([self.group_quantiles_.get(int(g), self.pooled_)[1] for g in groups])
-        return lo, hi
-
-    def _oof_coverage(self, y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> float:
-        lo, hi = self._bounds(groups)
-        return float(np.mean((y >= pred + lo) & (y <= pred + hi)))
 
     @property
     def learners_(self) -> dict[str, Any]:
@@ -265,5 +226,5 @@ class StackingEnsemble:
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(prediction, lower, upper)`` in log1p(views); the interval covers ``coverage`` of new videos."""
         pred = self.predict(X)
-        lo, hi = self._bounds(interval_groups(X))
+        lo, hi = self.intervals_.bounds(interval_groups(X))
         return pred, pred + lo, pred + hi
