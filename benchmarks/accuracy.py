@@ -9,9 +9,7 @@ metric of DESIGN.md is reported for both models beside the global-mean and chann
 Text embeddings start from an empty cache (``--warm-cache`` reuses the project cache), so the training
 time is what a first run costs. Training time = loading the file + targets + features + both fits.
 
-Feature ablation (default with ``--speed fast``): the log-views R² of one LightGBM learner (the preset's
-settings, on the same training rows and fitted features) with all features and without each family of
-``videoperf.features.FEATURE_FAMILIES``.
+The feature ablation runs on the rolling-origin backtest (``benchmarks/backtest.py``), not on this one split.
 
 Writes ``benchmarks/results/accuracy_<speed>.json`` and ``accuracy_<speed>.md``.
 """
@@ -22,7 +20,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -34,49 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb  # noqa: E402
+from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb, plain  # noqa: E402
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from videoperf.pipeline import TrainedModels
 
 MODELS = ("ensemble", "deep_learning")
 COLUMNS = (*MODELS, "global_mean", "channel_mean")
-
-
-def ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last: pd.DataFrame, speed: str
-             ) -> dict[str, Any]:
-    """Log-views R² of one LightGBM learner with all features and without each feature family."""
-    from videoperf.ensemble import make_learner
-    from videoperf.features import feature_families
-    from videoperf.metrics import r2, spearman
-    from videoperf.pipeline import balanced_rows, log_views, prepare_snapshots
-
-    config = trained.config
-    preset = config.preset(speed)
-    snapshots = prepare_snapshots(train_snapshots)  # the row order the feature builder was fitted on
-    builder = trained.features.builder
-    rows = balanced_rows(snapshots["video_id"], preset.ensemble.max_train_rows, config.seed)
-    X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
-    X_test, y_test = builder.transform(last), log_views(last)
-    families = feature_families(list(X.columns))
-    out: dict[str, Any] = {"learner": "lightgbm", "params": preset.ensemble.lightgbm, "train_rows": len(rows),
-                           "families": families, "results": {}}
-    for family in ("none", *families):
-        dropped = families.get(family, [])
-        keep = [c for c in X.columns if c not in dropped]
-        start = time.perf_counter()
-        model = make_learner("lightgbm", preset.ensemble.lightgbm, seed=config.seed)
-        model.fit(X[keep], y)
-        pred = model.predict(X_test[keep])
-        out["results"][family] = {"n_features": len(keep), "log_r2": r2(y_test, pred),
-                                  "spearman": spearman(y_test, pred), "seconds": round(time.perf_counter() - start, 1)}
-        logging.info("ablation without %s: log R2 %.4f", family, out["results"][family]["log_r2"])
-    full = out["results"]["none"]["log_r2"]
-    for result in out["results"].values():
-        result["delta_log_r2"] = result["log_r2"] - full
-    return out
 
 
 def views_spread(predictions: pd.DataFrame) -> dict[str, float]:
@@ -91,8 +53,8 @@ def views_spread(predictions: pd.DataFrame) -> dict[str, float]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as markdown: cost and headline scores, every metric, the ablation."""
-    from results_table import ablation_table, metric_table, preset_table
+    """The report as markdown: cost and headline scores, every metric."""
+    from results_table import metric_table, preset_table
 
     s = report["seconds"]
     lines = [f"# Accuracy, `{report['speed']}` preset", "",
@@ -101,10 +63,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['platform']}. Ensemble fit "
              f"{s['ensemble_fit']:.0f} s, deep model fit {s['deep_fit']:.0f} s, evaluating on the test videos "
              f"{s['evaluate']:.0f} s (targets, embeddings, both models, baselines, metrics), peak memory of the whole "
-             f"process {report['peak_memory_mb'] / 1024:.1f} GB, whole run {s['with_ablation'] / 60:.1f} min.", "",
+             f"process {report['peak_memory_mb'] / 1024:.1f} GB, whole run {s['total'] / 60:.1f} min.", "",
              *preset_table({report["speed"]: report}), "", *metric_table({report["speed"]: report})]
-    if report.get("ablation"):
-        lines += ["", "Feature ablation (one LightGBM learner):", "", *ablation_table(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +73,6 @@ def main() -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--split-date", default="2026-04-15")
     parser.add_argument("--speed", default="fast", choices=list(TRAIN_GOAL_MINUTES))
-    parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
-                        help="feature ablation (default: with --speed fast only)")
     parser.add_argument("--warm-cache", action="store_true", help="reuse the project's text-embedding cache")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
@@ -125,7 +83,7 @@ def main() -> int:
 
     from videoperf.config import load_config
     from videoperf.data import load_data
-    from videoperf.evaluation import evaluate, test_rows
+    from videoperf.evaluation import evaluate
     from videoperf.validation import split_by_date
 
     config = load_config()
@@ -150,7 +108,7 @@ def main() -> int:
         "train_videos": int(train["video_id"].nunique()), "train_snapshots": len(train),
         "test_videos": result["test_videos"], "cold_cache": cold is not None,
         "machine": machine(),
-        "metrics": {metric: {c: _plain(table.loc[metric, c]) for c in COLUMNS} for metric in table.index},
+        "metrics": {metric: {c: plain(table.loc[metric, c]) for c in COLUMNS} for metric in table.index},
         "seconds": {"load": round(loaded, 1), "train_total": round(train_total, 1),
                     "ensemble_fit": trained.reports["ensemble"]["seconds"],
                     "deep_fit": round(trained.reports["deep_learning"]["seconds"], 1),
@@ -164,28 +122,15 @@ def main() -> int:
         "checks": checks,
         "test_views": {name: views_spread(result["predictions"][name]) for name in MODELS},
     }
-    if args.ablation or (args.ablation is None and args.speed == "fast"):
-        last, _ = test_rows(test)
-        report["ablation"] = ablation(trained, train, last, args.speed)
-    report["seconds"]["with_ablation"] = round(time.perf_counter() - start, 1)
     if cold is not None:
         cold.cleanup()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"accuracy_{args.speed}.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
+    (out / f"accuracy_{args.speed}.json").write_text(json.dumps(report, indent=2, default=plain) + "\n")
     (out / f"accuracy_{args.speed}.md").write_text(markdown(report))
     print(markdown(report))
     print("checks:", checks)
     return 0 if all(checks.values()) else 1
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly scalars: NaN becomes null, numpy numbers become Python numbers."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 if __name__ == "__main__":

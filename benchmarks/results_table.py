@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/results_table.py            # print the tables
     .venv/bin/python benchmarks/results_table.py --write    # replace the generated block in README.md
 
-Reads ``benchmarks/results/accuracy_<speed>.json`` (``benchmarks/accuracy.py``) and ``speed.json``
-(``benchmarks/speed.py``). ``tests/test_readme_results.py`` checks that the README block equals this output
-and that every number in it appears in those files, so the README cannot drift from the measurements.
+Reads ``benchmarks/results/backtest_<speed>*.json`` (``benchmarks/backtest.py``), ``accuracy_<speed>.json``
+(``benchmarks/accuracy.py``), ``train_<speed>.json`` and ``speed.json`` (``benchmarks/speed.py``).
+``tests/test_readme_results.py`` checks that the README block equals this output and that every number in it
+appears in those files, so the README cannot drift from the measurements.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ def load_results(folder: Path = RESULTS) -> tuple[dict[str, dict[str, Any]], dic
                 for speed in SPEEDS if (folder / f"accuracy_{speed}.json").is_file()}
     speed_file = folder / "speed.json"
     return accuracy, json.loads(speed_file.read_text()) if speed_file.is_file() else None
+
+
+def load_backtests(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
+    """``{preset: report}`` of ``benchmarks/backtest.py`` (``backtest_<speed>.json``), and ``{"<speed>_<tag>": ...}``
+    for its variants (``backtest_<speed>_<tag>.json``)."""
+    return {path.stem.removeprefix("backtest_"): json.loads(path.read_text())
+            for path in sorted(folder.glob("backtest_*.json"))}
 
 
 def load_train_times(folder: Path = RESULTS) -> dict[str, dict[str, Any]]:
@@ -106,16 +114,6 @@ def spread_note(accuracy: dict[str, dict[str, Any]]) -> list[str]:
     return ["", f"The test videos' views run from {spread['min']:,.0f} to {spread['max']:,.0f} (median "
             f"{spread['median']:,.0f}); the 1% most-viewed of them make {share:.0f}% of the ensemble's squared error "
             f"on raw views (`{report['speed']}` run)."]
-
-
-def ablation_table(report: dict[str, Any]) -> list[str]:
-    """Log-views R² with all features and without each family."""
-    ablation = report["ablation"]
-    lines = ["| features used | columns | log-views R² | change |", "|---|---|---|---|"]
-    for family, result in ablation["results"].items():
-        label = "all" if family == "none" else f"all but {FAMILY_LABELS.get(family, family)}"
-        lines.append(f"| {label} | {result['n_features']} | {result['log_r2']:.3f} | {result['delta_log_r2']:+.3f} |")
-    return lines
 
 
 BACKTEST_COLUMNS = (("log R²", "log_r2", 3), ("Spearman", "spearman", 3), ("log-MAE", "log_mae", 3),
@@ -180,6 +178,34 @@ def backtest_ablation_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def horizon_value(report: dict[str, Any], model: str, history: str, months: int, key: str) -> Any:
+    """A summary figure of a backtest report (mean over origins), or None."""
+    for row in report["summary"]:
+        if (row["model"], row["history"], row["months_ahead"]) == (model, history, months):
+            return row[key]
+    return None
+
+
+def changes_table(final: dict[str, Any], with_month: dict[str, Any] | None, model: str = "ensemble") -> list[str]:
+    """What dropping the month of year and answering channel history live bought, by months ahead."""
+    months = sorted({r["months_ahead"] for r in final["summary"]})
+    variants = []
+    if with_month is not None:
+        variants.append(("month of year on, channel history frozen at the cut (the earlier pipeline)", with_month,
+                         "train"))
+        variants.append(("month of year on, live channel history", with_month, "live"))
+    variants += [("no month of year, channel history frozen at the cut", final, "train"),
+                 ("no month of year, live channel history (the default)", final, "live")]
+    head = " | ".join(f"{k} month{'s' if k > 1 else ''} ahead" for k in months)
+    lines = [f"| {MODELS.get(model, model)}: log R² / mean log error / 80% coverage | {head} |",
+             "|---" * (len(months) + 1) + "|"]
+    for label, report, history in variants:
+        cells = [" / ".join(number(horizon_value(report, model, history, k, key), 3)
+                            for key in ("log_r2", "bias", "coverage")) for k in months]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def backtest_markdown(report: dict[str, Any]) -> str:
     """A backtest report as markdown: the summary by months ahead, every ensemble cell, the ablation."""
     origins = ", ".join(o["origin"] for o in report["origins"])
@@ -223,6 +249,37 @@ def speed_table(speed: dict[str, Any]) -> list[str]:
     return lines
 
 
+def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
+    """The headline: the rolling-origin backtest of each committed preset, what each change bought, the ablation."""
+    parts: list[str] = []
+    for speed in SPEEDS:
+        report = backtests.get(speed)
+        if report is None:
+            continue
+        origins = ", ".join(o["origin"] for o in report["origins"])
+        n_videos = ", ".join(f"{o['train_videos']:,}" for o in report["origins"])
+        parts += [f"**Rolling-origin backtest, `{speed}`** (`benchmarks/results/backtest_{speed}.json`): trained at "
+                  f"each of {origins} on every observation made before it ({n_videos} training videos), then scored "
+                  "on the videos published in each following calendar month on their own, each at its last observed "
+                  "age, with channel history from every observation before its publish time. Mean over the origins "
+                  "that reach that far (mean log error > 0: too many views predicted; width: of the 80% interval, in "
+                  "log views):", "", *backtest_summary_table(report), ""]
+    final = backtests.get("fast")
+    if final is not None:
+        parts += ["**What each change bought** (`fast`, mean over origins; `backtest_fast_with_month.json` is the same "
+                  "run with `--month-min-span-days 0`):", "", *changes_table(final, backtests.get("fast_with_month")),
+                  "", "Every origin x month cell of the ensemble (live / frozen channel history):", "",
+                  *backtest_cells_table(final), ""]
+        ablation = backtest_ablation_table(final)
+        if ablation:
+            rows = final["origins"][0]["ablation"]["train_rows"]
+            parts += ["**Feature ablation on the backtest** (`fast`: one LightGBM learner with the preset's settings "
+                      f"on up to {rows:,} training rows per origin, retrained without each feature family of "
+                      "`videoperf.features.FEATURE_FAMILIES` or with recency-weighted rows; mean over origins, live "
+                      "channel history):", "", *ablation, ""]
+    return parts
+
+
 def results_markdown(folder: Path = RESULTS) -> str:
     """The generated README block (without the markers)."""
     accuracy, speed = load_results(folder)
@@ -230,7 +287,11 @@ def results_markdown(folder: Path = RESULTS) -> str:
     if not accuracy:
         raise FileNotFoundError(f"no accuracy_<speed>.json in {folder}: run benchmarks/accuracy.py first")
     n_train = next(iter(accuracy.values()))["train_videos"]
-    parts = ["**Speed presets**: training = loading the parquet, targets, features and both models, from an empty "
+    split = next(iter(accuracy.values()))["split_date"]
+    parts = [*backtest_part(load_backtests(folder)),
+             f"**One split, {split}** (secondary view: the test window starts the day training ends and lasts six "
+             "weeks; `benchmarks/accuracy.py`). "
+             "**Speed presets**: training = loading the parquet, targets, features and both models, from an empty "
              f"text-embedding cache; on the {n_train:,} training videos of the split (`benchmarks/accuracy.py --speed "
              "<preset>`, which also gives the scores) and on the whole file (`benchmarks/speed.py --speed <preset> "
              "--only-train`). Peak memory is that of the whole accuracy run.", "",
@@ -239,12 +300,6 @@ def results_markdown(folder: Path = RESULTS) -> str:
              "the training mean, or the channel's mean log views from its training videos; for the other targets "
              "the training median or majority stage, and the channel's like ratio):",
              "", *metric_table(accuracy), *spread_note(accuracy)]
-    with_ablation = [report for report in accuracy.values() if report.get("ablation")]
-    if with_ablation:
-        report = with_ablation[0]
-        parts += ["", f"**Feature ablation** (`{report['speed']}` run: one LightGBM learner with the preset's settings "
-                  f"on the same {report['ablation']['train_rows']:,} training rows, retrained without each feature "
-                  "family; the families are `videoperf.features.FEATURE_FAMILIES`):", "", *ablation_table(report)]
     if speed:
         parts += ["", "**Speed and memory** (`benchmarks/speed.py`, each step in a fresh process; bundle trained on "
                   "the whole parquet):", "", *speed_table(speed)]

@@ -60,3 +60,27 @@ def test_cli_train_and_evaluate(tmp_path, raw, tiny, capsys):
     code = model_update.main(["train", "--data", str(source), "--models", "ensemble,svm", "--quiet",
                               "--artifacts", str(tmp_path / "b")])
     assert code == 2 and "models" in capsys.readouterr().err
+
+
+def test_cli_history_modes_and_seed(tmp_path, raw, tiny, capsys):
+    source = tmp_path / "raw.csv"
+    raw.to_csv(source, index=False)
+    snapshots = model_update.load_data(raw)
+    split = str(snapshots["published_at"].quantile(0.6).date())
+    reports = {}
+    for history in ("live", "train"):
+        report = tmp_path / f"{history}.json"
+        code = model_update.main(["evaluate", "--data", str(source), "--split-date", split, "--quiet", "--models",
+                                  "ensemble", "--history", history, "--report", str(report)])
+        assert code == 0, capsys.readouterr().err
+        reports[history] = json.loads(report.read_text())["metrics"]
+    # The same trained models; only the test videos' channel history (and the channel baseline) differ.
+    assert reports["live"]["ensemble"]["views_log_r2"] != reports["train"]["ensemble"]["views_log_r2"]
+    assert reports["live"]["global_mean"] == reports["train"]["global_mean"]
+    with pytest.raises(SystemExit):
+        model_update.main(["evaluate", "--data", str(source), "--split-date", split, "--history", "later"])
+    assert "history" in capsys.readouterr().err
+    code = model_update.main(["train", "--data", str(source), "--models", "ensemble", "--quiet", "--seed", "3",
+                              "--artifacts", str(tmp_path / "s")])
+    assert code == 0
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["config"]["seed"] == 3
