@@ -31,7 +31,7 @@ from videoperf.evaluation import (
     baseline_tables,
     check_history,
     live_history,
-    predict_videos,
+    predict_histories,
     test_rows,
 )
 from videoperf.features import feature_families
@@ -107,14 +107,16 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
     windows = month_windows(origin, test["published_at"].max(), months_ahead)
     trained = train_models(train, speed, models, config=config, progress=progress)
     last, last_targets = test_rows(test)
+    in_windows = ((last["published_at"] >= windows[0][1]) & (last["published_at"] < windows[-1][2])).to_numpy()
+    last, last_targets = last[in_windows].reset_index(drop=True), last_targets[in_windows].reset_index(drop=True)
     masks = _month_masks(last, windows)
     out: dict[str, Any] = {"origin": str(origin.date()), "train_videos": int(train["video_id"].nunique()),
                            "train_snapshots": int(len(train)), "train_seconds": trained.seconds, "cells": []}
     live = live_history(trained, snapshots) if "live" in histories or ablation else None
+    channels = {history: live if history == "live" else None for history in histories}
+    predictions = predict_histories(trained, last, last_targets, channels)
     for history in histories:
-        channels = live if history == "live" else None
-        tables = {**predict_videos(trained, last, last_targets, history=channels),
-                  **baseline_tables(train, last, last_targets, history=channels)}
+        tables = {**predictions[history], **baseline_tables(train, last, last_targets, history=channels[history])}
         for k, start, _ in windows:
             mask = masks[k]
             out["cells"].append({"months_ahead": k, "month": start.strftime("%Y-%m"), "history": history,

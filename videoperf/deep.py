@@ -233,7 +233,11 @@ class VideoPerformanceNet(nn.Module):
         """Pooled text embeddings; through the on-disk cache when the encoder is frozen and a cache_dir is given."""
         if cache_dir is not None and self.encoder_frozen:
             return EmbeddingCache(cache_dir, self.text_encoder).embed(texts, batch_size, progress)
-        return self.text_encoder.embed(texts, batch_size, progress)
+        # A batch often repeats texts (one video asked about at several ages or histories): encode each once.
+        unique, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
+        if len(unique) == len(texts):
+            return self.text_encoder.embed(texts, batch_size, progress)
+        return self.text_encoder.embed(list(unique), batch_size, progress)[inverse.reshape(-1)]
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str], numeric: np.ndarray | pd.DataFrame, *, embeddings: np.ndarray | None = None,

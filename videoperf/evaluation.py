@@ -65,20 +65,31 @@ def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.
     ``history``: the channel history to answer from (``FeatureBuilder.channel_history`` of everything observed);
     default the training snapshots'.
     """
-    X = trained.features.builder.transform(last, history=history)
+    return predict_histories(trained, last, last_targets, {"": history})[""]
+
+
+def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame,
+                      histories: dict[str, ChannelHistory | None]) -> dict[str, dict[str, pd.DataFrame]]:
+    """``predict_videos`` under several channel histories at once (``{name: history}``), in one model pass per
+    family, so the deep model encodes each test video's text once."""
+    builder = trained.features.builder
+    X = pd.concat([builder.transform(last, history=h) for h in histories.values()], ignore_index=True)
+    rows = pd.concat([last] * len(histories), ignore_index=True)
     base = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "age_days": last_targets["age_days"].to_numpy(),
                          "model_age_days": model_age_days(last["published_at"], training_cut(trained)),
                          "actual_views": last["views"].to_numpy(float)})
     for target in OTHER_TARGETS:
         base[f"actual_{target}"] = last_targets[target].to_numpy()
-    out = {}
-    for name, model in trained.models.items():
-        predicted = MODEL_FAMILIES[name].predict(model, trained.features, X, last)
-        frame = base.copy()
-        for column in predicted.columns:
-            frame[column] = predicted[column].to_numpy()
-        ordered = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
-        out[name] = frame[[c for c in ordered if c in frame] + [c for c in frame if c not in ordered]]
+    ordered = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
+    out: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in histories}
+    for model_name, model in trained.models.items():
+        predicted = MODEL_FAMILIES[model_name].predict(model, trained.features, X, rows)
+        for k, name in enumerate(histories):
+            part = predicted.iloc[k * len(last):(k + 1) * len(last)]
+            frame = base.copy()
+            for column in part.columns:
+                frame[column] = part[column].to_numpy()
+            out[name][model_name] = frame[[c for c in ordered if c in frame] + [c for c in frame if c not in ordered]]
     return out
 
 
