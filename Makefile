@@ -7,10 +7,13 @@ SPEED ?= fast
 N_VIDEOS ?= 1500
 NOTEBOOK := Video_Performance_Prediction.ipynb
 OUT_DIR := outputs
+LAB_PORT ?= 8888
+# JupyterLab refuses to run as root unless told; a container's root user is still a user.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Benchmarks wait for each other (timings on 2 cores mean nothing when two heavy jobs overlap).
 LOCK := $(if $(shell command -v flock),flock /tmp/videoperf-heavy.lock,)
 
-.PHONY: run test lint benchmark clean
+.PHONY: run lab test lint benchmark clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +28,10 @@ run: $(STAMP)
 		-p SPEED $(SPEED) -p DATA_SOURCE $(DATA) -p N_SYNTHETIC_VIDEOS $(N_VIDEOS) -p ARTIFACTS_DIR artifacts
 	$(PY) predict.py --title "Amazing makeup tutorial for beginners" --tags makeup,tutorial,beauty,beginner \
 		--categories "Howto & Style" --duration 600 --channel-avg-views 50000 --channel-video-count 25
+
+# JupyterLab on this machine only (loopback), with the notebook open; `make lab LAB_FLAGS=--no-browser` on a server.
+lab: $(STAMP)
+	$(PY) -m jupyterlab $(NOTEBOOK) --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(LAB_ROOT) $(LAB_FLAGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

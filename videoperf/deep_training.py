@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from videoperf.config import DeepConfig
 from videoperf.deep import (
@@ -53,6 +52,7 @@ from videoperf.deep import (
 )
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.lifecycle import build_targets
+from videoperf.progress import progress as progress_bar
 from videoperf.text_encoders import EmbeddingCache, video_texts
 
 logger = logging.getLogger(__name__)
@@ -386,9 +386,15 @@ class _Loop:
         self.stopped, self.out_of_time = "epochs", False
 
     def run(self, text_input: Any, optimizer: torch.optim.Optimizer, epochs: int, phase: str) -> None:
+        with progress_bar(total=epochs, desc=f"deep model ({phase} encoder)", unit="epoch",
+                          enabled=self.progress) as bar:
+            self._run(text_input, optimizer, epochs, phase, bar)
+
+    def _run(self, text_input: Any, optimizer: torch.optim.Optimizer, epochs: int, phase: str, bar: Any) -> None:
         stale = 0
         for epoch in range(1, epochs + 1):
             row = self._epoch(text_input, optimizer, epoch, epochs, phase)
+            bar.update()
             score = row.get("valid_total", row["train_total"])
             if score < self.best_score - 1e-4:
                 self.best_score, self.best_epoch, self.best_phase, stale = score, len(self.history), phase, 0
@@ -414,8 +420,8 @@ class _Loop:
         model.train()
         order = self.train_pos[torch.randperm(len(self.train_pos), generator=self.generator).numpy()]
         sums, n_batches = dict.fromkeys((*TASKS, "total"), 0.0), 0
-        bar = tqdm(range(0, len(order), batch_size), desc=f"deep {phase} epoch {epoch}/{epochs}", unit="batch",
-                   disable=not self.progress, leave=False)
+        bar = progress_bar(range(0, len(order), batch_size), desc=f"deep {phase} epoch {epoch}/{epochs}",
+                           unit="batch", enabled=self.progress, transient=True)
         for start in bar:
             batch = order[start: start + batch_size]
             if len(batch) < 2:

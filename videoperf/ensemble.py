@@ -25,11 +25,11 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Ridge
-from tqdm.auto import tqdm
 
 from videoperf.config import EnsembleConfig
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.metrics import mae, r2, spearman
+from videoperf.progress import progress as progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class StackingEnsemble:
         skipped = [name for name in self.learners if name not in prototypes]
         timings = dict.fromkeys(names, 0.0)
         oof_parts, y_parts, group_parts, fold_ids = [], [], [], []
-        steps = tqdm(total=len(names) * (len(folds) + 1), desc="ensemble", disable=not progress, leave=False)
+        steps = progress_bar(total=len(names) * (len(folds) + 1), desc="ensemble", unit="fit", enabled=progress)
         for k, fold in enumerate(folds):
             preds = np.empty((len(fold.X_valid), len(names)))
             X_train = _training_matrix(fold.X_train, self.feature_names_)

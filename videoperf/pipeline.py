@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import LabelEncoder, StandardScaler
-from tqdm.auto import tqdm
 
 from videoperf import artifacts
 from videoperf.config import Config, PresetConfig, load_config
@@ -29,6 +28,7 @@ from videoperf.deep_family import deep_loader, deep_writer, fit_deep, predict_de
 from videoperf.ensemble import Fold, StackingEnsemble
 from videoperf.features import FeatureBuilder, video_table
 from videoperf.lifecycle import STAGES, build_targets
+from videoperf.progress import progress as progress_bar
 from videoperf.validation import forward_chaining_splits
 
 logger = logging.getLogger(__name__)
@@ -130,8 +130,8 @@ def ensemble_folds(ctx: TrainContext) -> list[Fold]:
     validation = ctx.config.validation
     splits = forward_chaining_splits(snapshots, validation.n_splits, validation.min_train_fraction)
     folds = []
-    for k, (train_pos, valid_pos) in enumerate(tqdm(splits, desc="folds (features)", disable=not ctx.progress,
-                                                    leave=False)):
+    for k, (train_pos, valid_pos) in enumerate(progress_bar(splits, desc="features per fold", unit="fold",
+                                                            enabled=ctx.progress)):
         valid = snapshots.iloc[valid_pos]
         cut = valid["published_at"].min()
         train = snapshots.iloc[train_pos]

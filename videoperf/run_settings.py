@@ -15,7 +15,8 @@ import pandas as pd
 from videoperf.config import SPEEDS, Config, load_config, resolve_path
 from videoperf.pipeline import check_models
 
-KNOWN_PARAMETERS = ("SPEED", "DATA_SOURCE", "N_SYNTHETIC_VIDEOS", "MODELS", "ARTIFACTS_DIR", "SEED", "SPLIT_DATE")
+KNOWN_PARAMETERS = ("SPEED", "DATA_SOURCE", "N_SYNTHETIC_VIDEOS", "MODELS", "ARTIFACTS_DIR", "SEED", "SPLIT_DATE",
+                    "VERBOSE")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class RunSettings:
     seed: int
     split_date: pd.Timestamp | None
     config: Config
+    verbose: bool = False
 
 
 def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
@@ -51,6 +53,9 @@ def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
     seed = given["SEED"]
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"SEED: must be an integer, got {seed!r}")
+    verbose = given["VERBOSE"]
+    if not isinstance(verbose, bool):
+        raise ValueError(f"VERBOSE: must be True or False, got {verbose!r}")
     split_text = str(given["SPLIT_DATE"] or "").strip()
     try:
         split_date = pd.Timestamp(split_text, tz="UTC") if split_text else None
@@ -65,4 +70,5 @@ def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
         seed=seed,
         split_date=split_date,
         config=load_config(),
+        verbose=verbose,
     )

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from videoperf.progress import progress as progress_bar
 
 # Set before transformers / huggingface_hub are first imported: nothing here may reach a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -192,7 +193,7 @@ class TextEncoder(nn.Module):
         ids = self.token_ids(texts)
         order = np.argsort([len(row) for row in ids], kind="stable")
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(ids), desc=f"embedding texts ({self.name})", unit="text", disable=not progress)
+        bar = progress_bar(total=len(ids), desc=f"embedding texts ({self.name})", unit="text", enabled=progress)
         for start in range(0, len(ids), batch_size):
             index = order[start: start + batch_size]
             out[index] = self(*self.pad([ids[i] for i in index])).numpy()
