@@ -77,7 +77,17 @@ def _figures(snapshots, targets):
         "interval_calibration": plots.interval_calibration(predictions["ensemble"]),
         "stage_confusion": plots.stage_confusion(deep["actual_lifecycle_stage"], deep["predicted_lifecycle_stage"]),
         "lifecycle_timing": plots.lifecycle_timing(deep),
+        "backtest_horizons": plots.backtest_horizons(_backtest_cells()),
     }
+
+
+def _backtest_cells() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    rows = [{"origin": origin, "months_ahead": k, "history": "live", "model": model, "log_r2": rng.uniform(0.6, 0.9),
+             "bias": rng.normal(0, 0.05), "coverage": np.nan if model == "channel_mean" else rng.uniform(0.75, 0.85)}
+            for origin in ("2026-02-01", "2026-03-01") for k in (1, 2, 3)
+            for model in ("ensemble", "deep_learning", "channel_mean", "global_mean")]
+    return pd.DataFrame(rows)
 
 
 def test_every_figure_has_a_title_and_labelled_axes(synthetic_snapshots, targets):

@@ -151,3 +151,33 @@ def test_bias_is_positive_when_too_many_views_are_predicted():
     frame = pd.DataFrame({"actual_views": [100.0, 1000.0], "predicted_views": [np.expm1(np.log1p(100.0) + 0.5),
                                                                                np.expm1(np.log1p(1000.0) + 0.5)]})
     assert backtest.cell_scores(frame)["bias"] == pytest.approx(0.5)
+
+
+def test_recency_weights_halve_every_half_life_and_can_be_switched_off():
+    from videoperf.pipeline import recency_weights
+
+    cut = pd.Timestamp("2026-04-01", tz="UTC")
+    published = pd.Series(pd.to_datetime(["2026-04-01", "2026-03-02", "2026-01-31", "2026-04-02"], utc=True))
+    np.testing.assert_allclose(recency_weights(published, cut, 30.0), [1.0, 0.5, 0.25, 1.0])
+    assert recency_weights(published, cut, 0.0) is None
+
+
+def test_recency_weighting_reaches_the_ensemble_and_the_deep_sampling(synthetic_snapshots):
+    from videoperf.deep_training import sample_rows
+
+    def off(config):
+        return dataclasses.replace(config, training=dataclasses.replace(config.training, recency_half_life_days=0.0))
+
+    train, test = split_by_date(synthetic_snapshots, SPLIT)
+    last, targets = evaluation.test_rows(test)
+    short = dataclasses.replace(tiny_config(), training=dataclasses.replace(tiny_config().training,
+                                                                            recency_half_life_days=5.0))
+    weighted = train_models(train, "fast", ("ensemble",), config=short, progress=False)
+    plain = train_models(train, "fast", ("ensemble",), config=off(tiny_config()), progress=False)
+    a = predict_videos(weighted, last, targets)["ensemble"]["predicted_views"]
+    b = predict_videos(plain, last, targets)["ensemble"]["predicted_views"]
+    assert not np.allclose(a, b)
+    ids = np.arange(10_000)
+    recent = np.r_[np.ones(5_000), np.full(5_000, 1e-3)]
+    chosen = sample_rows(ids, 1_000, seed=0, weights=recent)
+    assert (chosen < 5_000).mean() > 0.95

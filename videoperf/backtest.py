@@ -36,7 +36,15 @@ from videoperf.evaluation import (
 )
 from videoperf.features import feature_families
 from videoperf.metrics import interval_metrics, mae, r2, spearman
-from videoperf.pipeline import TrainedModels, balanced_rows, log_views, prepare_snapshots, train_models
+from videoperf.pipeline import (
+    TrainedModels,
+    balanced_rows,
+    log_views,
+    prepare_snapshots,
+    recency_weights,
+    train_models,
+    training_cut,
+)
 from videoperf.validation import split_by_date
 
 logger = logging.getLogger(__name__)
@@ -44,7 +52,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_ORIGINS = ("2026-02-01", "2026-03-01", "2026-04-01")
 MONTHS_AHEAD = 3
 CELL_METRICS = ("log_r2", "spearman", "log_mae", "bias", "coverage", "median_width")
-# Recency weighting tried in the ablation: a training video weighs 0.5 ** (days before the origin / half-life).
+# Other recency half-lives the ablation tries beside the configured one (``training.recency_half_life_days``).
 RECENCY_HALF_LIVES_DAYS = (30.0, 90.0)
 
 
@@ -122,14 +130,15 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
             out["cells"].append({"months_ahead": k, "month": start.strftime("%Y-%m"), "history": history,
                                  "scores": {name: cell_scores(table[mask]) for name, table in tables.items()}})
     if ablation:
-        out["ablation"] = feature_ablation(trained, train, last, live, masks, origin)
+        out["ablation"] = feature_ablation(trained, train, last, live, masks)
     return out
 
 
 def feature_ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last: pd.DataFrame, history: Any,
-                     masks: dict[int, np.ndarray], origin: pd.Timestamp) -> dict[str, Any]:
-    """One LightGBM learner (the preset's settings) with all features, without each feature family, and with
-    recency-weighted rows; log-views R² and bias per month ahead (live channel history)."""
+                     masks: dict[int, np.ndarray]) -> dict[str, Any]:
+    """One LightGBM learner (the preset's settings and the configured recency weights) with all features, without
+    each feature family, without recency weights and with other half-lives; log-views R² and bias per month ahead
+    (live channel history)."""
     from videoperf.ensemble import make_learner
 
     preset = trained.config.preset(trained.speed)
@@ -140,10 +149,13 @@ def feature_ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last
     X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
     X_test, y_test = builder.transform(last, history=history), log_views(last)
     families = feature_families(list(X.columns))
-    days_before = ((origin - snapshots["published_at"].iloc[rows]).dt.total_seconds() / 86400.0).to_numpy()
-    variants: dict[str, tuple[list[str], np.ndarray | None]] = {"all": ([], None)}
-    variants.update({f"without {family}": (columns, None) for family, columns in families.items()})
-    variants.update({f"recency half-life {h:.0f} d": ([], 0.5 ** (days_before / h)) for h in RECENCY_HALF_LIVES_DAYS})
+    published, cut = snapshots["published_at"].iloc[rows], training_cut(snapshots)
+    weights = recency_weights(published, cut, trained.config.training.recency_half_life_days)
+    variants: dict[str, tuple[list[str], np.ndarray | None]] = {"all": ([], weights)}
+    variants.update({f"without {family}": (columns, weights) for family, columns in families.items()})
+    variants["no recency weighting"] = ([], None)
+    variants.update({f"recency half-life {h:.0f} d": ([], recency_weights(published, cut, h))
+                     for h in RECENCY_HALF_LIVES_DAYS})
     results: dict[str, Any] = {}
     for name, (dropped, weight) in variants.items():
         keep = [c for c in X.columns if c not in dropped]

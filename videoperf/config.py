@@ -49,6 +49,14 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    # A training video weighs 0.5 ** (days it was published before the training cut / half-life) in every learner's
+    # fit (the deep model: in its row sampling); 0 = all videos alike. The chart's population drifts, and the
+    # rolling-origin backtest measured recent videos teaching more about next month's than older ones do.
+    recency_half_life_days: float
+
+
+@dataclass(frozen=True)
 class FeatureConfig:
     tfidf_max_features: int
     title_svd_components: int
@@ -115,6 +123,7 @@ class Config:
     data: DataConfig
     prediction: PredictionConfig
     validation: ValidationConfig
+    training: TrainingConfig
     presets: dict[str, PresetConfig] = field(default_factory=dict)
 
     def preset(self, speed: str) -> PresetConfig:

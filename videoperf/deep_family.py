@@ -21,9 +21,13 @@ from videoperf.intervals import interval_groups
 def fit_deep(ctx: Any) -> tuple[Any, dict[str, Any]]:
     """Train ``VideoPerformanceNet`` on the training snapshots of a ``pipeline.TrainContext``."""
     from videoperf.deep_training import fit_deep_model, sample_rows, training_rows
+    from videoperf.pipeline import recency_weights, training_cut
 
     rows = training_rows(ctx.snapshots)  # row i is row i of ctx.snapshots
-    keep = sample_rows(rows["video_id"].to_numpy(), ctx.preset.deep.max_train_rows, ctx.seed)
+    # Recency enters through which rows are sampled (the network trains on at most max_train_rows of them).
+    recency = recency_weights(ctx.snapshots["published_at"], training_cut(ctx.snapshots),
+                              ctx.config.training.recency_half_life_days)
+    keep = sample_rows(rows["video_id"].to_numpy(), ctx.preset.deep.max_train_rows, ctx.seed, recency)
     numeric = ctx.features.builder.training_features(keep)
     fit = fit_deep_model(rows.iloc[keep].reset_index(drop=True), numeric, ctx.preset.deep, seed=ctx.seed,
                          cache_dir=resolve_path(ctx.config.paths.cache_dir), progress=ctx.progress,

@@ -163,13 +163,16 @@ def weighted_total(losses: dict[str, torch.Tensor], log_vars: torch.Tensor,
     return total
 
 
-def sample_rows(video_ids: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
-    """Sorted positions of at most ``max_rows`` rows, weight 1 / (rows of the video), without replacement."""
+def sample_rows(video_ids: np.ndarray, max_rows: int, seed: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Sorted positions of at most ``max_rows`` rows, weight 1 / (rows of the video) times ``weights`` (e.g.
+    recency), without replacement."""
     n = len(video_ids)
     if n <= max_rows:
         return np.arange(n)
     codes, counts = np.unique(video_ids, return_inverse=True, return_counts=True)[1:]
     weight = 1.0 / counts[codes]
+    if weights is not None:
+        weight = weight * np.asarray(weights, dtype=float)
     # Efraimidis-Spirakis: the max_rows largest u^(1/w) are a weighted sample without replacement.
     keys = np.log(np.random.default_rng(seed).random(n)) / weight
     return np.sort(np.argpartition(-keys, max_rows - 1)[:max_rows])

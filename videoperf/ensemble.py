@@ -81,6 +81,7 @@ class Fold:
     y_train: np.ndarray
     X_valid: pd.DataFrame
     y_valid: np.ndarray
+    w_train: np.ndarray | None = None  # per-row weights of the fold's training rows (recency), None = equal
 
 
 def _as_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
@@ -128,8 +129,10 @@ class StackingEnsemble:
             raise RuntimeError("ensemble: no base learner is available")
         return out
 
-    def fit(self, folds: Sequence[Fold], X: pd.DataFrame, y: np.ndarray, progress: bool = True) -> StackingEnsemble:
-        """Fit on ``X, y`` after collecting OOF predictions from ``folds`` (see the module docstring)."""
+    def fit(self, folds: Sequence[Fold], X: pd.DataFrame, y: np.ndarray, progress: bool = True,
+            sample_weight: np.ndarray | None = None) -> StackingEnsemble:
+        """Fit on ``X, y`` (rows weighted by ``sample_weight``) after collecting OOF predictions from ``folds``
+        (see the module docstring)."""
         y = np.asarray(y, dtype=float)
         if not folds:
             raise ValueError("folds: the stack needs at least one forward-chaining fold")
@@ -146,7 +149,7 @@ class StackingEnsemble:
             X_valid = _as_matrix(fold.X_valid, self.feature_names_)
             for j, name in enumerate(names):
                 start = time.perf_counter()
-                model = clone(prototypes[name]).fit(X_train, fold.y_train)
+                model = clone(prototypes[name]).fit(X_train, fold.y_train, sample_weight=fold.w_train)
                 preds[:, j] = model.predict(X_valid)
                 timings[name] += time.perf_counter() - start
                 logger.debug("fold %d %s: %.1f s", k + 1, name, time.perf_counter() - start)
@@ -168,7 +171,7 @@ class StackingEnsemble:
         matrix = _training_matrix(X, self.feature_names_)
         for name in names:
             start = time.perf_counter()
-            self.models_[name] = clone(prototypes[name]).fit(matrix, y)
+            self.models_[name] = clone(prototypes[name]).fit(matrix, y, sample_weight=sample_weight)
             timings[name] += time.perf_counter() - start
             steps.set_postfix_str(f"final {name}")
             steps.update()

@@ -57,6 +57,19 @@ def balanced_rows(video_ids: np.ndarray | pd.Series, budget: int, seed: int) -> 
     return np.sort(chosen)
 
 
+def recency_weights(published_at: pd.Series, cut: pd.Timestamp, half_life_days: float) -> np.ndarray | None:
+    """``0.5 ** (days published before cut / half-life)`` per row (at most 1); ``None`` when the half-life is 0."""
+    if half_life_days <= 0:
+        return None
+    days = (cut - pd.to_datetime(published_at, utc=True)).dt.total_seconds().to_numpy(float) / 86400.0
+    return 0.5 ** (np.clip(days, 0.0, None) / half_life_days)
+
+
+def training_cut(snapshots: pd.DataFrame) -> pd.Timestamp:
+    """The moment training data ends: its last observation."""
+    return pd.Timestamp(snapshots["observed_at"].max())
+
+
 def prepare_snapshots(snapshots: pd.DataFrame) -> pd.DataFrame:
     """Snapshots sorted by video and time with a fresh index (the order ``build_targets`` returns)."""
     return snapshots.sort_values(["video_id", "observed_at"], kind="stable").reset_index(drop=True)
@@ -152,8 +165,9 @@ def ensemble_folds(ctx: TrainContext) -> list[Fold]:
         rows = balanced_rows(train["video_id"], budget, ctx.seed + k)
         valid_rows = valid.iloc[balanced_rows(valid["video_id"], valid["video_id"].nunique(), ctx.seed + 100 + k)]
         live = builder.channel_history(snapshots)
+        weights = recency_weights(train["published_at"].iloc[rows], cut, ctx.config.training.recency_half_life_days)
         folds.append(Fold(builder.training_features(rows), log_views(train.iloc[rows]),
-                          builder.transform(valid_rows, history=live), log_views(valid_rows)))
+                          builder.transform(valid_rows, history=live), log_views(valid_rows), weights))
     return folds
 
 
@@ -164,7 +178,9 @@ def fit_ensemble(ctx: TrainContext) -> tuple[StackingEnsemble, dict[str, Any]]:
     rows = balanced_rows(ctx.snapshots["video_id"], ctx.preset.ensemble.max_train_rows, ctx.seed)
     X = ctx.features.builder.training_features(rows)
     model = StackingEnsemble(ctx.preset.ensemble, seed=ctx.seed, coverage=ctx.config.prediction.interval_coverage)
-    model.fit(folds, X, log_views(ctx.snapshots.iloc[rows]), progress=ctx.progress)
+    weights = recency_weights(ctx.snapshots["published_at"].iloc[rows], training_cut(ctx.snapshots),
+                              ctx.config.training.recency_half_life_days)
+    model.fit(folds, X, log_views(ctx.snapshots.iloc[rows]), progress=ctx.progress, sample_weight=weights)
     report = {**model.report_, "seconds": round(time.perf_counter() - start, 1)}
     return model, report
 

@@ -259,3 +259,33 @@ def lifecycle_timing(predictions: pd.DataFrame) -> Figure:
         ax.set(xlabel=f"actual {title} ({unit})", ylabel=f"predicted {title} ({unit})",
                title=f"{title}: {int(known.sum())} test videos")
     return _finish(fig, "Deep model: predicted against actual lifecycle timing")
+
+
+BACKTEST_LABELS = {"ensemble": "ensemble", "deep_learning": "deep model", "channel_mean": "channel mean"}
+
+
+@_styled
+def backtest_horizons(cells: pd.DataFrame, nominal: float = 0.8) -> Figure:
+    """Accuracy, bias and interval coverage by months ahead of the training cut (``backtest.cells_frame`` rows
+    of one channel-history mode): one line per model through the mean over origins, a dot per origin."""
+    cells = cells[cells["model"].isin(list(BACKTEST_LABELS))].assign(
+        model=lambda f: f["model"].map(BACKTEST_LABELS))
+    panels = (("log_r2", "log-views R²", "accuracy"), ("bias", "mean log error (log views)", "bias"),
+              ("coverage", f"share inside the {nominal:.0%} interval", "interval coverage"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, (metric, label, title) in zip(axes, panels):
+        data = cells.dropna(subset=[metric])
+        if data.empty:
+            ax.set(xlabel="months after the training cut", ylabel=label, title=f"{title}: not measured")
+            continue
+        sns.lineplot(data=data, x="months_ahead", y=metric, hue="model", marker="o", errorbar=None, ax=ax,
+                     legend=ax is axes[0])
+        sns.stripplot(data=data, x="months_ahead", y=metric, hue="model", native_scale=True, dodge=False,
+                      alpha=0.45, size=4, legend=False, ax=ax)
+        if metric == "bias":
+            ax.axhline(0.0, color="crimson", lw=1)
+        if metric == "coverage":
+            ax.axhline(nominal, color="crimson", lw=1)
+        ax.set(xlabel="months after the training cut", ylabel=label, title=title,
+               xticks=sorted(data["months_ahead"].unique()))
+    return _finish(fig, "Rolling-origin backtest: how the models hold up after training")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from videoperf.config import resolve_path
 from videoperf.data import load_data
 from videoperf.run_settings import RunSettings
 from videoperf.synthetic import generate_synthetic
@@ -164,3 +165,26 @@ def manifest_summary(bundle: str | Path) -> pd.DataFrame:
     rows.append({"file": "manifest.json", "kB": round((folder / "manifest.json").stat().st_size / 1024, 1),
                  "sha256": "(lists the others)"})
     return pd.DataFrame(rows).set_index("file")
+
+
+def backtest_cells(settings: RunSettings, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The backtest cells the notebook plots (live channel history).
+
+    With ``BACKTEST_ORIGINS`` the backtest runs on the notebook's own data (ensemble and deep model at the
+    notebook's speed); without, the committed real-data backtest of that speed (``benchmarks/results``) is read.
+    """
+    from videoperf import backtest
+
+    if settings.backtest_origins:
+        result = backtest.run_backtest(snapshots, settings.backtest_origins, settings.speed, settings.models,
+                                       config=settings.config, histories=("live",))
+    else:
+        folder = resolve_path("benchmarks/results")
+        path = next((folder / f"backtest_{speed}.json" for speed in (settings.speed, "fast")
+                     if (folder / f"backtest_{speed}.json").is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"no committed backtest in {folder}; set BACKTEST_ORIGINS to run one")
+        result = json.loads(path.read_text())
+    cells = backtest.cells_frame(result)
+    return cells[cells["history"] == "live"].reset_index(drop=True)
+

@@ -16,7 +16,7 @@ from videoperf.config import SPEEDS, Config, load_config, resolve_path
 from videoperf.pipeline import check_models
 
 KNOWN_PARAMETERS = ("SPEED", "DATA_SOURCE", "N_SYNTHETIC_VIDEOS", "MODELS", "ARTIFACTS_DIR", "SEED", "SPLIT_DATE",
-                    "VERBOSE")
+                    "BACKTEST_ORIGINS", "VERBOSE")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class RunSettings:
     split_date: pd.Timestamp | None
     config: Config
     verbose: bool = False
+    backtest_origins: tuple[str, ...] = ()
 
 
 def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
@@ -61,6 +62,12 @@ def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
         split_date = pd.Timestamp(split_text, tz="UTC") if split_text else None
     except ValueError as error:
         raise ValueError(f"SPLIT_DATE: {split_text!r} is not a YYYY-MM-DD date") from error
+    origins = tuple(item.strip() for item in str(given["BACKTEST_ORIGINS"] or "").split(",") if item.strip())
+    for origin in origins:
+        try:
+            pd.Timestamp(origin)
+        except ValueError as error:
+            raise ValueError(f"BACKTEST_ORIGINS: {origin!r} is not a YYYY-MM-DD date") from error
     return RunSettings(
         speed=speed,
         source=source if source == "synthetic" else str(resolve_path(source)),
@@ -71,4 +78,5 @@ def settings_from_parameters(namespace: dict[str, object]) -> RunSettings:
         split_date=split_date,
         config=load_config(),
         verbose=verbose,
+        backtest_origins=origins,
     )
