@@ -46,9 +46,15 @@ def main() -> int:
                         help="feature ablation per origin (default: with --speed fast only)")
     parser.add_argument("--month-min-span-days", type=int, default=None,
                         help="override features.month_min_span_days (0 = month of year always on)")
+    parser.add_argument("--recency-half-life-days", type=float, default=None,
+                        help="override training.recency_half_life_days (0 = no recency weighting)")
     parser.add_argument("--tag", default="", help="suffix of the output files, for a variant")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--rescore", metavar="JSON", help="recompute the summary, checks and markdown of a saved "
+                        "report from its cells (no training), e.g. after a change to how cells are summarised")
     args = parser.parse_args()
+    if args.rescore:
+        return rescore(Path(args.rescore))
     if not Path(args.data).exists():
         sys.exit(f"--data: {args.data} not found; this benchmark needs ../shared/data beside the repository")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -59,6 +65,9 @@ def main() -> int:
         presets = {name: dataclasses.replace(p, features=dataclasses.replace(
             p.features, month_min_span_days=args.month_min_span_days)) for name, p in config.presets.items()}
         config = dataclasses.replace(config, presets=presets)
+    if args.recency_half_life_days is not None:
+        config = dataclasses.replace(config, training=dataclasses.replace(
+            config.training, recency_half_life_days=args.recency_half_life_days))
     start = time.perf_counter()
     snapshots = load_data(args.data)
     ablation = args.ablation if args.ablation is not None else args.speed == "fast"
@@ -68,6 +77,7 @@ def main() -> int:
     report.update({"data": args.data, "models": list(models), "machine": machine(),
                    "peak_memory_mb": round(peak_memory_mb()), "total_seconds": round(time.perf_counter() - start, 1),
                    "month_min_span_days": config.preset(args.speed).features.month_min_span_days,
+                   "recency_half_life_days": config.training.recency_half_life_days,
                    "checks": backtest.checks(report, models)})
     name = f"backtest_{args.speed}{'_' + args.tag if args.tag else ''}"
     out = Path(args.out_dir)
@@ -77,6 +87,22 @@ def main() -> int:
 
     (out / f"{name}.md").write_text(backtest_markdown(report))
     print(backtest_markdown(report))
+    print("checks:", report["checks"])
+    return 0
+
+
+def rescore(path: Path) -> int:
+    """Summary, model-age decay, checks and markdown of a saved report, from its stored cells."""
+    from results_table import backtest_markdown
+
+    from videoperf import backtest
+
+    report = json.loads(path.read_text())
+    report["summary"] = backtest.summary(report)
+    report["model_age_decay"] = {m: backtest.model_age_decay(report, m) for m in report["models"]}
+    report["checks"] = backtest.checks(report, report["models"])
+    path.write_text(json.dumps(report, indent=2, default=plain) + "\n")
+    path.with_suffix(".md").write_text(backtest_markdown(report))
     print("checks:", report["checks"])
     return 0
 

@@ -186,24 +186,35 @@ def horizon_value(report: dict[str, Any], model: str, history: str, months: int,
     return None
 
 
-def changes_table(final: dict[str, Any], with_month: dict[str, Any] | None, model: str = "ensemble") -> list[str]:
-    """What dropping the month of year and answering channel history live bought, by months ahead."""
-    months = sorted({r["months_ahead"] for r in final["summary"]})
-    variants = []
-    if with_month is not None:
-        variants.append(("month of year on, channel history frozen at the cut (the earlier pipeline)", with_month,
-                         "train"))
-        variants.append(("month of year on, live channel history", with_month, "live"))
-    variants += [("no month of year, channel history frozen at the cut", final, "train"),
-                 ("no month of year, live channel history (the default)", final, "live")]
+def changes_table(backtests: dict[str, dict[str, Any]], model: str = "ensemble") -> list[str]:
+    """What each change bought, by months ahead: the earlier pipeline, then one change at a time (the variants
+    ``backtest_fast_<tag>.json`` are the same backtest with one setting reverted)."""
+    steps = [("month of year on, channel history frozen at the cut, no recency weights (the earlier pipeline)",
+              "fast_with_month", "train"),
+             ("month of year on, live channel history, no recency weights", "fast_with_month", "live"),
+             ("month of year dropped, live channel history, no recency weights", "fast_no_recency", "live"),
+             ("month dropped, frozen channel history, recency weights", "fast", "train"),
+             ("month dropped, live channel history, recency weights (the default)", "fast", "live")]
+    steps = [(label, backtests[name], history) for label, name, history in steps if name in backtests]
+    months = sorted({r["months_ahead"] for _, report, _ in steps for r in report["summary"]})
     head = " | ".join(f"{k} month{'s' if k > 1 else ''} ahead" for k in months)
     lines = [f"| {MODELS.get(model, model)}: log R² / mean log error / 80% coverage | {head} |",
              "|---" * (len(months) + 1) + "|"]
-    for label, report, history in variants:
+    for label, report, history in steps:
         cells = [" / ".join(number(horizon_value(report, model, history, k, key), 3)
                             for key in ("log_r2", "bias", "coverage")) for k in months]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
+
+
+def decay_sentence(report: dict[str, Any], model: str = "ensemble") -> str:
+    """How accuracy changes with model age, on the origins that reach the farthest month."""
+    decay = (report.get("model_age_decay") or {}).get(model)
+    if not decay:
+        return ""
+    return (f"Model age ({MODELS.get(model, model)}, the origins {', '.join(decay['origins'])} that reach "
+            f"{decay['months']} months): log R² {decay['first']:.3f} one month after the training cut, "
+            f"{decay['last']:.3f} {decay['months']} months after (a drop of {decay['drop']:.3f}).")
 
 
 def backtest_markdown(report: dict[str, Any]) -> str:
@@ -215,7 +226,7 @@ def backtest_markdown(report: dict[str, Any]) -> str:
              f"peak memory {report['peak_memory_mb'] / 1024:.1f} GB.", "",
              "Mean over origins by months ahead, live channel history:", "", *backtest_summary_table(report), "",
              "Frozen channel history (as of the origin):", "", *backtest_summary_table(report, "train"), "",
-             "Every ensemble cell:", "", *backtest_cells_table(report)]
+             decay_sentence(report), "", "Every ensemble cell:", "", *backtest_cells_table(report)]
     ablation = backtest_ablation_table(report)
     if ablation:
         lines += ["", "LightGBM ablation (mean over origins):", "", *ablation]
@@ -266,8 +277,10 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
                   "log views):", "", *backtest_summary_table(report), ""]
     final = backtests.get("fast")
     if final is not None:
-        parts += ["**What each change bought** (`fast`, mean over origins; `backtest_fast_with_month.json` is the same "
-                  "run with `--month-min-span-days 0`):", "", *changes_table(final, backtests.get("fast_with_month")),
+        parts += [decay_sentence(final), "", decay_sentence(final, "deep_learning"), "",
+                  "**What each change bought** (`fast`, mean over origins; `backtest_fast_with_month.json` is the "
+                  "backtest with `--month-min-span-days 0 --recency-half-life-days 0` and `backtest_fast_no_recency.json` "
+                  "with `--recency-half-life-days 0`, both with `--models ensemble`):", "", *changes_table(backtests),
                   "", "Every origin x month cell of the ensemble (live / frozen channel history):", "",
                   *backtest_cells_table(final), ""]
         ablation = backtest_ablation_table(final)
