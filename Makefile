@@ -39,6 +39,7 @@ test: $(STAMP)
 
 # Real-data benchmarks (need ../shared/data; minutes, not for CI): SPEED=fast|balanced|full, then the README tables.
 benchmark: $(STAMP)
+	$(LOCK) $(PY) benchmarks/backtest.py --speed $(SPEED)
 	$(LOCK) $(PY) benchmarks/accuracy.py --speed $(SPEED)
 	$(LOCK) $(PY) benchmarks/speed.py
 	$(PY) benchmarks/results_table.py --write
