@@ -1,4 +1,4 @@
-"""Video-resource exports (a channel's uploads): every accepted spelling, snapshot folders, errors."""
+"""Video-resource exports (a channel's uploads): every accepted spelling, snapshot folders, errors, the CLI flag."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import model_update
 from videoperf.channel_history import ChannelHistory
 from videoperf.data import CANONICAL_COLUMNS, load_data
 from videoperf.lifecycle import build_targets
@@ -219,3 +220,19 @@ def test_bad_rows_are_counted_by_reason(tmp_path):
     assert frame.attrs["load_report"]["dropped"] == {"malformed JSON line or item in bad.jsonl": 1}
     assert len(frame) == 2
 
+
+def test_cli_observed_at_reaches_the_loader(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "no_snapshot.csv"
+    _table(SNAKE_NAMES, snapshot=None).to_csv(path, index=False)
+    code = model_update.main(["evaluate", "--data", str(path), "--split-date", "2026-02-15", "--quiet"])
+    assert code == 2 and "--observed-at" in capsys.readouterr().err
+    seen = {}
+
+    def fake_train(source, *args, observed_at=None, **kwargs):
+        seen["snapshots"] = model_update.load_data(source, observed_at)
+        raise ValueError("stop after loading")
+
+    monkeypatch.setattr(model_update, "train", fake_train)
+    code = model_update.main(["train", "--data", str(path), "--observed-at", "2026-03-01T06:00:00Z", "--quiet"])
+    assert code == 2 and "stop after loading" in capsys.readouterr().err
+    assert (seen["snapshots"]["observed_at"] == pd.Timestamp(SNAPSHOT)).all()
