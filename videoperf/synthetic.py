@@ -23,6 +23,9 @@ Generative story (chosen to resemble the real export, see ``../shared/data/READM
   heavy-tailed number of days, in 1-5 countries per day. Each day has one fetch around 03:28 UTC; the
   country rows of a day are seconds apart and carry (nearly) the same global counts.
 
+``videoperf.population`` is the simulator's population mode: every upload of ordinary channels, the daily
+regional chart that samples them, and the channel-uploads export of all of them, from one ground truth.
+
 True stage of an observation (the contract ``videoperf.lifecycle`` is tested against): its interval is
 (previous observation's age, this age], the first interval starting at age 0 (publish); the stage is
 ``peak`` if ``t_p`` lies in the interval, ``growth`` if ``t_p`` is after it, ``decay`` if ``t_p`` is at or
