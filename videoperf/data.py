@@ -97,7 +97,7 @@ def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None 
         return canonicalize(raw, "synthetic")
     path = Path(source)
     if not path.exists():
-        raise ValueError(f"source: {path} does not exist (expected 'synthetic', a parquet/CSV file or a folder)")
+        raise ValueError(f"source: {path} does not exist (expected 'synthetic', a parquet/CSV/JSON file or a folder)")
     files = _data_files(path)
     report = DropReport(str(path))
     parts = [_standardise(_read_file(file, report), observed, file) for file in files]
