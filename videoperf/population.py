@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# The population mode is the simulator's second mode: it reuses the generative pieces of the first one.
 from videoperf.synthetic import (
     _COUNTRIES,
     _DAY,
