@@ -26,9 +26,12 @@ from videoperf.config import SPEEDS, Config, load_config, resolve_path
 logger = logging.getLogger("videoperf.model_update")
 
 
-def load_data(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """The canonical snapshot table (one row per video per UTC day) from any supported source."""
-    return _data.load_data(source)
+def load_data(source: str | Path | pd.DataFrame, observed_at: str | None = None) -> pd.DataFrame:
+    """The canonical snapshot table (one row per video per UTC day) from any supported source.
+
+    ``observed_at``: the snapshot time of video-resource files without a snapshot column.
+    """
+    return _data.load_data(source, observed_at=observed_at)
 
 
 def build_targets(snapshots: pd.DataFrame) -> pd.DataFrame:
@@ -41,11 +44,11 @@ def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, _syn
     return _synthetic.generate_synthetic(n_videos, seed)
 
 
-def _snapshots(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+def _snapshots(source: str | Path | pd.DataFrame, observed_at: str | None = None) -> pd.DataFrame:
     """A source, or an already canonical snapshot table, as canonical snapshots."""
     if isinstance(source, pd.DataFrame) and {"observed_at", "published_at", "views"} <= set(source.columns):
         return source
-    return load_data(source)
+    return load_data(source, observed_at)
 
 
 def fit(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[str] | str = ("ensemble", "deep_learning"),
@@ -73,7 +76,8 @@ def save(trained: Any, artifacts_dir: str | Path | None = None, metrics: pd.Data
 
 def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir: str | Path | None = None,
           models: Sequence[str] | str = ("ensemble", "deep_learning"), *, progress: bool = True,
-          config: Config | None = None, seed: int | None = None) -> dict[str, Any]:
+          config: Config | None = None, seed: int | None = None, observed_at: str | None = None
+          ) -> dict[str, Any]:
     """Train the requested model families on every video of ``source`` and write the artifact bundle.
 
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
@@ -85,7 +89,8 @@ def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir:
     config = config or load_config()
     config.preset(speed)
     folder = resolve_path(artifacts_dir if artifacts_dir is not None else config.paths.artifacts_dir)
-    trained = train_models(_snapshots(source), speed, models, config=config, seed=seed, progress=progress)
+    trained = train_models(_snapshots(source, observed_at), speed, models, config=config, seed=seed,
+                           progress=progress)
     path = save_bundle(trained, folder)
     return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
             "seconds": trained.seconds, "data": trained.fingerprint}
@@ -95,7 +100,8 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
              test_source: str | Path | pd.DataFrame | None = None, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
              data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
-             progress: bool = True, config: Config | None = None, history: str = "live") -> dict[str, Any]:
+             progress: bool = True, config: Config | None = None, history: str = "live",
+             observed_at: str | None = None) -> dict[str, Any]:
     """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
@@ -113,12 +119,12 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     if data is not None or split_date is not None:
         if data is None or split_date is None or train_source is not None or test_source is not None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
-        observed = _snapshots(data)
+        observed = _snapshots(data, observed_at)
         train_frame, test_frame = split_by_date(observed, split_date)
     else:
         if train_source is None or test_source is None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
-        train_frame, test_frame = _snapshots(train_source), _snapshots(test_source)
+        train_frame, test_frame = _snapshots(train_source, observed_at), _snapshots(test_source, observed_at)
         observed = None
     return _evaluate(train_frame, test_frame, speed, models, predictions, config=config, progress=progress,
                      history=history, observed=observed)
@@ -164,19 +170,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--speed", default="fast", choices=SPEEDS)
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
         command.add_argument("--quiet", action="store_true", help="no progress bars or info logging")
+        command.add_argument("--observed-at", help="snapshot time of video-resource files without a snapshot column")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "train":
             result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
-                           progress=not args.quiet, seed=args.seed)
+                           progress=not args.quiet, seed=args.seed, observed_at=args.observed_at)
             _print_report(result["oof"])
             print(f"\nartifacts written to {result['artifacts_dir']} in {result['seconds']:.0f} s")
             return 0
         result = evaluate(args.train_source, args.test_source, args.speed, args.models or "ensemble",
                           args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet,
-                          history=args.history)
+                          history=args.history, observed_at=args.observed_at)
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,7 +6,13 @@ Formats, detected from the columns:
    file, or a folder searched recursively for both;
 2. the classic Kaggle "Trending YouTube Video Statistics" CSV (``trending_date`` as ``yy.dd.mm``), with
    its ``*_category_id.json`` beside it when present;
-3. ``"synthetic"``: the built-in simulator, which writes format 1.
+3. the YouTube Data API's video resources (a channel's uploads or any list of videos): CSV / parquet in
+   the API's names or in snake_case, or the raw JSON; the snapshot time from a column or ``observed_at``
+   (``videoperf.api_export`` knows the spellings and renames them to format 1's columns);
+4. ``"synthetic"``: the built-in simulator, which writes format 1.
+
+A folder may hold many files (e.g. one snapshot of the same channels per month): they are read one by
+one, each in its own format, and merged, so every video becomes one series.
 
 The canonical table has one row per video per UTC day of observation. Views are global counts, so the
 several countries that chart a video on one day collapse to the latest fetch of that day; the countries
@@ -25,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from videoperf import api_export
+
 logger = logging.getLogger(__name__)
 
 CANONICAL_COLUMNS = [
@@ -42,13 +50,9 @@ KAGGLE_REQUIRED = ["video_id", "trending_date", "title", "channel_title", "categ
 API_BOOLEAN_COLUMNS = ["caption_available", "licensed_content", "made_for_kids", "is_live"]
 API_STRING_EXTRAS = ["default_language", "audio_language", "definition"]
 
-# YouTube's standard category ids, used when a Kaggle file comes without its category JSON.
-STANDARD_CATEGORIES = {
-    "1": "Film & Animation", "2": "Autos & Vehicles", "10": "Music", "15": "Pets & Animals", "17": "Sports",
-    "18": "Short Movies", "19": "Travel & Events", "20": "Gaming", "21": "Videoblogging", "22": "People & Blogs",
-    "23": "Comedy", "24": "Entertainment", "25": "News & Politics", "26": "Howto & Style", "27": "Education",
-    "28": "Science & Technology", "29": "Nonprofits & Activism", "30": "Movies", "43": "Shows", "44": "Trailers",
-}
+# YouTube's standard category ids (bundled), for files that carry ids without names.
+STANDARD_CATEGORIES: dict[str, str] = json.loads((Path(__file__).parent / "youtube_categories.json").read_text())
+DATA_SUFFIXES = (".csv", ".parquet", ".pq", *api_export.JSON_SUFFIXES)
 
 
 class DropReport:
@@ -71,11 +75,16 @@ class DropReport:
             logger.warning("%s: dropped %d row(s): %s", self.source, n_rows, reason)
 
 
-def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None = None, seed: int | None = None
-              ) -> pd.DataFrame:
-    """Load ``source`` ("synthetic", a parquet/CSV file, a folder, or a raw DataFrame) as canonical snapshots."""
+def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None = None, seed: int | None = None,
+              *, observed_at: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Load ``source`` ("synthetic", a parquet/CSV/JSON file, a folder, or a raw DataFrame) as canonical snapshots.
+
+    ``observed_at``: the snapshot time of video-resource files that have no snapshot column (ignored by
+    formats that carry their own times).
+    """
+    observed = api_export.parse_observed_at(observed_at)
     if isinstance(source, pd.DataFrame):
-        return canonicalize(source, "DataFrame")
+        return canonicalize(source, "DataFrame", observed_at=observed)
     if not isinstance(source, (str, Path)):
         raise ValueError(f"source: expected 'synthetic', a path or a DataFrame, got {type(source).__name__}")
     if str(source) == "synthetic":
@@ -88,35 +97,47 @@ def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None 
         return canonicalize(raw, "synthetic")
     path = Path(source)
     if not path.exists():
-        raise ValueError(f"source: {path} does not exist (expected 'synthetic', a parquet/CSV file or a folder)")
+        raise ValueError(f"source: {path} does not exist (expected 'synthetic', a parquet/CSV/JSON file or a folder)")
     files = _data_files(path)
     report = DropReport(str(path))
-    frames = [_read_file(file, report) for file in files]
-    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return canonicalize(raw, str(path), report, category_json=_category_json(path))
+    parts = [_standardise(_read_file(file, report), observed, file) for file in files]
+    kinds = {kind for _, kind in parts}
+    if "kaggle" in kinds and len(kinds) > 1:
+        raise ValueError(f"source: {path} mixes the Kaggle CSV with other formats; load them separately")
+    # Formats differ in their optional columns: a column one file lacks is missing ("") in its rows.
+    raw = pd.concat([frame for frame, _ in parts], ignore_index=True).fillna("") if len(parts) > 1 else parts[0][0]
+    return _canonical(raw, "+".join(sorted(kinds)), str(path), report, _category_json(path))
+
+
+def _is_category_file(path: Path) -> bool:
+    return path.name == "categories.json" or path.name.endswith("_category_id.json")
 
 
 def _data_files(path: Path) -> list[Path]:
     if path.is_file():
-        if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"source: {path} is neither a CSV nor a parquet file")
+        if path.suffix.lower() not in DATA_SUFFIXES:
+            raise ValueError(f"source: {path} is not a CSV, parquet or JSON file")
         return [path]
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".csv", ".parquet", ".pq"))
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in DATA_SUFFIXES and not _is_category_file(p))
     if not files:
-        raise ValueError(f"source: folder {path} holds no CSV or parquet file")
+        raise ValueError(f"source: folder {path} holds no CSV, parquet or JSON data file")
     return files
 
 
 def _read_file(path: Path, report: DropReport) -> pd.DataFrame:
+    """One file as a table of strings (``""`` = missing), whatever its format."""
+    if path.suffix.lower() in api_export.JSON_SUFFIXES:
+        frame, n_bad = api_export.read_json(path)
+        report.add(f"malformed JSON line or item in {path.name}", n_bad)
+        return frame
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
         # Reading only the columns the loader uses halves the peak memory of the 933k-row export.
         wanted = set(API_REQUIRED + KAGGLE_REQUIRED + API_BOOLEAN_COLUMNS + API_STRING_EXTRAS) | {
-            "country", "tags", "category_name", "category_id", "duration", "publish_time"}
+            "country", "tags", "category_name", "category_id", "duration", "publish_time"} | api_export.KNOWN_COLUMNS
         names = pq.read_schema(path).names
-        frame = pd.read_parquet(path, columns=[name for name in names if name in wanted])
-        return frame.astype({col: str for col in frame.columns if frame[col].dtype != object}).fillna("")
+        return api_export.as_strings(pd.read_parquet(path, columns=[name for name in names if name in wanted]))
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.ParserError:
@@ -152,33 +173,52 @@ def _read_categories(path: Path | None) -> dict[str, str]:
     return {str(key): str(value) for key, value in data.items()}
 
 
-def detect_format(columns: list[str] | pd.Index) -> str:
-    """Return ``"api"`` or ``"kaggle"``; ``ValueError`` naming the missing columns otherwise."""
+def detect_format(columns: list[str] | pd.Index, observed_at: object = None) -> str:
+    """Return ``"api"``, ``"kaggle"`` or ``"videos"``; ``ValueError`` naming what the nearest format lacks.
+
+    ``observed_at`` stands in for the snapshot column of video resources.
+    """
     present = set(columns)
-    missing_api = [col for col in API_REQUIRED if col not in present]
-    missing_kaggle = [col for col in KAGGLE_REQUIRED if col not in present]
-    if not missing_api:
-        return "api"
-    if not missing_kaggle:
-        return "kaggle"
-    closest, missing = (("the YouTube API trending export", missing_api) if len(missing_api) <= len(missing_kaggle)
-                        else ("the Kaggle trending CSV", missing_kaggle))
-    raise ValueError(f"data: not a supported format; as {closest} it is missing column(s) {missing}")
+    missing = {
+        "api": ("the YouTube API trending export", [col for col in API_REQUIRED if col not in present]),
+        "kaggle": ("the Kaggle trending CSV", [col for col in KAGGLE_REQUIRED if col not in present]),
+        "videos": (api_export.FORMAT_NAME, api_export.missing_fields(columns, observed_at)),
+    }
+    for kind, (_, lacking) in missing.items():
+        if not lacking:
+            return kind
+    closest, lacking = min(missing.values(), key=lambda entry: len(entry[1]))
+    raise ValueError(f"data: not a supported format; as {closest} it is missing column(s) {lacking}")
+
+
+def _standardise(raw: pd.DataFrame, observed_at: pd.Timestamp | None, where: object) -> tuple[pd.DataFrame, str]:
+    """Detect one table's format; video resources are renamed to the trending export's columns."""
+    try:
+        kind = detect_format(raw.columns, observed_at)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    if kind == "videos":
+        raw = api_export.to_trending_columns(api_export.as_strings(raw), observed_at)
+    return raw, kind
 
 
 def canonicalize(raw: pd.DataFrame, source: str, report: DropReport | None = None,
-                 category_json: Path | None = None) -> pd.DataFrame:
-    """Turn raw rows of either format into the canonical snapshot table."""
-    report = report or DropReport(source)
-    kind = detect_format(raw.columns)
+                 category_json: Path | None = None, observed_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Turn raw rows of any format into the canonical snapshot table."""
+    raw, kind = _standardise(raw, api_export.parse_observed_at(observed_at), source)
+    return _canonical(raw, kind, source, report or DropReport(source), category_json)
+
+
+def _canonical(raw: pd.DataFrame, kind: str, source: str, report: DropReport,
+               category_json: Path | None) -> pd.DataFrame:
     n_raw = len(raw)
     raw = raw.astype(str) if any(raw[col].dtype != object for col in raw.columns) else raw
     duplicated = raw.duplicated()
     raw = report.drop(raw, duplicated, "duplicate row")
-    if kind == "api":
-        frame = _from_api(raw, report)
-    else:
+    if kind == "kaggle":
         frame = _from_kaggle(raw, report, _read_categories(category_json))
+    else:
+        frame = _from_api(raw, report, "fetched_at" if kind == "api" else "snapshot time")
     frame = frame.sort_values(["video_id", "observed_at"], kind="stable").reset_index(drop=True)
     frame.attrs["load_report"] = {"source": source, "format": kind, "raw_rows": n_raw, "snapshots": len(frame),
                                   "videos": int(frame["video_id"].nunique()), "dropped": dict(report.counts)}
@@ -187,10 +227,10 @@ def canonicalize(raw: pd.DataFrame, source: str, report: DropReport | None = Non
     return frame
 
 
-def _timestamps(frame: pd.DataFrame, column: str, report: DropReport) -> pd.DataFrame:
+def _timestamps(frame: pd.DataFrame, column: str, report: DropReport, label: str | None = None) -> pd.DataFrame:
     parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
     frame = frame.assign(**{column: parsed})
-    return report.drop(frame, parsed.isna(), f"unparseable {column}")
+    return report.drop(frame, parsed.isna(), f"unparseable {label or column}")
 
 
 def _counts(frame: pd.DataFrame, columns: dict[str, str], report: DropReport) -> pd.DataFrame:
@@ -214,11 +254,11 @@ def _split_list(series: pd.Series, separator: str) -> pd.Series:
     return pd.Series([split[code] for code in codes], index=series.index, dtype=object)
 
 
-def _from_api(raw: pd.DataFrame, report: DropReport) -> pd.DataFrame:
+def _from_api(raw: pd.DataFrame, report: DropReport, snapshot_label: str = "fetched_at") -> pd.DataFrame:
     frame = raw.copy()
     frame["video_id"] = frame["video_id"].str.strip()
     frame = report.drop(frame, frame["video_id"].eq(""), "missing video_id")
-    frame = _timestamps(frame, "fetched_at", report)
+    frame = _timestamps(frame, "fetched_at", report, snapshot_label)
     frame = _timestamps(frame, "published_at", report)
     frame = _counts(frame, {"views": "views", "likes": "likes", "comments": "comments"}, report)
     country = frame["country"] if "country" in frame else pd.Series("", index=frame.index)
@@ -259,10 +299,16 @@ def _categories_from_api(frame: pd.DataFrame) -> pd.Series:
     if "category_name" in frame:
         names = frame["category_name"]
     elif "category_id" in frame:
-        names = frame["category_id"].map(STANDARD_CATEGORIES).fillna("")
+        return category_lists(frame["category_id"])
     else:
         names = pd.Series("", index=frame.index)
     return names.map(lambda name: [name] if name else [])
+
+
+def category_lists(ids: pd.Series, table: dict[str, str] | None = None) -> pd.Series:
+    """Category ids as one-name lists: ``table`` first, then the bundled standard ids; ``[]`` for no id."""
+    names = {**STANDARD_CATEGORIES, **(table or {})}
+    return ids.str.strip().map(lambda cid: [names.get(cid, f"category {cid}")] if cid else [])
 
 
 def _from_kaggle(raw: pd.DataFrame, report: DropReport, categories: dict[str, str]) -> pd.DataFrame:
@@ -285,8 +331,7 @@ def _from_kaggle(raw: pd.DataFrame, report: DropReport, categories: dict[str, st
         "published_at": frame["published_at"].to_numpy(),
         "title": frame["title"].to_numpy(),
         "tags": tags.to_numpy(),
-        "categories": frame["category_id"].str.strip().map(
-            lambda cid: [categories.get(cid, STANDARD_CATEGORIES.get(cid, f"category {cid}"))]).to_numpy(),
+        "categories": category_lists(frame["category_id"], categories).to_numpy(),
         # The Kaggle format has no channel id: the channel title is the best stable key it offers.
         "channel_id": frame["channel_title"].to_numpy(),
         "channel_title": frame["channel_title"].to_numpy(),

@@ -23,6 +23,9 @@ Generative story (chosen to resemble the real export, see ``../shared/data/READM
   heavy-tailed number of days, in 1-5 countries per day. Each day has one fetch around 03:28 UTC; the
   country rows of a day are seconds apart and carry (nearly) the same global counts.
 
+``videoperf.population`` is the simulator's population mode: every upload of ordinary channels, the daily
+regional chart that samples them, and the channel-uploads export of all of them, from one ground truth.
+
 True stage of an observation (the contract ``videoperf.lifecycle`` is tested against): its interval is
 (previous observation's age, this age], the first interval starting at age 0 (publish); the stage is
 ``peak`` if ``t_p`` lies in the interval, ``growth`` if ``t_p`` is after it, ``decay`` if ``t_p`` is at or
@@ -200,9 +203,10 @@ def _make_channels(rng: np.random.Generator, n_channels: int) -> pd.DataFrame:
     })
 
 
-def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Per-video content, publish time and lifecycle parameters."""
-    chan = rng.integers(0, len(ch), size=n)
+def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, chan: np.ndarray | None = None
+                 ) -> pd.DataFrame:
+    """Per-video content, publish time and lifecycle parameters; ``chan``: each video's channel (default random)."""
+    chan = rng.integers(0, len(ch), size=n) if chan is None else chan
     own_cat = rng.random(n) < 0.85
     cat = np.where(own_cat, ch["cat"].to_numpy()[chan], rng.choice(len(_CATEGORIES), size=n, p=_CAT_SHARE))
     cat_tab = pd.DataFrame(_CATEGORIES).iloc[cat].reset_index(drop=True)
@@ -267,16 +271,28 @@ def _observation_days(rng: np.random.Generator, v: pd.DataFrame,
     return n_days, np.minimum(day, len(clock) - 1)
 
 
+def _country_weights() -> np.ndarray:
+    """(language x country) audience weights: a language's main country 2, its other countries 1, else 0.01."""
+    weights = np.full((len(_LANG_CODES), len(_COUNTRIES)), 0.01)
+    for i, code in enumerate(_LANG_CODES):
+        for rank, c in enumerate(_LANGUAGES[code][1]):
+            weights[i, _COUNTRIES.index(c)] = 2.0 if rank == 0 else 1.0
+    return weights
+
+
+def _fetch_clock(rng: np.random.Generator) -> np.ndarray:
+    """Epoch seconds of the daily fetch (~03:28 UTC, minutes of jitter) for each simulated day."""
+    return (_PUBLISH_START.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
+            + rng.normal(0, 8 * 60, _CLOCK_DAYS) + rng.uniform(0, 1, _CLOCK_DAYS))
+
+
 def _country_rows(rng: np.random.Generator, lang: np.ndarray,
                   pop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """1-5 distinct countries per observation: (observation index, country index) of each raw row.
 
     Countries are mostly where the channel's language is spoken; popular videos chart in more of them.
     """
-    weights = np.full((len(_LANG_CODES), len(_COUNTRIES)), 0.01)
-    for i, code in enumerate(_LANG_CODES):
-        for rank, c in enumerate(_LANGUAGES[code][1]):
-            weights[i, _COUNTRIES.index(c)] = 2.0 if rank == 0 else 1.0
+    weights = _country_weights()
     k = np.clip(1 + rng.poisson(np.exp(-0.4 + 0.5 * pop)), 1, 5)
     # Gumbel top-k: a vectorised weighted sample without replacement.
     keys = np.log(weights[lang]) + rng.gumbel(size=(len(lang), len(_COUNTRIES)))
@@ -299,8 +315,7 @@ def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, Synt
     v = _make_videos(rng, ch, n_videos)
     # One fetch per UTC day (same clock for all videos, minutes of jitter); countries are fetched in a
     # fixed order a few seconds apart, and rows within a country microseconds apart.
-    clock = (_PUBLISH_START.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
-             + rng.normal(0, 8 * 60, _CLOCK_DAYS) + rng.uniform(0, 1, _CLOCK_DAYS))
+    clock = _fetch_clock(rng)
     n_days, day = _observation_days(rng, v, clock)
     owner = np.repeat(np.arange(n_videos), n_days)
     country_offset = np.sort(rng.uniform(0, 90, len(_COUNTRIES)))
@@ -330,7 +345,7 @@ def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, Synt
     observed_at = pd.to_datetime(np.round(latest_s * 1e6).astype(np.int64), unit="us", utc=True)
     snapshots = pd.DataFrame({"video_id": v["video_id"].to_numpy()[owner], "observed_at": observed_at,
                               "age_days": age, "views": views, "stage": stage})
-    raw = _format_raw(rng, v, ch, row_obs, owner, country, fetch_s, row_views,
+    raw = _format_raw(_video_fields(rng, v, ch), owner[row_obs], country, fetch_s, row_views,
                       likes[row_obs], comments[row_obs])
     videos = v.drop(columns=["chan", "cat", "pub_s"]).assign(n_days=n_days)
     return raw, SyntheticTruth(videos=videos, snapshots=snapshots)
@@ -423,10 +438,8 @@ def _flags(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame) -> dict[
     }
 
 
-def _format_raw(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame, row_obs: np.ndarray,
-                owner: np.ndarray, country: np.ndarray, fetch_s: np.ndarray, views: np.ndarray,
-                likes: np.ndarray, comments: np.ndarray) -> pd.DataFrame:
-    """Assemble the string-typed raw export, one row per (video, country, fetch), in fetch order."""
+def _video_fields(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every per-video column of the raw export (text, category, duration, flags) as API strings."""
     titles, tags, counts = _video_text(rng, v, ch)
     per_video = {
         "video_id": v["video_id"].to_numpy(),
@@ -439,7 +452,12 @@ def _format_raw(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame, row
         **_flags(rng, v, ch),
     }
     per_video["localized_title"] = per_video["title"]
-    vid = owner[row_obs]
+    return per_video
+
+
+def _format_raw(per_video: dict[str, np.ndarray], vid: np.ndarray, country: np.ndarray, fetch_s: np.ndarray,
+                views: np.ndarray, likes: np.ndarray, comments: np.ndarray) -> pd.DataFrame:
+    """Assemble the string-typed raw export, one row per (video ``vid``, country, fetch), in fetch order."""
     fetched = np.datetime_as_string(np.round(fetch_s * 1e6).astype(np.int64).astype("datetime64[us]"),
                                     unit="us")
     cols = {c: per_video[c][vid] for c in per_video}
