@@ -280,7 +280,8 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
         parts += [decay_sentence(final), "", decay_sentence(final, "deep_learning"), "",
                   "**What each change bought** (`fast`, mean over origins; `backtest_fast_with_month.json` is the "
                   "backtest with `--month-min-span-days 0 --recency-half-life-days 0` and "
-                  "`backtest_fast_no_recency.json` with `--recency-half-life-days 0`, both with `--models ensemble`):", "", *changes_table(backtests),
+                  "`backtest_fast_no_recency.json` with `--recency-half-life-days 0`, both with `--models ensemble`):",
+                  "", *changes_table(backtests),
                   "", "Every origin x month cell of the ensemble (live / frozen channel history):", "",
                   *backtest_cells_table(final), ""]
         ablation = backtest_ablation_table(final)
