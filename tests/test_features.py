@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,10 +172,21 @@ def test_shuffled_training_target_gives_no_skill(sim, tiny):
 
 
 def test_every_ablation_family_finds_its_columns(sim, tiny):
-    names = FeatureBuilder(tiny.preset("fast").features).fit(sim).feature_names_
+    every = dataclasses.replace(tiny.preset("fast").features, excluded_families=())
+    names = FeatureBuilder(every).fit(sim).feature_names_
     families = feature_families(names)
     assert set(families) == set(FEATURE_FAMILIES)
     assert all(families.values()), {family: cols for family, cols in families.items() if not cols}
     assert "log_age" not in {name for cols in families.values() for name in cols}  # the horizon always stays
     assert set(families["channel_history"]) >= set(CHANNEL_FEATURES)
     assert "channel_vs_category" in families["tags_categories"]  # an interaction leaves with either parent
+
+
+def test_excluded_families_reach_no_model_and_unknown_ones_are_named(sim, tiny):
+    config = dataclasses.replace(tiny.preset("fast").features, excluded_families=("target_encodings",))
+    builder = FeatureBuilder(config).fit(sim)
+    assert not [n for n in builder.feature_names_ if "_te_" in n or n == "channel_vs_category"]
+    assert list(builder.transform(sim.head(50)).columns) == builder.feature_names_
+    assert list(builder.training_features(np.arange(10)).columns) == builder.feature_names_
+    with pytest.raises(ValueError, match="excluded_families"):
+        FeatureBuilder(dataclasses.replace(config, excluded_families=("colour",))).fit(sim)

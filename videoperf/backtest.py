@@ -153,7 +153,7 @@ def feature_ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last
     published, cut = snapshots["published_at"].iloc[rows], training_cut(snapshots)
     weights = recency_weights(published, cut, trained.config.training.recency_half_life_days)
     variants: dict[str, tuple[list[str], np.ndarray | None]] = {"all": ([], weights)}
-    variants.update({f"without {family}": (columns, weights) for family, columns in families.items()})
+    variants.update({f"without {family}": (columns, weights) for family, columns in families.items() if columns})
     variants["no recency weighting"] = ([], None)
     variants.update({f"recency half-life {h:.0f} d": ([], recency_weights(published, cut, h))
                      for h in RECENCY_HALF_LIVES_DAYS})

@@ -109,7 +109,18 @@ class FeatureBuilder:
             encodings.update(self.encoders_[name].fit_transform(tokens[name], target, videos["published_at"]))
         stats = self.history_.stats(videos["channel_id"], videos["published_at"])
         stats = mask_optional_stats(stats, cfg.channel_stats_mask_fraction, self.seed, videos["video_id"])
+        self.kept_ = None
         names, per_video = self._assemble(static, encodings, stats)
+        unknown = sorted(set(cfg.excluded_families) - set(FEATURE_FAMILIES))
+        if unknown:
+            raise ValueError(f"features.excluded_families: unknown {unknown}; choose from {list(FEATURE_FAMILIES)}")
+        families = feature_families(names)
+        dropped = {name for family in cfg.excluded_families for name in families[family]}
+        # The excluded families are still computed (interactions need them) but never reach a model.
+        self.kept_ = np.array([i for i, name in enumerate(names) if name not in dropped], dtype=np.int64)
+        names, per_video = [names[i] for i in self.kept_], per_video[:, self.kept_]
+        if dropped:
+            logger.info("features: left out %s (%d columns)", list(cfg.excluded_families), len(dropped))
         self.feature_names_ = ["log_age", *names]
         self._training = (per_video, row_video, ages)
         logger.info("features: %d columns from %d training videos", len(self.feature_names_), len(videos))
@@ -191,7 +202,10 @@ class FeatureBuilder:
         matrix[:, :static.shape[1]] = static
         for j, values in enumerate(extra.values(), start=static.shape[1]):
             matrix[:, j] = values
-        return [*self.content_.names_, *extra], matrix
+        names = [*self.content_.names_, *extra]
+        if self.kept_ is None:
+            return names, matrix
+        return [names[i] for i in self.kept_], matrix[:, self.kept_]
 
     def _with_age(self, per_video: np.ndarray, row_video: np.ndarray, ages: np.ndarray) -> pd.DataFrame:
         matrix = np.empty((len(row_video), per_video.shape[1] + 1), dtype=np.float32)
