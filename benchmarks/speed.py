@@ -36,10 +36,11 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb  # noqa: E402
 
+from videoperf.registry import MODEL_TYPES  # noqa: E402
+
 if TYPE_CHECKING:
     import pandas as pd
 
-MODEL_TYPES = ("ensemble", "deep_learning")
 CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
             categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
             channel_video_count=25, model_type="ensemble")

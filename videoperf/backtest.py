@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from videoperf.config import Config, load_config
+from videoperf.config import Config
 from videoperf.evaluation import (
     HISTORIES,
     baseline_tables,
@@ -35,8 +35,12 @@ from videoperf.evaluation import (
     test_rows,
 )
 from videoperf.features import feature_families
+from videoperf.lifecycle import log_views
 from videoperf.metrics import interval_metrics, mae, r2, spearman
-from videoperf.pipeline import TrainedModels, balanced_rows, log_views, prepare_snapshots, train_models
+from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
+from videoperf.plain import plain
+from videoperf.sampling import balanced_rows
+from videoperf.settings import resolve
 from videoperf.validation import split_by_date
 
 logger = logging.getLogger(__name__)
@@ -99,13 +103,13 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
     Returns ``{"origin", "train_videos", "train_seconds", "cells": [...], "ablation": ...}``; a cell is
     ``{"months_ahead", "month", "history", "scores": {model or baseline: cell_scores}}``.
     """
-    config = config or load_config()
+    settings = resolve(speed, models, config=config, progress=progress)
     for history in histories:
         check_history(history)
     origin = _utc(origin)
     train, test = split_by_date(snapshots, origin)
     windows = month_windows(origin, test["published_at"].max(), months_ahead)
-    trained = train_models(train, speed, models, config=config, progress=progress)
+    trained = train_models(train, settings)
     last, last_targets = test_rows(test)
     masks = _month_masks(last, windows)
     out: dict[str, Any] = {"origin": str(origin.date()), "train_videos": int(train["video_id"].nunique()),
@@ -130,13 +134,12 @@ def feature_ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last
     recency-weighted rows; log-views R² and bias per month ahead (live channel history)."""
     from videoperf.ensemble import make_learner
 
-    preset = trained.config.preset(trained.speed)
+    preset = trained.settings.preset
     seed = trained.seed
     snapshots = prepare_snapshots(train_snapshots)  # the row order the feature builder was fitted on
-    builder = trained.features.builder
     rows = balanced_rows(snapshots["video_id"], preset.ensemble.max_train_rows, seed)
-    X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
-    X_test, y_test = builder.transform(last, history=history), log_views(last)
+    X, y = trained.training.rows(rows), log_views(snapshots.iloc[rows])
+    X_test, y_test = trained.features.transform(last, history=history), log_views(last)
     families = feature_families(list(X.columns))
     days_before = ((origin - snapshots["published_at"].iloc[rows]).dt.total_seconds() / 86400.0).to_numpy()
     variants: dict[str, tuple[list[str], np.ndarray | None]] = {"all": ([], None)}
@@ -191,7 +194,7 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
     grouped = frame.groupby(["history", "model", "months_ahead"], sort=False)
     means = grouped[list(CELL_METRICS)].mean()
     means["origins"] = grouped.size()
-    return [{"history": h, "model": m, "months_ahead": int(k), **{c: _plain(v) for c, v in row.items()}}
+    return [{"history": h, "model": m, "months_ahead": int(k), **{c: plain(v) for c, v in row.items()}}
             for (h, m, k), row in means.iterrows()]
 
 
@@ -220,8 +223,4 @@ def checks(report: dict[str, Any], models: Sequence[str] = ("ensemble", "deep_le
     return out
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and math.isnan(value) else value
 
