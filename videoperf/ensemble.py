@@ -202,11 +202,6 @@ class StackingEnsemble:
             out[held] = meta.predict(oof[held])
         return out
 
-    @property
-    def learners_(self) -> dict[str, Any]:
-        """The fitted base learners by name (alias of ``models_``)."""
-        return self.models_
-
     def base_predictions(self, X: pd.DataFrame) -> np.ndarray:
         """One column per base learner (the meta-learner's inputs)."""
         matrix = _as_matrix(X, self.feature_names_)
