@@ -255,12 +255,14 @@ class VideoPerformanceNet(nn.Module):
         if len(embeddings) != len(numeric):
             raise ValueError(f"embeddings: {len(embeddings)} rows for {len(numeric)} numeric rows")
         was_training = self.training
-        self.eval()
+        if was_training:  # switching walks every submodule: only when needed (a loaded model is in eval mode)
+            self.eval()
         chunks = []
         for start in range(0, len(numeric), batch_size):
             chunks.append(self(torch.as_tensor(embeddings[start: start + batch_size], dtype=torch.float32),
                                torch.as_tensor(numeric[start: start + batch_size])))
-        self.train(was_training)
+        if was_training:
+            self.train()
         raw = {task: torch.cat([chunk[task] for chunk in chunks]) if chunks else torch.zeros(0) for task in TASKS}
         if not chunks:
             raw["lifecycle_stage"] = torch.zeros((0, len(STAGES)))

@@ -64,21 +64,21 @@ def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None)
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")
     out = model.net.predict(video_texts(rows), X)
-    frame = pd.DataFrame({"predicted_views": np.clip(out["views"], 0, None)})
+    columns = {"predicted_views": np.clip(out["views"], 0, None)}
     if model.net.intervals is not None:
         lo, hi = model.net.intervals.bounds(interval_groups(X))
-        frame["views_lo"] = np.expm1(np.clip(out["log_views"] + lo, 0, None))
-        frame["views_hi"] = np.expm1(np.clip(out["log_views"] + hi, 0, None))
+        columns["views_lo"] = np.expm1(np.clip(out["log_views"] + lo, 0, None))
+        columns["views_hi"] = np.expm1(np.clip(out["log_views"] + hi, 0, None))
     probabilities = out["stage_probabilities"]
-    frame = frame.assign(**{
+    columns.update({
         "predicted_like_ratio": out["like_ratio"],
         "predicted_lifecycle_stage": model.stage_encoder.inverse_transform(probabilities.argmax(1)).astype(object),
         "predicted_time_to_peak_days": out["time_to_peak_days"],
         "predicted_decay_rate": out["decay_rate"],
     })
     for i, stage in enumerate(model.stage_encoder.classes_):
-        frame[f"probability_{stage}"] = probabilities[:, i]
-    return frame
+        columns[f"probability_{stage}"] = probabilities[:, i]
+    return pd.DataFrame(columns)
 
 
 def save(model: DeepModel) -> dict[str, Writer]:
