@@ -21,7 +21,7 @@ import pandas as pd
 from videoperf import data as _data
 from videoperf import lifecycle as _lifecycle
 from videoperf import synthetic as _synthetic
-from videoperf.config import SPEEDS, Config, load_config, resolve_path
+from videoperf.config import SPEEDS, Config, resolve_path
 
 logger = logging.getLogger("videoperf.model_update")
 
@@ -52,46 +52,46 @@ def _snapshots(source: str | Path | pd.DataFrame, observed_at: str | None = None
 
 
 def fit(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[str] | str = ("ensemble", "deep_learning"),
-        seed: int | None = None, *, config: Config | None = None, progress: bool = True) -> Any:
+        *, seed: int | None = None, config: Config | None = None, progress: bool = True) -> Any:
     """Fit the shared features and the requested model families on training snapshots (nothing written).
 
     Returns a ``videoperf.pipeline.TrainedModels`` (``features``, ``models``, ``reports`` with the OOF
     scores, ``seconds``); ``save`` writes it as the artifact bundle.
     """
     from videoperf.pipeline import train_models
+    from videoperf.settings import resolve
 
-    return train_models(_snapshots(snapshots), speed, models, config=config, seed=seed, progress=progress)
+    return train_models(_snapshots(snapshots), resolve(speed, models, seed, config, progress))
 
 
 def save(trained: Any, artifacts_dir: str | Path | None = None, metrics: pd.DataFrame | dict | None = None) -> Path:
     """Write ``trained`` (from ``fit``) as the artifact bundle, with test ``metrics`` in the manifest."""
-    from videoperf.pipeline import save_bundle
+    from videoperf.bundle import Bundle
 
     folder = resolve_path(artifacts_dir if artifacts_dir is not None else trained.config.paths.artifacts_dir)
     extra = None
     if metrics is not None:
         extra = {"test": metrics.to_dict() if isinstance(metrics, pd.DataFrame) else dict(metrics)}
-    return save_bundle(trained, folder, extra_metrics=extra)
+    return Bundle.save(trained, folder, extra_metrics=extra)
 
 
 def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir: str | Path | None = None,
-          models: Sequence[str] | str = ("ensemble", "deep_learning"), *, progress: bool = True,
-          config: Config | None = None, seed: int | None = None, observed_at: str | None = None
+          models: Sequence[str] | str = ("ensemble", "deep_learning"), *, seed: int | None = None,
+          config: Config | None = None, progress: bool = True, observed_at: str | None = None
           ) -> dict[str, Any]:
     """Train the requested model families on every video of ``source`` and write the artifact bundle.
 
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
     base learner and of the stack are under ``oof["ensemble"]``. ``config``: default ``model_config.json``.
     """
-    from videoperf.pipeline import check_models, save_bundle, train_models
+    from videoperf.bundle import Bundle
+    from videoperf.pipeline import train_models
+    from videoperf.settings import resolve
 
-    models = check_models(models)
-    config = config or load_config()
-    config.preset(speed)
-    folder = resolve_path(artifacts_dir if artifacts_dir is not None else config.paths.artifacts_dir)
-    trained = train_models(_snapshots(source, observed_at), speed, models, config=config, seed=seed,
-                           progress=progress)
-    path = save_bundle(trained, folder)
+    settings = resolve(speed, models, seed, config, progress)  # every choice checked before the data is read
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else settings.config.paths.artifacts_dir)
+    trained = train_models(_snapshots(source, observed_at), settings)
+    path = Bundle.save(trained, folder)
     return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
             "seconds": trained.seconds, "data": trained.fingerprint}
 
@@ -100,8 +100,8 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
              test_source: str | Path | pd.DataFrame | None = None, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
              data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
-             progress: bool = True, config: Config | None = None, history: str = "live",
-             observed_at: str | None = None) -> dict[str, Any]:
+             seed: int | None = None, config: Config | None = None, progress: bool = True,
+             history: str = "live", observed_at: str | None = None) -> dict[str, Any]:
     """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
@@ -109,13 +109,13 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     strictly before its publish time, as a deployed system has it; ``"train"`` freezes it at the training cut.
     Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
     """
+    from videoperf.evaluation import check_history
     from videoperf.evaluation import evaluate as _evaluate
-    from videoperf.pipeline import check_models
+    from videoperf.settings import resolve
     from videoperf.validation import split_by_date
 
-    models = check_models(models)
-    config = config or load_config()
-    config.preset(speed)
+    settings = resolve(speed, models, seed, config, progress)  # every choice checked before the data is read
+    check_history(history)
     if data is not None or split_date is not None:
         if data is None or split_date is None or train_source is not None or test_source is not None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
@@ -126,20 +126,18 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
         train_frame, test_frame = _snapshots(train_source, observed_at), _snapshots(test_source, observed_at)
         observed = None
-    return _evaluate(train_frame, test_frame, speed, models, predictions, config=config, progress=progress,
-                     history=history, observed=observed)
+    return _evaluate(train_frame, test_frame, settings.speed, settings.models, predictions, config=settings.config,
+                     progress=progress, history=history, observed=observed, seed=settings.seed)
 
 
 def _print_report(oof: dict[str, Any]) -> None:
+    from videoperf.report import oof_scores
+
     ensemble = oof.get("ensemble")
     if not ensemble:
         return
     print("\nOut-of-fold log-views scores (forward-chaining folds):")
-    rows = {name: scores for name, scores in ensemble["learners"].items()}
-    rows["stack (Ridge)"] = ensemble["stack"]
-    table = pd.DataFrame(rows).T
-    print(table[[c for c in ("r2", "mae", "spearman", "weight", "fit_seconds") if c in table]].to_string(
-        float_format=lambda v: f"{v:.4f}"))
+    print(oof_scores(oof).to_string(float_format=lambda v: f"{v:.4f}"))
     best = max(ensemble["learners"], key=lambda name: ensemble["learners"][name]["r2"])
     gain = ensemble["stack"]["r2"] - ensemble["learners"][best]["r2"]
     verdict = "beats" if gain > 0 else "does NOT beat"

@@ -10,160 +10,29 @@
     python predict.py --batch videos.csv [--output predictions.csv]
     python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]   # REST API, videoperf.service
 
-The artifacts (``artifacts/`` by default, see ``model_config.json``) are verified against their manifest
-and loaded once per process and folder (thread-safe); a retrained bundle is picked up automatically.
-Input is checked by ``videoperf.inputs``: bad input raises ``ValueError`` naming the argument.
+The artifacts (``artifacts/`` by default, see ``model_config.json``) are a ``videoperf.bundle.Bundle``: verified
+against their manifest and loaded once per process and folder (thread-safe); a retrained bundle is picked up
+automatically. Input is checked by ``videoperf.inputs``: bad input raises ``ValueError`` naming the argument.
+This file is the public face of ``videoperf.predictions`` (which the REST service uses too) and its command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from videoperf import artifacts as _artifacts
 from videoperf import inputs as _inputs
-from videoperf.config import load_config, resolve_path
+from videoperf import predictions as _predictions
+from videoperf.bundle import Bundle, load_bundle
+from videoperf.plain import split_list
+from videoperf.registry import MODEL_TYPES
 
-logger = logging.getLogger("videoperf.predict")
-_LOCK = threading.Lock()
-_DAY = 86400.0
-_BUNDLES: dict[tuple[str, int], _Bundle] = {}
-
-
-@dataclass
-class _Bundle:
-    """A verified bundle: shared pieces loaded eagerly, model files on first use."""
-
-    folder: Path
-    manifest: dict[str, Any]
-    features: Any
-    stage_encoder: Any
-    default_days: float
-    coverage: float
-    training_cut: pd.Timestamp | None = None   # the last observation the models were trained on
-    backtested_days: float = 90.0              # model ages the rolling-origin backtest measured
-    models: dict[str, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def model(self, model_type: str) -> Any:
-        model = self.models.get(model_type)
-        if model is not None:
-            return model
-        with self.lock:
-            if model_type not in self.models:
-                from videoperf.pipeline import MODEL_FAMILIES
-
-                family = MODEL_FAMILIES[model_type]
-                if family.artifact not in self.manifest["files"]:
-                    raise ValueError(f"model_type: the bundle in {self.folder} has no {model_type} model "
-                                     f"({family.artifact}); train it with --models {model_type}")
-                _artifacts.check_library_versions(self.manifest, model_type, self.folder)
-                try:
-                    self.models[model_type] = family.loader(self.folder, family.artifact, self.manifest)
-                except (_artifacts.ArtifactError, NotImplementedError):
-                    raise
-                except Exception as error:  # torch / pickle internals: report the file, not their traceback
-                    raise _artifacts.ArtifactError(
-                        f"artifacts: cannot load {self.folder / family.artifact} ({type(error).__name__}: "
-                        f"{error}); retrain the bundle") from None
-            return self.models[model_type]
-
-
-def _artifacts_folder(artifacts_dir: str | os.PathLike | None) -> Path:
-    if artifacts_dir is None:
-        artifacts_dir = os.environ.get("VIDEOPERF_ARTIFACTS") or load_config().paths.artifacts_dir
-    if not isinstance(artifacts_dir, (str, os.PathLike)):
-        raise ValueError(f"artifacts_dir: expected a folder path, got {type(artifacts_dir).__name__}")
-    return resolve_path(artifacts_dir)
-
-
-def load_bundle(artifacts_dir: str | os.PathLike | None = None) -> _Bundle:
-    """The verified bundle of ``artifacts_dir`` (cached; reloaded when its manifest changes)."""
-    folder = _artifacts_folder(artifacts_dir)
-    manifest_path = folder / _artifacts.MANIFEST_FILE
-    try:
-        stamp = manifest_path.stat().st_mtime_ns
-    except FileNotFoundError:
-        stamp = -1
-    key = (str(folder), stamp)
-    bundle = _BUNDLES.get(key)
-    if bundle is not None:
-        return bundle
-    with _LOCK:
-        bundle = _BUNDLES.get(key)
-        if bundle is None:
-            # Every hash is checked before the first unpickling (verify_bundle raises on a mismatch).
-            manifest = _artifacts.verify_bundle(folder)
-            features = _artifacts.load_pickle(folder, _artifacts.FEATURES_FILE, manifest)
-            stage_encoder = _artifacts.load_pickle(folder, _artifacts.STAGE_FILE, manifest)
-            prediction = manifest.get("config", {}).get("prediction", {})
-            observed_to = manifest.get("training_window", {}).get("observed_to")
-            bundle = _Bundle(folder, manifest, features, stage_encoder,
-                             float(prediction.get("default_days_since_publish", 7.0)),
-                             float(prediction.get("interval_coverage", 0.8)),
-                             pd.Timestamp(observed_to) if observed_to else None,
-                             float(prediction.get("backtested_model_age_days", 90.0)))
-            for old in [k for k in _BUNDLES if k[0] == key[0]]:
-                del _BUNDLES[old]
-            _BUNDLES[key] = bundle
-    return bundle
-
-
-def _model_age_days(bundle: _Bundle, published_at: pd.Series) -> np.ndarray:
-    """Days from the training cut to each publish time; a warning past what the backtest measured."""
-    if bundle.training_cut is None:
-        return np.full(len(published_at), np.nan)
-    age = (pd.to_datetime(published_at, utc=True) - bundle.training_cut).dt.total_seconds().to_numpy(float) / _DAY
-    beyond = age > bundle.backtested_days
-    if beyond.any():
-        logger.warning("%d prediction(s) for videos published up to %.0f days after the training data ends; the "
-                       "backtest measured accuracy up to %.0f days: retrain on recent data "
-                       "(python model_update.py train)", int(beyond.sum()), float(age.max()), bundle.backtested_days)
-    return age
-
-
-def _predict_frame(bundle: _Bundle, requests: pd.DataFrame, model_type: str) -> pd.DataFrame:
-    from videoperf.pipeline import MODEL_FAMILIES
-
-    model = bundle.model(model_type)
-    X = bundle.features.builder.transform_videos(requests)
-    out = MODEL_FAMILIES[model_type].predict(model, bundle.features, X, requests)
-    out["model_age_days"] = _model_age_days(bundle, requests["published_at"])
-    return out
-
-
-def _result(row: pd.Series, request: dict[str, Any], model_type: str, coverage: float) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, (np.floating, float)):
-            out[key] = None if np.isnan(value) else float(value)
-        elif isinstance(value, np.integer):
-            out[key] = int(value)
-        else:
-            out[key] = value
-    if "views_lo" in out:
-        out["interval_coverage"] = coverage
-    # The evaluation tables say predicted_<target>; a single prediction uses the names of DESIGN.md.
-    for target in ("lifecycle_stage", "time_to_peak_days", "decay_rate"):
-        if f"predicted_{target}" in out:
-            out[target] = out.pop(f"predicted_{target}")
-    probabilities = {key.removeprefix("probability_"): out.pop(key) for key in list(out)
-                     if key.startswith("probability_")}
-    if probabilities:
-        out["stage_probabilities"] = probabilities
-    out.update({"model_type": model_type, "days_since_publish": float(request["age_days"]),
-                "published_at": request["published_at"].isoformat()})
-    return out
+__all__ = ["Bundle", "load_bundle", "main", "predict_batch", "predict_many", "predict_performance"]
 
 
 def predict_performance(title: str, tags: list[str] | None, categories: list[str] | None,
@@ -180,16 +49,13 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
     ``made_for_kids``, ``is_live``.
 
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
-    videos fall inside) for the ensemble; the deep model adds its other targets. ``model_age_days``:
-    ``published_at`` minus the end of the training data (accuracy by model age: README, "Measured results").
+    videos fall inside); the deep model adds its other targets. ``model_age_days``: ``published_at`` minus the
+    end of the training data (accuracy by model age: README, "Measured results").
     """
-    model_type = _inputs.check_model_type(model_type)
-    bundle = load_bundle(artifacts_dir)
-    request = _inputs.check_request(title, tags, categories, duration_seconds, channel_avg_views,
-                                    channel_video_count, published_at=published_at,
-                                    days_since_publish=days_since_publish, default_days=bundle.default_days, **facts)
-    predicted = _predict_frame(bundle, pd.DataFrame([request]), model_type)
-    return _result(predicted.iloc[0], request, model_type, bundle.coverage)
+    arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
+                     channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
+                     published_at=published_at, days_since_publish=days_since_publish, **facts)
+    return _predictions.predict_one(model_type, arguments, artifacts_dir)
 
 
 def predict_many(calls: list[dict[str, Any]], model_type: str = "ensemble", *,
@@ -200,23 +66,7 @@ def predict_many(calls: list[dict[str, Any]], model_type: str = "ensemble", *,
     rounding: the models compute a batch in another order than one row), or the ``ValueError`` it would
     raise; one bad call does not fail the others. The REST service groups concurrent requests this way.
     """
-    model_type = _inputs.check_model_type(model_type)
-    bundle = load_bundle(artifacts_dir)
-    out: list[dict[str, Any] | ValueError] = []
-    valid: list[tuple[int, dict[str, Any]]] = []
-    for i, call in enumerate(calls):
-        try:
-            valid.append((i, _inputs.check_request(**call, default_days=bundle.default_days)))
-            out.append(ValueError("unset"))
-        except ValueError as error:
-            out.append(error)
-        except TypeError as error:  # a required argument missing, or not a dict of arguments
-            out.append(ValueError(f"arguments: {error}"))
-    if valid:
-        predicted = _predict_frame(bundle, pd.DataFrame([request for _, request in valid]), model_type)
-        for (i, request), (_, row) in zip(valid, predicted.iterrows()):
-            out[i] = _result(row, request, model_type, bundle.coverage)
-    return out
+    return _predictions.predict_calls(calls, model_type, artifacts_dir)
 
 
 def predict_batch(rows: pd.DataFrame | str | os.PathLike, model_type: str = "ensemble", *,
@@ -226,50 +76,19 @@ def predict_batch(rows: pd.DataFrame | str | os.PathLike, model_type: str = "ens
 
     Returns one row per input row: ``video_id`` when given, ``predicted_views``, ``views_lo``, ``views_hi``, ...
     """
-    model_type = _inputs.check_model_type(model_type)
-    if isinstance(rows, (str, os.PathLike)):
-        path = Path(rows)
-        if not path.is_file():
-            raise ValueError(f"rows: {path} is not a file")
-        if path.suffix.lower() in (".parquet", ".pq"):
-            rows = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            rows = pd.read_csv(path, keep_default_na=True)
-        else:
-            raise ValueError(f"rows: {path} is neither a CSV nor a parquet file")
-    if not isinstance(rows, pd.DataFrame):
-        raise ValueError(f"rows: expected a DataFrame or a CSV / parquet path, got {type(rows).__name__}")
-    bundle = load_bundle(artifacts_dir)
-    requests = _inputs.check_rows(rows, bundle.default_days)
-    if requests.empty:
-        return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
-    predicted = _predict_frame(bundle, requests, model_type).reset_index(drop=True)
-    if "video_id" in rows:
-        predicted.insert(0, "video_id", rows["video_id"].to_numpy())
-    predicted["days_since_publish"] = requests["age_days"].to_numpy()
-    return predicted
+    return _predictions.predict_rows(rows, model_type, artifacts_dir)
 
 
-def _split(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The command line; prints JSON (one object, or one per row with --batch). ``serve``: the REST service."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        sys.modules.setdefault("predict", sys.modules[__name__])  # run as a script: one module, one cache
-        from videoperf.service import serve_main
-
-        return serve_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="predict.py", description="Predict a video's views from saved artifacts.")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="predict.py", description="Predict a video's views from saved artifacts "
+                                     "(one video, a --batch file, or the REST service: predict.py serve).")
     parser.add_argument("--title")
     parser.add_argument("--tags", default="", help="comma-separated")
     parser.add_argument("--categories", default="", help="comma-separated")
     parser.add_argument("--duration", type=float, default=None, help="seconds")
     parser.add_argument("--channel-avg-views", type=float, default=0.0)
     parser.add_argument("--channel-video-count", type=float, default=0)
-    parser.add_argument("--model", default="ensemble", help="ensemble or deep_learning")
+    parser.add_argument("--model", default="ensemble", help=" or ".join(MODEL_TYPES))
     parser.add_argument("--published-at", default=None, help="ISO date/time (default now)")
     parser.add_argument("--days", type=float, default=None, help="days since publishing (default from config)")
     parser.add_argument("--artifacts", default=None)
@@ -277,7 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="with --batch: write a CSV instead of printing")
     for name in _inputs.OPTIONAL_FACTS:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None)
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", metavar="{serve}")
+    serve = commands.add_parser("serve", help="run the REST service (videoperf.service) with uvicorn",
+                                description="Serve predictions over HTTP (JSON).")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--artifacts", dest="serve_artifacts", default=None, help="bundle folder (default as above)")
+    serve.add_argument("--max-concurrent", type=int, default=None, help="predictions running at once")
+    serve.add_argument("--no-micro-batch", action="store_true",
+                       help="one model call per /predict request (bit-exact, slower under load)")
+    serve.add_argument("--log-level", default="info")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; prints JSON (one object, or one per row with --batch). ``serve``: the REST service."""
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "serve":
+        from videoperf.service import serve  # FastAPI and uvicorn only for the service
+
+        return serve(host=args.host, port=args.port, artifacts_dir=args.serve_artifacts or args.artifacts,
+                     max_concurrent=args.max_concurrent, micro_batch=not args.no_micro_batch,
+                     log_level=args.log_level)
     facts = {name: getattr(args, name) for name in _inputs.OPTIONAL_FACTS if getattr(args, name) is not None}
     try:
         if args.batch:
@@ -290,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.title is None:
             parser.error("--title is required (or --batch FILE)")
-        result = predict_performance(args.title, _split(args.tags), _split(args.categories), args.duration,
+        result = predict_performance(args.title, split_list(args.tags), split_list(args.categories), args.duration,
                                      args.channel_avg_views, args.channel_video_count, args.model,
                                      published_at=args.published_at, days_since_publish=args.days,
                                      artifacts_dir=args.artifacts, **facts)

@@ -5,7 +5,7 @@
 Protocol: train the shared feature pipeline, the stacking ensemble and the deep multi-task model on the
 videos published before ``--split-date`` (their observations before it), then predict every later video
 at its last observed age, with channel history and encodings from the training videos only. Every
-metric of DESIGN.md is reported for both models beside the global-mean and channel-mean baselines.
+metric of ``videoperf.metrics`` is reported for both models beside the global-mean and channel-mean baselines.
 Text embeddings start from an empty cache (``--warm-cache`` reuses the project cache), so the training
 time is what a first run costs. Training time = loading the file + targets + features + both fits.
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import resource
 from pathlib import Path
 from typing import Any
+
+from videoperf.plain import plain  # noqa: F401  (re-exported: the benchmarks' JSON writer)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
@@ -28,10 +29,3 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def plain(value: Any) -> Any:
-    """JSON-friendly scalars: NaN becomes null, numpy numbers become Python numbers."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value

@@ -145,7 +145,9 @@ def main() -> int:
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--max-concurrent", type=int, default=None, help="server: predictions at once")
     parser.add_argument("--no-micro-batch", action="store_true", help="server: one model call per request")
-    parser.add_argument("--model-type", default="ensemble", choices=["ensemble", "deep_learning"],
+    from videoperf.registry import MODEL_TYPES
+
+    parser.add_argument("--model-type", default="ensemble", choices=MODEL_TYPES,
                         help="the model every request asks for (the default bundle is trained with it)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "service_load.json"))

@@ -42,3 +42,18 @@ def synthetic_snapshots(synthetic_raw):
     from videoperf.data import load_data
 
     return load_data(synthetic_raw[0])
+
+
+@pytest.fixture(scope="session")
+def full_bundle(tmp_path_factory):
+    """A tiny bundle with both model families (the deep one on the tiny random encoder)."""
+    from _tiny import tiny_config
+
+    import model_update
+    from videoperf.synthetic import generate_synthetic
+
+    folder = tmp_path_factory.mktemp("full_bundle") / "artifacts"
+    raw, _ = generate_synthetic(500, seed=4)
+    model_update.train(raw, "fast", folder, models=("ensemble", "deep_learning"), progress=False,
+                       config=tiny_config(tiny_deep=True), seed=5)
+    return folder

@@ -19,7 +19,7 @@ def test_shipped_config_has_three_presets():
 
 def test_unknown_key_names_its_path():
     data = _raw()
-    data["presets"]["fast"]["deep"]["epochz"] = 3
+    data["presets"]["fast"].setdefault("deep", {})["epochz"] = 3
     with pytest.raises(ValueError, match=r"presets\.fast\.deep.*epochz"):
         config_from_dict(data)
 
@@ -45,3 +45,23 @@ def test_missing_key_and_missing_preset():
 def test_unknown_speed():
     with pytest.raises(ValueError, match="speed"):
         load_config().preset("turbo")
+
+
+def test_presets_are_the_base_preset_with_each_speeds_changes():
+    data = _raw()
+    config = config_from_dict(data)
+    base = data["base_preset"]
+    assert data["presets"]["fast"] == {}  # fast is the base preset itself
+    balanced = config.preset("balanced")
+    # A changed key takes the speed's value; the keys next to it keep the base's.
+    assert balanced.ensemble.lightgbm["n_estimators"] == data["presets"]["balanced"]["ensemble"]["lightgbm"][
+        "n_estimators"] != base["ensemble"]["lightgbm"]["n_estimators"]
+    assert balanced.ensemble.lightgbm["subsample"] == base["ensemble"]["lightgbm"]["subsample"]
+    assert balanced.deep.encoder == base["deep"]["encoder"]
+    data["presets"]["full"]["ensemble"]["ridge_alpha"] = "one"
+    with pytest.raises(ValueError, match=r"presets\.full\.ensemble\.ridge_alpha"):
+        config_from_dict(data)
+    data = _raw()
+    del data["base_preset"]
+    with pytest.raises(ValueError, match="base_preset"):
+        config_from_dict(data)

@@ -268,13 +268,14 @@ def test_fine_tuning_phase_follows_the_frozen_phase_and_checkpoints_the_encoder(
 
 
 def test_views_interval_is_calibrated_on_the_latest_videos_and_brackets_the_prediction(fitted, training_data):
-    from videoperf.deep_family import predict_deep
+    from videoperf.deep_family import DeepModel, predict
 
     result = fitted[0]
     rows, numeric, _ = training_data
     intervals = result.model.intervals
     assert intervals is not None and intervals.coverage == pytest.approx(0.8)
     assert intervals.pooled_[0] < 0 < intervals.pooled_[1]
-    frame = predict_deep(result.model, None, numeric.head(200), rows.head(200))
+    model = DeepModel(result.model, result.numeric_scaler, result.stage_encoder)
+    frame = predict(model, numeric.head(200), rows.head(200))
     assert (frame["views_lo"] <= frame["predicted_views"] + 1e-6).all()
     assert (frame["predicted_views"] <= frame["views_hi"] + 1e-6).all()

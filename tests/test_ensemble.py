@@ -95,3 +95,19 @@ def test_fit_needs_folds():
         StackingEnsemble(tiny_config().preset("fast").ensemble).fit([], X, y, progress=False)
     with pytest.raises(ValueError, match="coverage"):
         StackingEnsemble(tiny_config().preset("fast").ensemble, coverage=1.5)
+
+
+def test_small_batches_take_the_flat_tree_path_with_the_libraries_results(fitted):
+    from videoperf.fast_trees import boosting_arrays, forest_arrays
+
+    model, X, _ = fitted
+    rows = X.iloc[:50].copy()
+    rows.iloc[::3, 2] = np.nan  # missing values go where training sent them
+    matrix = rows.to_numpy(np.float32)
+    forest, booster = model.models_["random_forest"], model.models_["hist_gradient_boosting"]
+    np.testing.assert_array_equal(np.mean(forest_arrays(forest).leaf_values(matrix), axis=0),
+                                  np.mean([tree.predict(matrix) for tree in forest.estimators_], axis=0))
+    flat = booster._baseline_prediction.ravel()[0] + boosting_arrays(booster).leaf_values(matrix).sum(axis=0)
+    np.testing.assert_allclose(flat, booster.predict(matrix), rtol=1e-12)
+    library = model.meta_.predict(np.column_stack([m.predict(matrix) for m in model.models_.values()]))
+    np.testing.assert_allclose(model.predict(rows), library, rtol=1e-12)

@@ -9,15 +9,16 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
+from videoperf import settings
 from videoperf.synthetic import generate_synthetic
 
-DESIGN_COLUMNS = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
+LEADING_COLUMNS = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
 
 
 @pytest.fixture()
 def tiny(monkeypatch):
     config = tiny_config()
-    monkeypatch.setattr(model_update, "load_config", lambda *a, **k: config)
+    monkeypatch.setattr(settings, "load_config", lambda *a, **k: config)
     return config
 
 
@@ -26,13 +27,13 @@ def raw():
     return generate_synthetic(700, seed=8)[0]
 
 
-def test_evaluate_split_date_writes_design_columns(tmp_path, raw, tiny, capsys):
+def test_evaluate_split_date_writes_the_leading_columns_first(tmp_path, raw, tiny, capsys):
     snapshots = model_update.load_data(raw)
     split = str(snapshots["published_at"].quantile(0.7).date())
     path = tmp_path / "pred.csv"
     result = model_update.evaluate(data=snapshots, split_date=split, predictions=path, progress=False)
     frame = pd.read_csv(path)
-    assert list(frame.columns[:6]) == DESIGN_COLUMNS
+    assert list(frame.columns[:6]) == LEADING_COLUMNS
     assert {"actual_like_ratio", "actual_lifecycle_stage"} <= set(frame.columns)
     test_videos = snapshots.loc[snapshots["published_at"] >= pd.Timestamp(split, tz="UTC"), "video_id"].nunique()
     assert len(frame) == test_videos == result["test_videos"]

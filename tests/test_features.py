@@ -13,7 +13,9 @@ from videoperf.channel_history import CHANNEL_FEATURES, ChannelHistory, channel_
 from videoperf.data import load_data
 from videoperf.features import FEATURE_FAMILIES, FeatureBuilder, feature_families, video_table
 from videoperf.metrics import last_observation, r2
-from videoperf.pipeline import balanced_rows, prepare_snapshots, train_models
+from videoperf.pipeline import prepare_snapshots, train_models
+from videoperf.sampling import balanced_rows
+from videoperf.settings import resolve
 from videoperf.synthetic import generate_synthetic
 from videoperf.target_encoding import TokenTargetEncoder
 from videoperf.validation import split_by_date
@@ -87,9 +89,8 @@ def test_features_of_a_video_never_change_when_later_videos_are_added(sim, tiny)
     cut = sim["published_at"].quantile(0.6)
     early = sim[sim["published_at"] < cut].reset_index(drop=True)
     config = tiny.preset("fast").features
-    a = FeatureBuilder(config, seed=3).fit(early)
-    b = FeatureBuilder(config, seed=3).fit(sim)
-    fa, fb = a.training_features(), b.training_features()
+    a, b = FeatureBuilder(config, seed=3), FeatureBuilder(config, seed=3)
+    fa, fb = a.fit_transform(early), b.fit_transform(sim)
     index_b = pd.MultiIndex.from_frame(sim[["video_id", "observed_at"]])
     rows_b = index_b.get_indexer(pd.MultiIndex.from_frame(early[["video_id", "observed_at"]]))
     assert (rows_b >= 0).all()
@@ -100,7 +101,8 @@ def test_features_of_a_video_never_change_when_later_videos_are_added(sim, tiny)
     # Transforming new rows: a video's features do not depend on which other videos are in the batch.
     late = sim[sim["published_at"] >= cut]
     one = late[late["video_id"] == late["video_id"].iloc[0]]
-    alone, together = a.transform(one), a.transform(late)
+    history = a.channel_history(early)
+    alone, together = a.transform(one, history), a.transform(late, history)
     first_rows = np.flatnonzero(late["video_id"].to_numpy() == one["video_id"].iloc[0])
     pd.testing.assert_frame_equal(alone, together.iloc[first_rows].reset_index(drop=True))
 
@@ -108,18 +110,19 @@ def test_features_of_a_video_never_change_when_later_videos_are_added(sim, tiny)
 def test_test_channel_history_comes_from_training_only(sim, tiny):
     train, test = split_by_date(sim, sim["published_at"].quantile(0.7))
     builder = FeatureBuilder(tiny.preset("fast").features).fit(train)
-    features = builder.transform(test)
+    features = builder.transform(test, builder.channel_history(train))
     channel_counts = train.groupby("channel_id")["video_id"].nunique()
     expected = np.log1p(test["channel_id"].map(channel_counts).fillna(0).to_numpy())
     np.testing.assert_allclose(features["channel_log_count"].to_numpy(), expected, rtol=1e-6)
 
 
 def test_no_outcome_columns_among_features(sim, tiny):
-    builder = FeatureBuilder(tiny.preset("fast").features).fit(sim)
+    builder = FeatureBuilder(tiny.preset("fast").features)
+    first_rows = builder.fit_transform(sim, rows=np.arange(5))
     banned = ("views", "likes", "comments", "countries", "n_observations", "observed")
-    offending = [name for name in builder.feature_names_ if name in banned or name.startswith(banned)]
+    offending = [name for name in builder.feature_names if name in banned or name.startswith(banned)]
     assert not offending
-    assert len(builder.feature_names_) == builder.training_features(np.arange(5)).shape[1]
+    assert len(builder.feature_names) == first_rows.shape[1]
 
 
 def test_mask_is_per_video_and_stable():
@@ -156,8 +159,8 @@ def test_shuffled_training_target_gives_no_skill(sim, tiny):
     actual = np.log1p(last["views"].to_numpy())
 
     def test_r2(training: pd.DataFrame) -> float:
-        trained = train_models(training, "fast", ("ensemble",), config=tiny, progress=False)
-        predicted = trained.models["ensemble"].predict(trained.features.builder.transform(last))
+        trained = train_models(training, resolve("fast", ("ensemble",), config=tiny, progress=False))
+        predicted = trained.models["ensemble"].predict(trained.features.transform(last, trained.history))
         return r2(actual, predicted)
 
     honest = test_r2(train)
@@ -173,7 +176,7 @@ def test_shuffled_training_target_gives_no_skill(sim, tiny):
 
 def test_every_ablation_family_finds_its_columns(sim, tiny):
     every = dataclasses.replace(tiny.preset("fast").features, excluded_families=())
-    names = FeatureBuilder(every).fit(sim).feature_names_
+    names = FeatureBuilder(every).fit(sim).feature_names
     families = feature_families(names)
     assert set(families) == set(FEATURE_FAMILIES)
     assert all(families.values()), {family: cols for family, cols in families.items() if not cols}
@@ -184,9 +187,10 @@ def test_every_ablation_family_finds_its_columns(sim, tiny):
 
 def test_excluded_families_reach_no_model_and_unknown_ones_are_named(sim, tiny):
     config = dataclasses.replace(tiny.preset("fast").features, excluded_families=("target_encodings",))
-    builder = FeatureBuilder(config).fit(sim)
-    assert not [n for n in builder.feature_names_ if "_te_" in n or n == "channel_vs_category"]
-    assert list(builder.transform(sim.head(50)).columns) == builder.feature_names_
-    assert list(builder.training_features(np.arange(10)).columns) == builder.feature_names_
+    builder = FeatureBuilder(config)
+    training = builder.fit_training(sim)
+    assert not [n for n in builder.feature_names if "_te_" in n or n == "channel_vs_category"]
+    assert list(builder.transform(sim.head(50), history=training.history).columns) == builder.feature_names
+    assert list(training.rows(np.arange(10)).columns) == builder.feature_names
     with pytest.raises(ValueError, match="excluded_families"):
         FeatureBuilder(dataclasses.replace(config, excluded_families=("colour",))).fit(sim)

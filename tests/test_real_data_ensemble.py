@@ -1,6 +1,6 @@
 """The ensemble on real data beside the repository (skipped when ../shared/data is absent).
 
-Cheap versions of the benchmark (``benchmarks/ensemble_real.py`` runs the full parquet): the classic Kaggle
+Cheap versions of the benchmark (``benchmarks/accuracy.py`` runs the full parquet): the classic Kaggle
 file end to end, and a quarter of the channels of the trending parquet split on 2026-04-15.
 """
 

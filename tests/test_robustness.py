@@ -28,7 +28,11 @@ from test_service import BODY, train_bundle
 
 import predict
 from videoperf import artifacts
-from videoperf.pipeline import MODEL_FAMILIES
+from videoperf import bundle as bundle_module
+from videoperf.bundle import FEATURES_FILE, SHARED_LIBRARIES
+from videoperf.registry import FAMILIES
+
+ENSEMBLE_FILE, DEEP_FILE = FAMILIES["ensemble"].artifact, FAMILIES["deep_learning"].artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGUMENTS = ("title", "tags", "categories", "duration_seconds", "channel_avg_views", "channel_video_count",
@@ -66,14 +70,19 @@ JUNK = st.one_of(
 CALL = {**BODY, "model_type": "ensemble"}
 
 
+# Signed by design: a decay rate is negative when views pick up again; a model age is negative for a video
+# published before the training data ends.
+SIGNED = ("decay_rate", "model_age_days")
+
+
 def _check_result(result: dict[str, Any], where: str = "") -> None:
-    """Every number finite; every prediction but the (signed by design) decay rate non-negative."""
+    """Every number finite; every prediction but the signed ones (``SIGNED``) non-negative."""
     for key, value in result.items():
         if isinstance(value, dict):
             _check_result(value, f"{where}{key}.")
         elif isinstance(value, (float, int)) and not isinstance(value, bool):
             assert math.isfinite(value), f"{where}{key} = {value}"
-            if "decay_rate" not in key:
+            if not any(name in key for name in SIGNED):
                 assert value >= 0, f"{where}{key} = {value}"
 
 
@@ -158,10 +167,10 @@ def _clean_error(error: BaseException) -> None:
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
 
 
-def _torch_loader(folder: Path, name: str, manifest: dict[str, Any]) -> Any:
+def _torch_loader(folder: Path, manifest: dict[str, Any]) -> Any:
     import torch
 
-    return torch.load(folder / name, map_location="cpu", weights_only=True)
+    return torch.load(folder / DEEP_FILE, map_location="cpu", weights_only=True)
 
 
 def test_truncated_pt_is_a_clear_error(bundle, tmp_path, monkeypatch):
@@ -169,19 +178,19 @@ def test_truncated_pt_is_a_clear_error(bundle, tmp_path, monkeypatch):
 
     folder = _copy(bundle[0], tmp_path)
     manifest = json.loads((folder / artifacts.MANIFEST_FILE).read_text())
-    pt = folder / artifacts.DEEP_FILE
+    pt = folder / DEEP_FILE
     if bundle[1] is not None:  # no deep model yet: a real checkpoint listed in the manifest, read by torch.load
         torch.save({"model_args": {}, "state_dict": {"w": torch.ones(64, 64)}}, pt)
-        manifest["files"][artifacts.DEEP_FILE] = {"sha256": artifacts.sha256_file(pt), "bytes": pt.stat().st_size}
+        manifest["files"][DEEP_FILE] = {"sha256": artifacts.sha256_file(pt), "bytes": pt.stat().st_size}
         manifest["models"] = ["ensemble", "deep_learning"]
-        family = MODEL_FAMILIES["deep_learning"]
-        monkeypatch.setitem(MODEL_FAMILIES, "deep_learning", dataclasses.replace(family, loader=_torch_loader))
+        family = FAMILIES["deep_learning"]
+        monkeypatch.setitem(FAMILIES, "deep_learning", dataclasses.replace(family, load=_torch_loader))
     pt.write_bytes(pt.read_bytes()[: pt.stat().st_size // 2])
     (folder / artifacts.MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(artifacts.ArtifactError, match=r"video_performance_model\.pt does not match its sha256"):
         predict.predict_performance(**BODY, model_type="deep_learning", artifacts_dir=folder)
     # Even with the manifest "fixed" to the truncated file's hash, torch's own error does not escape.
-    manifest["files"][artifacts.DEEP_FILE]["sha256"] = artifacts.sha256_file(pt)
+    manifest["files"][DEEP_FILE]["sha256"] = artifacts.sha256_file(pt)
     (folder / artifacts.MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(artifacts.ArtifactError, match=r"cannot load .*video_performance_model\.pt") as caught:
         predict.predict_performance(**BODY, model_type="deep_learning", artifacts_dir=folder)
@@ -189,7 +198,7 @@ def test_truncated_pt_is_a_clear_error(bundle, tmp_path, monkeypatch):
     assert predict.predict_performance(**BODY, artifacts_dir=folder)["predicted_views"] > 0  # ensemble still works
 
 
-@pytest.mark.parametrize("name", [artifacts.ENSEMBLE_FILE, artifacts.FEATURES_FILE])
+@pytest.mark.parametrize("name", [ENSEMBLE_FILE, FEATURES_FILE])
 def test_corrupted_pkl_is_a_clear_error(bundle, tmp_path, name):
     folder = _copy(bundle[0], tmp_path)
     path = folder / name
@@ -223,7 +232,7 @@ KILLED_SAVE = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
-    from videoperf import artifacts
+    from videoperf import artifacts, bundle
 
     target = Path(sys.argv[1])
     def copy(name, die=False):
@@ -235,8 +244,9 @@ KILLED_SAVE = textwrap.dedent("""
                 if die:
                     os._exit(17)  # killed half-way through the second file
         return write
-    names = [artifacts.FEATURES_FILE, artifacts.ENSEMBLE_FILE, artifacts.STAGE_FILE]
-    artifacts.write_bundle(target, {{n: copy(n, die=i == 1) for i, n in enumerate(names)}}, {{"note": "new"}})
+    names = [bundle.FEATURES_FILE, "video_performance_ensemble.pkl"]
+    artifacts.write_bundle(target, {{n: copy(n, die=i == 1) for i, n in enumerate(names)}}, {{"note": "new"}},
+                           known=bundle.bundle_files())
 """)
 
 
@@ -250,7 +260,7 @@ def test_save_killed_half_way_leaves_the_previous_bundle(bundle, tmp_path):
     assert done.returncode == 17, done.stderr.decode()[-2000:]
     assert (folder / artifacts.MANIFEST_FILE).read_text() == manifest_before
     artifacts.verify_bundle(folder)
-    predict._BUNDLES.clear()  # a fresh process's view
+    bundle_module.clear_cache()  # a fresh process's view
     assert predict.predict_performance(**BODY, artifacts_dir=folder) == before
 
 
@@ -294,17 +304,17 @@ def test_library_checks_follow_the_model_used(bundle, tmp_path):
         predict.predict_performance(**BODY, artifacts_dir=folder)
     manifest = json.loads((folder / artifacts.MANIFEST_FILE).read_text())
     with pytest.raises(artifacts.ArtifactError, match=re.escape("torch 1.13.1 (bundle) vs")):
-        artifacts.check_library_versions(manifest, "deep_learning", folder)
+        artifacts.check_library_versions(manifest, FAMILIES["deep_learning"].libraries, folder)
 
 
 def test_other_patch_release_is_a_warning_naming_both():
     with pytest.warns(artifacts.LibraryVersionWarning, match=r"scikit-learn 1\.9\.0 \(bundle\) vs 1\.9\.1"):
-        notes = artifacts.check_library_versions({"libraries": {"scikit-learn": "1.9.0"}}, None,
+        notes = artifacts.check_library_versions({"libraries": {"scikit-learn": "1.9.0"}}, SHARED_LIBRARIES,
                                                  installed={"scikit-learn": "1.9.1"})
     assert len(notes) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert artifacts.check_library_versions({"libraries": {"torch": "2.13.0+cpu"}}, "deep_learning",
+        assert artifacts.check_library_versions({"libraries": {"torch": "2.13.0+cpu"}}, ("torch",),
                                                 installed={"torch": "2.13.0"}) == []
 
 
@@ -312,15 +322,15 @@ def test_library_not_installed_is_refused():
     manifest = {"libraries": {"catboost": "1.2.10", "scikit-learn": "1.9.1"}}
     installed = {"scikit-learn": "1.9.1"}
     with pytest.raises(artifacts.ArtifactError, match=r"catboost 1\.2\.10 \(bundle\) is not installed"):
-        artifacts.check_library_versions(manifest, "ensemble", installed=installed)
-    assert artifacts.check_library_versions(manifest, None, installed=installed) == []
+        artifacts.check_library_versions(manifest, FAMILIES["ensemble"].libraries, installed=installed)
+    assert artifacts.check_library_versions(manifest, SHARED_LIBRARIES, installed=installed) == []
 
 
 # ------------------------------------------------------------------------------------------------- threads
 def test_bundle_loads_once_under_many_threads(bundle, tmp_path, monkeypatch):
     folder = _copy(bundle[0], tmp_path)
     verified, loaded = [], []
-    real_verify, family = artifacts.verify_bundle, MODEL_FAMILIES["ensemble"]
+    real_verify, family = artifacts.verify_bundle, FAMILIES["ensemble"]
 
     def slow_verify(*args: Any, **kwargs: Any) -> dict[str, Any]:
         verified.append(1)
@@ -329,10 +339,10 @@ def test_bundle_loads_once_under_many_threads(bundle, tmp_path, monkeypatch):
 
     def counting_loader(*args: Any) -> Any:
         loaded.append(1)
-        return family.loader(*args)
+        return family.load(*args)
 
     monkeypatch.setattr(artifacts, "verify_bundle", slow_verify)
-    monkeypatch.setitem(MODEL_FAMILIES, "ensemble", dataclasses.replace(family, loader=counting_loader))
+    monkeypatch.setitem(FAMILIES, "ensemble", dataclasses.replace(family, load=counting_loader))
     barrier, results, errors = threading.Barrier(16), [], []
 
     def work() -> None:

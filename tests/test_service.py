@@ -18,7 +18,7 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf import inputs, service
+from videoperf import inputs, predictions, service
 from videoperf.config import Config
 from videoperf.synthetic import generate_synthetic
 
@@ -169,14 +169,14 @@ def test_predict_many_matches_predict_performance(bundle):
 
 def test_concurrent_requests_are_batched_and_agree(bundle, monkeypatch):
     sizes: list[int] = []
-    real = predict.predict_many
+    real = predictions.predict_calls
 
     def recording(calls: list[dict[str, Any]], *args: Any, **kwargs: Any) -> list[Any]:
         sizes.append(len(calls))
         time.sleep(0.01)  # let requests queue up behind a pass, as under real load
         return real(calls, *args, **kwargs)
 
-    monkeypatch.setattr(predict, "predict_many", recording)
+    monkeypatch.setattr(predictions, "predict_calls", recording)
     bodies = [{**BODY, "title": f"{BODY['title']} part {i}", "channel_avg_views": 1000.0 * (i + 1),
                "days_since_publish": 1 + i % 30} for i in range(48)]
     bodies[7] = {**bodies[7], "duration_seconds": -1}  # one bad request must not fail the others

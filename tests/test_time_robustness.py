@@ -14,6 +14,8 @@ from videoperf.content_features import ContentEncoder
 from videoperf.evaluation import baseline_tables, live_history, predict_videos
 from videoperf.features import video_table
 from videoperf.pipeline import train_models
+from videoperf.registry import FAMILIES
+from videoperf.settings import resolve
 from videoperf.validation import split_by_date
 
 SPLIT = "2026-04-15"
@@ -29,17 +31,15 @@ def _shifted(snapshots: pd.DataFrame, by: pd.Timedelta) -> pd.DataFrame:
 
 def _predictions(snapshots: pd.DataFrame, split: pd.Timestamp) -> dict[str, pd.DataFrame]:
     train, test = split_by_date(snapshots, split)
-    trained = train_models(train, "fast", ("ensemble", "deep_learning"), config=tiny_config(tiny_deep=True),
-                           progress=False)
+    trained = train_models(train, resolve("fast", ("ensemble", "deep_learning"), config=tiny_config(tiny_deep=True),
+                                          progress=False))
     last, targets = evaluation.test_rows(test)
     history = live_history(trained, snapshots)
     out = predict_videos(trained, last, targets, history=history)
     request = last.assign(age_days=targets["age_days"].to_numpy(), channel_video_count=25, channel_avg_views=5e4)
     for name, model in trained.models.items():
-        from videoperf.pipeline import MODEL_FAMILIES
-
-        X = trained.features.builder.transform_videos(request)
-        out[f"{name}_request"] = MODEL_FAMILIES[name].predict(model, trained.features, X, request)
+        X = trained.features.transform_videos(request)
+        out[f"{name}_request"] = FAMILIES[name].predict(model, X, request)
     return out
 
 
@@ -78,7 +78,7 @@ def test_month_of_year_is_a_feature_only_from_a_year_of_training_data(synthetic_
 @pytest.fixture(scope="module")
 def trained_split(synthetic_snapshots):
     train, test = split_by_date(synthetic_snapshots, SPLIT)
-    trained = train_models(train, "fast", ("ensemble",), config=tiny_config(), progress=False)
+    trained = train_models(train, resolve("fast", ("ensemble",), config=tiny_config(), progress=False))
     last, targets = evaluation.test_rows(test)
     return trained, train, last, targets
 
@@ -86,8 +86,8 @@ def trained_split(synthetic_snapshots):
 def test_live_history_counts_channel_videos_seen_after_the_cut_but_before_publishing(trained_split,
                                                                                    synthetic_snapshots):
     trained, _, last, _ = trained_split
-    builder = trained.features.builder
-    frozen = builder.transform(last)
+    builder = trained.features
+    frozen = builder.transform(last, trained.history)
     live = builder.transform(last, history=live_history(trained, synthetic_snapshots))
     assert (live["channel_log_count"] >= frozen["channel_log_count"] - 1e-6).all()
     assert (live["channel_log_count"] > frozen["channel_log_count"] + 1e-6).any()
@@ -112,7 +112,7 @@ def test_live_channel_mean_baseline_answers_as_of_publish(trained_split, synthet
 def test_predictions_report_model_age_from_the_training_cut(trained_split):
     trained, _, last, targets = trained_split
     table = predict_videos(trained, last, targets)["ensemble"]
-    cut = pd.Timestamp(trained.features.training_window["observed_to"])
+    cut = pd.Timestamp(trained.features.training_window_["observed_to"])
     expected = (last["published_at"] - cut).dt.total_seconds().to_numpy() / 86400
     np.testing.assert_allclose(table["model_age_days"], expected)
     assert (table["model_age_days"] > -1).all()
@@ -154,7 +154,7 @@ def test_bias_is_positive_when_too_many_views_are_predicted():
 
 
 def test_recency_weights_halve_every_half_life_and_can_be_switched_off():
-    from videoperf.pipeline import recency_weights
+    from videoperf.sampling import recency_weights
 
     cut = pd.Timestamp("2026-04-01", tz="UTC")
     published = pd.Series(pd.to_datetime(["2026-04-01", "2026-03-02", "2026-01-31", "2026-04-02"], utc=True))
@@ -172,8 +172,8 @@ def test_recency_weighting_reaches_the_ensemble_and_the_deep_sampling(synthetic_
     last, targets = evaluation.test_rows(test)
     short = dataclasses.replace(tiny_config(), training=dataclasses.replace(tiny_config().training,
                                                                             recency_half_life_days=5.0))
-    weighted = train_models(train, "fast", ("ensemble",), config=short, progress=False)
-    plain = train_models(train, "fast", ("ensemble",), config=off(tiny_config()), progress=False)
+    weighted = train_models(train, resolve("fast", ("ensemble",), config=short, progress=False))
+    plain = train_models(train, resolve("fast", ("ensemble",), config=off(tiny_config()), progress=False))
     a = predict_videos(weighted, last, targets)["ensemble"]["predicted_views"]
     b = predict_videos(plain, last, targets)["ensemble"]["predicted_views"]
     assert not np.allclose(a, b)

@@ -1,15 +1,7 @@
-"""The saved model bundle: atomic writing, a manifest of hashes, and verified loading.
+"""Bundle storage: atomic writing, a manifest of hashes, verified loading, library version checks.
 
-Files (names are part of the contract, DESIGN.md):
-
-* ``video_performance_ensemble.pkl`` - the stacking ensemble (``videoperf.ensemble.StackingEnsemble``);
-* ``video_performance_model.pt`` - the deep multi-task model, written by the deep-learning step when trained;
-* ``numeric_scaler.pkl`` - the fitted feature pipeline and numeric scaler both models share;
-* ``stage_encoder.pkl`` - the ``LabelEncoder`` of lifecycle stages;
-* ``manifest.json`` - sha256 and size of every file, the models present, library versions, config, data
-  fingerprint, metrics.
-
-A bundle is written into a temporary folder next to the target and then renamed into place, so a reader
+Which files a bundle holds and what they mean is ``videoperf.bundle``'s business; this module only stores and
+checks them. A bundle is written into a temporary folder next to the target and then renamed into place, so a reader
 never sees half a bundle; files in the target that are not part of a bundle (``README.md``) are carried
 over. On Linux the new folder and the old one are exchanged in one system call (``renameat2``), so even a
 crash at that instant leaves one complete bundle in place. Loading checks every hash of the manifest *before*
@@ -37,30 +29,19 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from videoperf.plain import jsonable
+
 logger = logging.getLogger(__name__)
 
-ENSEMBLE_FILE = "video_performance_ensemble.pkl"
-DEEP_FILE = "video_performance_model.pt"
-FEATURES_FILE = "numeric_scaler.pkl"
-STAGE_FILE = "stage_encoder.pkl"
 MANIFEST_FILE = "manifest.json"
-BUNDLE_FILES = (ENSEMBLE_FILE, DEEP_FILE, FEATURES_FILE, STAGE_FILE, MANIFEST_FILE)
-MODEL_FILES = {"ensemble": ENSEMBLE_FILE, "deep_learning": DEEP_FILE}
-SHARED_FILES = (FEATURES_FILE, STAGE_FILE)
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the feature pipeline in its own file, the deep model's scaler and stage encoder beside it
 _LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "xgboost-cpu", "xgboost", "catboost", "torch",
               "transformers")
-
-
-# The libraries whose objects are pickled in a bundle: None = the shared files, else per model family.
-MODEL_LIBRARIES: dict[str | None, tuple[str, ...]] = {
-    None: ("scikit-learn",), "ensemble": ("scikit-learn", "lightgbm", "xgboost", "catboost"),
-    "deep_learning": ("torch",)}
 _ALIASES = {"xgboost": ("xgboost", "xgboost-cpu")}
 ALLOW_MISMATCH_ENV = "VIDEOPERF_ALLOW_VERSION_MISMATCH"
 
@@ -100,19 +81,20 @@ def write_pickle(obj: Any) -> Callable[[Path], None]:
     return write
 
 
-def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]], manifest: dict[str, Any]) -> Path:
+def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]], manifest: dict[str, Any], *,
+                 known: Collection[str]) -> Path:
     """Write the files of ``writers`` ({file name: function writing that path}) and ``manifest.json`` atomically.
 
-    ``manifest`` holds the descriptive part (config, data fingerprint, metrics, ...); this function adds
-    the file hashes, the models present and the library versions. Returns the bundle folder.
+    ``known``: every file name a bundle may hold; a writer for another name is refused, and files of the target
+    with a known name that are not rewritten (an old model) are dropped, others (``README.md``) carried over.
+    ``manifest`` holds the descriptive part (models, settings, data fingerprint, metrics, ...); this function
+    adds the file hashes and the library versions. Returns the bundle folder.
     """
     target = Path(target).resolve()
-    unknown = sorted(name for name in writers if name not in BUNDLE_FILES or name == MANIFEST_FILE)
+    unknown = sorted(name for name in writers if name not in known or name == MANIFEST_FILE)
     if unknown:
-        raise ValueError(f"writers: {unknown} are not bundle files; expected some of {list(BUNDLE_FILES[:-1])}")
-    missing = [name for name in SHARED_FILES if name not in writers]
-    if missing:
-        raise ValueError(f"writers: a bundle needs {missing}")
+        expected = sorted(name for name in known if name != MANIFEST_FILE)
+        raise ValueError(f"writers: {unknown} are not bundle files; expected some of {expected}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -122,13 +104,12 @@ def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]],
                  for name in sorted(writers)}
         full = {**manifest, "manifest_version": MANIFEST_VERSION,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "models": [model for model, name in MODEL_FILES.items() if name in writers],
                 "files": files, "libraries": library_versions()}
-        text = json.dumps(_clean(full), indent=2, default=_json_default, allow_nan=False)
+        text = json.dumps(jsonable(full), indent=2, default=str, allow_nan=False)
         (staging / MANIFEST_FILE).write_text(text + "\n")
         if target.exists():
             for item in target.iterdir():  # keep what is not ours (README.md, .gitignore, ...)
-                if item.name not in BUNDLE_FILES and not (staging / item.name).exists():
+                if item.name not in known and not (staging / item.name).exists():
                     (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
         _swap(staging, target)
     except BaseException:
@@ -176,27 +157,6 @@ def _swap(staging: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN / infinity become null (strict JSON has no NaN), NumPy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(key): _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """The parsed manifest; ``ArtifactError`` when the folder or the manifest is absent or unreadable."""
     folder = Path(folder)
@@ -216,14 +176,16 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_bundle(folder: str | Path, required: tuple[str, ...] = SHARED_FILES) -> dict[str, Any]:
-    """Check that every file of the manifest (and every ``required`` one) is present with its recorded hash.
+def verify_bundle(folder: str | Path, required: Collection[str] = (), libraries: Collection[str] = ()
+                  ) -> dict[str, Any]:
+    """Check that every file of the manifest (and every ``required`` one) is present with its recorded hash, and
+    the recorded versions of ``libraries`` (``check_library_versions``).
 
     Returns the manifest. Nothing is unpickled here; call this before loading any file.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    check_library_versions(manifest, None, folder)
+    check_library_versions(manifest, libraries, folder)
     files = manifest["files"]
     for name in required:
         if name not in files:
@@ -266,10 +228,10 @@ def _release(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(0).split(".")) if match else ()
 
 
-def check_library_versions(manifest: dict[str, Any], model: str | None = None, folder: str | Path = "",
+def check_library_versions(manifest: dict[str, Any], libraries: Collection[str], folder: str | Path = "",
                            installed: dict[str, str] | None = None) -> list[str]:
-    """Compare the library versions recorded in ``manifest`` with the installed ones, for the libraries of
-    ``model`` (``None``: the shared files; see ``MODEL_LIBRARIES``).
+    """Compare the library versions recorded in ``manifest`` with the installed ones, for ``libraries`` (what the
+    files about to be loaded need: ``bundle.SHARED_LIBRARIES``, a family's ``libraries``).
 
     Another patch release: a ``LibraryVersionWarning``. Another major / minor release, or a recorded library
     that is not installed: ``ArtifactError`` naming both versions (a warning instead when the environment
@@ -278,7 +240,7 @@ def check_library_versions(manifest: dict[str, Any], model: str | None = None, f
     recorded = manifest.get("libraries") or {}
     installed = library_versions() if installed is None else installed
     minor, patch = [], []
-    for library in MODEL_LIBRARIES.get(model, ()):
+    for library in libraries:
         names = _ALIASES.get(library, (library,))
         saved = next((str(recorded[n]) for n in names if n in recorded), None)
         if saved is None:  # not installed when the bundle was written, so not used by it

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from videoperf.config import Config, load_config
+from videoperf.config import Config
 from videoperf.evaluation import (
     HISTORIES,
     baseline_tables,
@@ -35,17 +35,13 @@ from videoperf.evaluation import (
     test_rows,
 )
 from videoperf.features import feature_families
+from videoperf.lifecycle import log_views
 from videoperf.metrics import interval_metrics, mae, r2, spearman
-from videoperf.pipeline import (
-    TrainedModels,
-    balanced_rows,
-    check_models,
-    log_views,
-    prepare_snapshots,
-    recency_weights,
-    train_models,
-    training_cut,
-)
+from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
+from videoperf.plain import plain
+from videoperf.registry import check_models
+from videoperf.sampling import balanced_rows, recency_weights, training_cut
+from videoperf.settings import resolve
 from videoperf.validation import split_by_date
 
 logger = logging.getLogger(__name__)
@@ -108,13 +104,13 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
     Returns ``{"origin", "train_videos", "train_seconds", "cells": [...], "ablation": ...}``; a cell is
     ``{"months_ahead", "month", "history", "scores": {model or baseline: cell_scores}}``.
     """
-    config = config or load_config()
+    settings = resolve(speed, models, config=config, progress=progress)
     for history in histories:
         check_history(history)
     origin = _utc(origin)
     train, test = split_by_date(snapshots, origin)
     windows = month_windows(origin, test["published_at"].max(), months_ahead)
-    trained = train_models(train, speed, models, config=config, progress=progress)
+    trained = train_models(train, settings)
     last, last_targets = test_rows(test)
     in_windows = ((last["published_at"] >= windows[0][1]) & (last["published_at"] < windows[-1][2])).to_numpy()
     last, last_targets = last[in_windows].reset_index(drop=True), last_targets[in_windows].reset_index(drop=True)
@@ -142,13 +138,12 @@ def feature_ablation(trained: TrainedModels, train_snapshots: pd.DataFrame, last
     (live channel history)."""
     from videoperf.ensemble import make_learner
 
-    preset = trained.config.preset(trained.speed)
+    preset = trained.settings.preset
     seed = trained.seed
     snapshots = prepare_snapshots(train_snapshots)  # the row order the feature builder was fitted on
-    builder = trained.features.builder
     rows = balanced_rows(snapshots["video_id"], preset.ensemble.max_train_rows, seed)
-    X, y = builder.training_features(rows), log_views(snapshots.iloc[rows])
-    X_test, y_test = builder.transform(last, history=history), log_views(last)
+    X, y = trained.training.rows(rows), log_views(snapshots.iloc[rows])
+    X_test, y_test = trained.features.transform(last, history=history), log_views(last)
     families = feature_families(list(X.columns))
     published, cut = snapshots["published_at"].iloc[rows], training_cut(snapshots)
     weights = recency_weights(published, cut, trained.config.training.recency_half_life_days)
@@ -207,7 +202,7 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
     grouped = frame.groupby(["history", "model", "months_ahead"], sort=False)
     means = grouped[list(CELL_METRICS)].mean()
     means["origins"] = grouped.size()
-    return [{"history": h, "model": m, "months_ahead": int(k), **{c: _plain(v) for c, v in row.items()}}
+    return [{"history": h, "model": m, "months_ahead": int(k), **{c: plain(v) for c, v in row.items()}}
             for (h, m, k), row in means.iterrows()]
 
 
@@ -247,10 +242,4 @@ def model_age_decay(report: dict[str, Any], model: str = "ensemble", history: st
     matched = frame[frame["origin"].isin(reaching)].groupby("months_ahead")["log_r2"].mean()
     return {"origins": [str(o) for o in reaching], "first": float(matched.loc[1]), "last": float(matched.loc[months]),
             "drop": float(matched.loc[1] - matched.loc[months]), "months": months}
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and math.isnan(value) else value
 

@@ -3,6 +3,10 @@
 Every tunable number of the pipeline lives in that file. It is read into frozen dataclasses so a typo
 fails loudly: an unknown key, a missing key or a value of the wrong type raises ``ValueError`` naming
 the dotted path of the offending key (``presets.fast.ensemble.lightgbm``), never a warning.
+
+The speed presets are written as one complete ``base_preset`` and, under ``presets``, what each speed changes
+in it (nested objects merge key by key), so the file shows how ``fast``, ``balanced`` and ``full`` differ;
+``Config.presets`` holds them resolved.
 """
 
 from __future__ import annotations
@@ -193,8 +197,31 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+def _merge(base: dict[str, Any], override: Any, where: str) -> dict[str, Any]:
+    """``base`` with ``override`` laid over it, nested objects key by key (what a speed preset changes)."""
+    if not isinstance(override, dict):
+        raise ValueError(f"{where}: expected an object, got {type(override).__name__}")
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (_merge(base[key], value, f"{where}.{key}") if isinstance(base.get(key), dict)
+                    else value)
+    return out
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Build a validated ``Config`` from a plain dict (the parsed JSON)."""
+    """Build a validated ``Config`` from a plain dict (the parsed JSON): each speed preset is ``base_preset``
+    with that speed's overrides."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config: expected an object, got {type(data).__name__}")
+    data = dict(data)
+    if "base_preset" not in data:
+        raise ValueError("config: missing key(s) ['base_preset'] (the preset every speed starts from)")
+    base = data.pop("base_preset")
+    if not isinstance(base, dict):
+        raise ValueError(f"base_preset: expected an object, got {type(base).__name__}")
+    if isinstance(data.get("presets"), dict):
+        data["presets"] = {speed: _merge(base, override, f"presets.{speed}")
+                           for speed, override in data["presets"].items()}
     config = _build(Config, data, "")
     missing = [speed for speed in SPEEDS if speed not in config.presets]
     if missing:

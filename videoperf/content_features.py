@@ -22,8 +22,10 @@ import re
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
 
 from videoperf.config import FeatureConfig
 
@@ -111,21 +113,21 @@ def _flag(value: object) -> float:
     return number if number in (0.0, 1.0) else np.nan
 
 
-class ContentEncoder:
+class ContentEncoder(BaseEstimator):
     """Outcome-free content features and tokens of videos (see the module docstring).
 
     ``transform`` returns ``(matrix, tokens)``: a float32 matrix with columns ``names_`` (one row per video)
     and ``{token family: token lists}``. Everything is computed per value in plain Python or NumPy, so one
-    request costs about a millisecond and a batch scales linearly.
+    request costs about a millisecond and a batch scales linearly. Fitted attributes end in ``_`` and only
+    ``fit`` sets them; the encoded training videos are memoised for the folds (``_cache``, never pickled),
+    which changes how fast ``transform`` answers for them, never what.
     """
 
     def __init__(self, config: FeatureConfig, seed: int = 0) -> None:
         self.config = config
         self.seed = seed
-        self.names_: list[str] = []
-        self._cache: tuple[pd.Index, np.ndarray, dict[str, list[list[str]]]] | None = None
 
-    def fit(self, videos: pd.DataFrame) -> ContentEncoder:
+    def fit(self, videos: pd.DataFrame, y: None = None) -> ContentEncoder:
         """Fit on one row per training video; keeps their encoded rows for reuse (not pickled)."""
         cfg = self.config
         self.title_vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), min_df=cfg.min_document_frequency,
@@ -146,7 +148,7 @@ class ContentEncoder:
             logger.info("month of year left out: the training videos span %.0f days (< %d)", span_days,
                         cfg.month_min_span_days)
         self._cache = None
-        matrix, tokens = self._compute(videos)
+        self.names_, matrix, tokens = self._compute(videos)
         if "video_id" in videos:
             self._cache = (pd.Index(videos["video_id"]), matrix, tokens)
         return self
@@ -162,32 +164,34 @@ class ContentEncoder:
         return TruncatedSVD(n_components=n_components, random_state=self.seed).fit(matrix)
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_cache"] = None  # training rows stay out of the saved pipeline
+        state = super().__getstate__()
+        state.pop("_cache", None)  # training rows stay out of the saved pipeline
         return state
 
     def transform(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
         """``(matrix with columns names_, {token family: token lists})``, one row per row of ``videos``."""
-        if self._cache is not None and "video_id" in videos:
+        check_is_fitted(self, "names_")
+        if getattr(self, "_cache", None) is not None and "video_id" in videos:
             index, matrix, tokens = self._cache
             positions = index.get_indexer(videos["video_id"])
             if len(positions) and (positions >= 0).all():
                 return matrix[positions], {name: [lists[i] for i in positions] for name, lists in tokens.items()}
-        return self._compute(videos)
+        _, matrix, tokens = self._compute(videos)
+        return matrix, tokens
 
-    def _compute(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
+    def _compute(self, videos: pd.DataFrame) -> tuple[list[str], np.ndarray, dict[str, list[list[str]]]]:
+        """``(column names, matrix, tokens)`` of ``videos``; changes nothing on the encoder."""
         titles = _titles(videos)
         tags = [tag_tokens(t) for t in videos["tags"]]
         tokens = {"tag": tags, "category": [category_tokens(c) for c in videos["categories"]],
                   "word": [title_words(t) for t in titles], "language": list(language_tokens(videos))}
         names, columns = self._handcrafted(videos, titles, tags)
         text_names, text = self._text(titles, list(videos["tags"]))
-        self.names_ = names + text_names
-        matrix = np.empty((len(videos), len(self.names_)), dtype=np.float32)
+        matrix = np.empty((len(videos), len(names) + len(text_names)), dtype=np.float32)
         for j, column in enumerate(columns):
             matrix[:, j] = column
         matrix[:, len(names):] = text
-        return matrix, tokens
+        return names + text_names, matrix, tokens
 
     def _text(self, titles: list[str], tags: list) -> tuple[list[str], np.ndarray]:
         cfg = self.config

@@ -60,12 +60,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from videoperf.intervals import ConformalIntervals
+from videoperf.lifecycle import STAGES
 from videoperf.text_encoders import EmbeddingCache, TextEncoder, load_encoder
 
 logger = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("log_views", "like_ratio", "lifecycle_stage", "time_to_peak_days", "decay_rate")
-STAGES: tuple[str, str, str] = ("growth", "peak", "decay")
 # Every numeric feature that moves with ``channel_avg_views`` (``videoperf.channel_history`` /
 # ``features``), with its direction: +1 rises with it, -1 falls (the gap is mean log views - log average).
 DEFAULT_MONOTONE_FEATURES: dict[str, int] = {"channel_log_avg_views": 1, "channel_vs_category": 1,
@@ -78,6 +78,7 @@ DECAY_SCALE = 0.1
 LIKE_RATIO_EPS = 1e-4
 NUMERIC_CLIP = 10.0
 ENCODER_PREFIX = "text_encoder."
+SCALING_BUFFERS = ("numeric_mean", "numeric_scale")
 
 
 def stage_label_encoder():
@@ -229,9 +230,10 @@ class VideoPerformanceNet(nn.Module):
         return numeric
 
     def embed_texts(self, texts: Sequence[str], cache_dir: str | Path | None = None, batch_size: int = 128,
-                    progress: bool = False) -> np.ndarray:
-        """Pooled text embeddings; through the on-disk cache when the encoder is frozen and a cache_dir is given."""
-        if cache_dir is not None and self.encoder_frozen:
+                    progress: bool = False, *, pretrained: bool | None = None) -> np.ndarray:
+        """Pooled text embeddings; through the on-disk cache when a cache_dir is given and the encoder holds its
+        pretrained weights (``pretrained``, default: the encoder is frozen; training says so before fine-tuning)."""
+        if cache_dir is not None and (self.encoder_frozen if pretrained is None else pretrained):
             return EmbeddingCache(cache_dir, self.text_encoder).embed(texts, batch_size, progress)
         # A batch often repeats texts (one video asked about at several ages or histories): encode each once.
         unique, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
@@ -257,24 +259,32 @@ class VideoPerformanceNet(nn.Module):
         if len(embeddings) != len(numeric):
             raise ValueError(f"embeddings: {len(embeddings)} rows for {len(numeric)} numeric rows")
         was_training = self.training
-        self.eval()
+        if was_training:  # switching walks every submodule: only when needed (a loaded model is in eval mode)
+            self.eval()
         chunks = []
         for start in range(0, len(numeric), batch_size):
             chunks.append(self(torch.as_tensor(embeddings[start: start + batch_size], dtype=torch.float32),
                                torch.as_tensor(numeric[start: start + batch_size])))
-        self.train(was_training)
+        if was_training:
+            self.train()
         raw = {task: torch.cat([chunk[task] for chunk in chunks]) if chunks else torch.zeros(0) for task in TASKS}
         if not chunks:
             raw["lifecycle_stage"] = torch.zeros((0, len(STAGES)))
         return decode_outputs(raw, self.stage_classes)
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``{"model_args", "state_dict", "intervals"}`` atomically; a frozen pretrained encoder is left out."""
+    def save(self, path: str | Path, include_scaling: bool = True) -> Path:
+        """Write ``{"model_args", "state_dict", "intervals"}`` atomically; a frozen pretrained encoder is left out.
+
+        ``include_scaling=False`` leaves out the numeric mean / scale too, for a bundle whose
+        ``numeric_scaler.pkl`` holds them (``load(path, scaler=...)`` puts them back).
+        """
         path = Path(path)
         state = self.state_dict()
         if self.encoder_frozen and self.model_args["encoder"] != "tiny":
             state = {key: value for key, value in state.items() if not key.startswith(ENCODER_PREFIX)}
             self.model_args["encoder_fingerprint"] = self.text_encoder.fingerprint()
+        if not include_scaling:
+            state = {key: value for key, value in state.items() if key not in SCALING_BUFFERS}
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         intervals = self.intervals.to_dict() if self.intervals is not None else None
@@ -283,8 +293,12 @@ class VideoPerformanceNet(nn.Module):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> VideoPerformanceNet:
-        """Rebuild a saved model (``torch.load(weights_only=True)``), in eval mode."""
+    def load(cls, path: str | Path, scaler: Any = None) -> VideoPerformanceNet:
+        """Rebuild a saved model (``torch.load(weights_only=True)``), in eval mode.
+
+        ``scaler``: the fitted ``StandardScaler`` of the numeric inputs (a bundle's ``numeric_scaler.pkl``); it
+        sets the model's input scaling, and a checkpoint saved without one needs it.
+        """
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"path: deep model checkpoint {path} does not exist")
@@ -300,10 +314,17 @@ class VideoPerformanceNet(nn.Module):
                 raise ValueError(f"path: the encoder {model.model_args['encoder']!r} on this machine differs from "
                                  "the one the checkpoint was trained with (weights hash mismatch)")
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [key for key in missing if stored_encoder or not key.startswith(ENCODER_PREFIX)]
+        missing = [key for key in missing if (stored_encoder or not key.startswith(ENCODER_PREFIX))
+                   and not (scaler is not None and key in SCALING_BUFFERS)]
         if missing or unexpected:
             raise ValueError(f"path: checkpoint {path} does not match the model (missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]})")
+        if scaler is not None:
+            fitted_on = [str(name) for name in getattr(scaler, "feature_names_in_", [])]
+            if fitted_on != model.numeric_names:
+                raise ValueError(f"scaler: fitted on {len(fitted_on)} other features than the model's "
+                                 f"{len(model.numeric_names)} numeric inputs")
+            model.set_numeric_scaling(scaler.mean_, scaler.scale_)
         intervals = checkpoint.get("intervals")
         model.intervals = ConformalIntervals.from_dict(intervals) if intervals else None
         return model.eval()

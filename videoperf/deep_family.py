@@ -1,74 +1,111 @@
-"""The deep multi-task model as a model family of ``videoperf.pipeline``: fit, predict, write, load.
+"""The deep multi-task model as a model family (``videoperf.family.ModelFamily``): fit, predict, save, load.
 
-It trains on the same fitted feature pipeline as the ensemble (``numeric_scaler.pkl``): the numeric
-features of each training observation come from ``FeatureBuilder.training_features`` (point-in-time
-channel history and encodings), the text from title, tags and categories. The model keeps its own
-standardisation of those features inside its weights, so the checkpoint is self-contained.
+It trains on the same fitted feature pipeline as the ensemble: the numeric features of each training
+observation come from the point-in-time training features, the text from title, tags and categories.
+Its bundle files hold what inference reads: ``video_performance_model.pt`` (weights, constructor arguments and
+conformal intervals), ``numeric_scaler.pkl`` (the ``StandardScaler`` fitted on its training rows, which scales
+every input row) and ``stage_encoder.pkl`` (the ``LabelEncoder`` that decodes the stage head).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from videoperf.config import resolve_path
+from videoperf import artifacts
+from videoperf.family import ModelFamily, Writer
 from videoperf.intervals import interval_groups
 
+if TYPE_CHECKING:
+    from sklearn.preprocessing import LabelEncoder, StandardScaler
 
-def fit_deep(ctx: Any) -> tuple[Any, dict[str, Any]]:
+    from videoperf.deep import VideoPerformanceNet
+    from videoperf.pipeline import TrainContext
+
+ARTIFACT = "video_performance_model.pt"
+SCALER_FILE = "numeric_scaler.pkl"
+STAGE_FILE = "stage_encoder.pkl"
+LIBRARIES = ("torch", "scikit-learn")
+
+
+@dataclass
+class DeepModel:
+    """The trained network with the scaler of its numeric inputs and the encoder of its stage labels."""
+
+    net: VideoPerformanceNet
+    scaler: StandardScaler
+    stage_encoder: LabelEncoder
+
+
+def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
     """Train ``VideoPerformanceNet`` on the training snapshots of a ``pipeline.TrainContext``."""
+    # Training code is imported here, not at the top: predicting with a bundle must not import it.
+    from videoperf.config import resolve_path
     from videoperf.deep_training import fit_deep_model, sample_rows, training_rows
-    from videoperf.pipeline import recency_weights, training_cut
+    from videoperf.sampling import recency_weights, training_cut
 
+    settings = ctx.settings
     rows = training_rows(ctx.snapshots)  # row i is row i of ctx.snapshots
     # Recency enters through which rows are sampled (the network trains on at most max_train_rows of them).
     recency = recency_weights(ctx.snapshots["published_at"], training_cut(ctx.snapshots),
-                              ctx.config.training.recency_half_life_days)
-    keep = sample_rows(rows["video_id"].to_numpy(), ctx.preset.deep.max_train_rows, ctx.seed, recency)
-    numeric = ctx.features.builder.training_features(keep)
-    fit = fit_deep_model(rows.iloc[keep].reset_index(drop=True), numeric, ctx.preset.deep, seed=ctx.seed,
-                         cache_dir=resolve_path(ctx.config.paths.cache_dir), progress=ctx.progress,
-                         coverage=ctx.config.prediction.interval_coverage)
-    report = {"history": fit.history, **{k: v for k, v in fit.info.items() if k != "history"}}
-    return fit.model, report
+                              settings.config.training.recency_half_life_days)
+    keep = sample_rows(rows["video_id"].to_numpy(), settings.preset.deep.max_train_rows, settings.seed, recency)
+    result = fit_deep_model(rows.iloc[keep].reset_index(drop=True), ctx.training.rows(keep), settings.preset.deep,
+                            seed=settings.seed, cache_dir=resolve_path(settings.config.paths.cache_dir),
+                            progress=settings.progress, coverage=settings.config.prediction.interval_coverage)
+    report = {"history": result.history, **{k: v for k, v in result.info.items() if k != "history"}}
+    return DeepModel(result.model, result.numeric_scaler, result.stage_encoder), report
 
 
-def predict_deep(model: Any, features: Any, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """All five targets for feature rows ``X`` of the snapshot / request rows ``rows`` (for their text)."""
     from videoperf.text_encoders import video_texts
 
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")
-    out = model.predict(video_texts(rows), X)
-    frame = pd.DataFrame({"predicted_views": np.clip(out["views"], 0, None)})
-    if model.intervals is not None:
-        lo, hi = model.intervals.bounds(interval_groups(X))
-        frame["views_lo"] = np.expm1(np.clip(out["log_views"] + lo, 0, None))
-        frame["views_hi"] = np.expm1(np.clip(out["log_views"] + hi, 0, None))
-    frame = frame.assign(**{
+    out = model.net.predict(video_texts(rows), X)
+    columns = {"predicted_views": np.clip(out["views"], 0, None)}
+    if model.net.intervals is not None:
+        lo, hi = model.net.intervals.bounds(interval_groups(X))
+        columns["views_lo"] = np.expm1(np.clip(out["log_views"] + lo, 0, None))
+        columns["views_hi"] = np.expm1(np.clip(out["log_views"] + hi, 0, None))
+    probabilities = out["stage_probabilities"]
+    columns.update({
         "predicted_like_ratio": out["like_ratio"],
-        "predicted_lifecycle_stage": out["lifecycle_stage"],
+        "predicted_lifecycle_stage": model.stage_encoder.inverse_transform(probabilities.argmax(1)).astype(object),
         "predicted_time_to_peak_days": out["time_to_peak_days"],
         "predicted_decay_rate": out["decay_rate"],
     })
-    for i, stage in enumerate(model.stage_classes):
-        frame[f"probability_{stage}"] = out["stage_probabilities"][:, i]
-    return frame
+    for i, stage in enumerate(model.stage_encoder.classes_):
+        columns[f"probability_{stage}"] = probabilities[:, i]
+    return pd.DataFrame(columns)
 
 
-def deep_writer(model: Any):
-    """A function writing the checkpoint (state dict + constructor arguments) into the bundle."""
-    def write(path: Path) -> None:
-        model.save(path)
+def save(model: DeepModel) -> dict[str, Writer]:
+    """The checkpoint without the input scaling (``numeric_scaler.pkl`` holds it), the scaler, the encoder."""
+    def write_checkpoint(path: Path) -> None:
+        model.net.save(path, include_scaling=False)
 
-    return write
+    return {ARTIFACT: write_checkpoint, SCALER_FILE: artifacts.write_pickle(model.scaler),
+            STAGE_FILE: artifacts.write_pickle(model.stage_encoder)}
 
 
-def deep_loader(folder: Path, name: str, manifest: dict[str, Any]) -> Any:
-    """Rebuild the model from its checkpoint (``torch.load(weights_only=True)`` inside ``load``)."""
+def load(folder: Path, manifest: dict[str, Any]) -> DeepModel:
+    """Rebuild the network (``torch.load(weights_only=True)``) with the bundle's scaler and stage encoder."""
     from videoperf.deep import VideoPerformanceNet
 
-    return VideoPerformanceNet.load(Path(folder) / name)
+    scaler = artifacts.load_pickle(folder, SCALER_FILE, manifest)
+    stage_encoder = artifacts.load_pickle(folder, STAGE_FILE, manifest)
+    net = VideoPerformanceNet.load(Path(folder) / ARTIFACT, scaler=scaler)
+    if [str(label) for label in stage_encoder.classes_] != net.stage_classes:
+        raise artifacts.ArtifactError(f"artifacts: {Path(folder) / STAGE_FILE} decodes the stages "
+                                      f"{list(stage_encoder.classes_)}, the model predicts {net.stage_classes}")
+    return DeepModel(net, scaler, stage_encoder)
+
+
+FAMILY = ModelFamily(name="deep_learning", artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict,
+                     save=save, load=load, extra_files=(SCALER_FILE, STAGE_FILE))

@@ -53,7 +53,7 @@ from videoperf.deep import (
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.lifecycle import build_targets
 from videoperf.progress import progress as progress_bar
-from videoperf.text_encoders import EmbeddingCache, video_texts
+from videoperf.text_encoders import video_texts
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +252,8 @@ def fit_deep_model(rows: pd.DataFrame, numeric: np.ndarray | pd.DataFrame, confi
     texts = video_texts(rows)
     embed_started = time.perf_counter()
     # Phase 1 always trains on the frozen pretrained encoder's (cached) embeddings; see the module docstring.
-    embeddings = torch.as_tensor(_frozen_embeddings(model, texts, cache_dir, config.embedding_batch_size, progress))
+    embeddings = torch.as_tensor(model.embed_texts(texts, cache_dir, config.embedding_batch_size, progress,
+                                                   pretrained=True))
     embed_seconds = time.perf_counter() - embed_started
     numeric_tensor = torch.as_tensor(matrix)
     loop = _Loop(model, numeric_tensor, targets, train_pos, valid_pos, config, seed, progress,
@@ -295,14 +296,6 @@ def _calibrate_intervals(model: VideoPerformanceNet, texts: list[str], embedding
     predicted = model.predict([texts[i] for i in known], matrix[known], embeddings=emb)["log_views"]
     groups = interval_groups(pd.DataFrame(matrix[known], columns=names))
     return ConformalIntervals(coverage).fit(log_views[known] - predicted, groups)
-
-
-def _frozen_embeddings(model: VideoPerformanceNet, texts: list[str], cache_dir: str | Path | None,
-                       batch_size: int, progress: bool) -> np.ndarray:
-    """Embeddings of the still-pretrained encoder, through the on-disk cache when a cache_dir is given."""
-    if cache_dir is not None:
-        return EmbeddingCache(cache_dir, model.text_encoder).embed(texts, batch_size, progress)
-    return model.text_encoder.embed(texts, batch_size, progress)
 
 
 def _init_head_biases(model: VideoPerformanceNet, targets: dict[str, np.ndarray]) -> None:

@@ -27,6 +27,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from videoperf.config import EnsembleConfig
+from videoperf.fast_trees import TreeArrays, boosting_arrays, forest_arrays
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.metrics import mae, r2, spearman
 from videoperf.progress import progress as progress_bar
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 LEARNERS = ("xgboost", "lightgbm", "catboost", "hist_gradient_boosting", "random_forest")
 N_JOBS = 2
+# Below this many rows, a prediction spread over threads or walked tree by tree in Python costs more than the
+# trees themselves: the forest and the histogram booster go through ``videoperf.fast_trees``, LightGBM one thread.
+SMALL_BATCH = 2000
 
 
 def _optional(module: str) -> Any | None:
@@ -87,7 +91,11 @@ class Fold:
 def _as_matrix(X: pd.DataFrame | np.ndarray, names: list[str]) -> np.ndarray:
     """A writable float32 matrix in training column order (learners are fitted on plain arrays, which keeps
     single-row prediction free of per-call DataFrame checks)."""
-    matrix = X[names].to_numpy(dtype=np.float32) if isinstance(X, pd.DataFrame) else np.asarray(X, np.float32)
+    if isinstance(X, pd.DataFrame):
+        same_order = len(X.columns) == len(names) and all(a == b for a, b in zip(X.columns, names))
+        matrix = (X if same_order else X[names]).to_numpy(dtype=np.float32)
+    else:
+        matrix = np.asarray(X, np.float32)
     return matrix if matrix.flags.writeable and matrix.flags.c_contiguous else np.array(matrix, order="C")
 
 
@@ -205,26 +213,41 @@ class StackingEnsemble:
             out[held] = meta.predict(oof[held])
         return out
 
-    @property
-    def learners_(self) -> dict[str, Any]:
-        """The fitted base learners by name (alias of ``models_``)."""
-        return self.models_
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_tree_arrays", None)  # rebuilt from the learners on first use
+        return state
+
+    def _small_batch_trees(self) -> dict[str, TreeArrays]:
+        """The forest's and the histogram booster's trees as flat arrays (``videoperf.fast_trees``), built once."""
+        arrays = self.__dict__.get("_tree_arrays")
+        if arrays is None:
+            built = {"random_forest": forest_arrays(self.models_.get("random_forest")),
+                     "hist_gradient_boosting": boosting_arrays(self.models_.get("hist_gradient_boosting"))}
+            arrays = self._tree_arrays = {name: trees for name, trees in built.items() if trees is not None}
+        return arrays
 
     def base_predictions(self, X: pd.DataFrame) -> np.ndarray:
         """One column per base learner (the meta-learner's inputs)."""
         matrix = _as_matrix(X, self.feature_names_)
+        small = len(matrix) < SMALL_BATCH
+        trees = self._small_batch_trees() if small else {}
         columns = []
         for name, model in self.models_.items():
-            if name == "random_forest" and len(matrix) < 2000:
-                # Spreading a few rows over threads costs more than it saves (tens of ms per call).
-                columns.append(np.mean([tree.predict(matrix, check_input=False) for tree in model.estimators_], axis=0))
+            if name == "random_forest" and name in trees:
+                columns.append(np.mean(trees[name].leaf_values(matrix), axis=0))
+            elif name == "hist_gradient_boosting" and name in trees:
+                columns.append(model._baseline_prediction.ravel()[0] + trees[name].leaf_values(matrix).sum(axis=0))
+            elif name == "lightgbm" and small:
+                columns.append(model.booster_.predict(matrix, num_threads=1))
             else:
                 columns.append(model.predict(matrix))
         return np.column_stack(columns)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted log1p(views)."""
-        return self.meta_.predict(self.base_predictions(X))
+        base = self.base_predictions(X)
+        return base @ self.meta_.coef_ + self.meta_.intercept_  # Ridge.predict without its input checks
 
     def predict_interval(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(prediction, lower, upper)`` in log1p(views); the interval covers ``coverage`` of new videos."""

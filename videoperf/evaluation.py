@@ -24,7 +24,9 @@ from videoperf.channel_history import ChannelHistory
 from videoperf.config import Config
 from videoperf.lifecycle import build_targets
 from videoperf.metrics import baseline_predictions, evaluate_predictions, last_observation, naive_target_baselines
-from videoperf.pipeline import MODEL_FAMILIES, TrainedModels, prepare_snapshots, train_models
+from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
+from videoperf.registry import FAMILIES
+from videoperf.settings import resolve
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def check_history(history: str) -> str:
 
 def training_cut(trained: TrainedModels) -> pd.Timestamp:
     """The time of the last observation the models were trained on."""
-    return pd.Timestamp(trained.features.training_window["observed_to"])
+    return pd.Timestamp(trained.features.training_window_["observed_to"])
 
 
 def model_age_days(published_at: pd.Series, cut: pd.Timestamp) -> np.ndarray:
@@ -63,17 +65,17 @@ def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.
     """One predictions table per model, one row per test video.
 
     ``history``: the channel history to answer from (``FeatureBuilder.channel_history`` of everything observed);
-    default the training snapshots'.
+    default the training snapshots' (``trained.history``).
     """
     return predict_histories(trained, last, last_targets, {"": history})[""]
 
 
 def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame,
                       histories: dict[str, ChannelHistory | None]) -> dict[str, dict[str, pd.DataFrame]]:
-    """``predict_videos`` under several channel histories at once (``{name: history}``), in one model pass per
-    family, so the deep model encodes each test video's text once."""
-    builder = trained.features.builder
-    X = pd.concat([builder.transform(last, history=h) for h in histories.values()], ignore_index=True)
+    """``predict_videos`` under several channel histories at once (``{name: history}``, None = the training
+    snapshots'), in one model pass per family, so the deep model encodes each test video's text once."""
+    X = pd.concat([trained.features.transform(last, history=h if h is not None else trained.history)
+                   for h in histories.values()], ignore_index=True)
     rows = pd.concat([last] * len(histories), ignore_index=True)
     base = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "age_days": last_targets["age_days"].to_numpy(),
                          "model_age_days": model_age_days(last["published_at"], training_cut(trained)),
@@ -83,7 +85,7 @@ def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: 
     ordered = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
     out: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in histories}
     for model_name, model in trained.models.items():
-        predicted = MODEL_FAMILIES[model_name].predict(model, trained.features, X, rows)
+        predicted = FAMILIES[model_name].predict(model, X, rows)
         for k, name in enumerate(histories):
             part = predicted.iloc[k * len(last):(k + 1) * len(last)]
             frame = base.copy()
@@ -145,13 +147,13 @@ def format_metrics(table: pd.DataFrame) -> str:
 
 def live_history(trained: TrainedModels, observed: pd.DataFrame) -> ChannelHistory:
     """The channel history a deployed system has: every observation in ``observed`` (training and later)."""
-    return trained.features.builder.channel_history(prepare_snapshots(observed))
+    return trained.features.channel_history(prepare_snapshots(observed))
 
 
 def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions_path: str | Path | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
-             observed: pd.DataFrame | None = None) -> dict[str, Any]:
+             observed: pd.DataFrame | None = None, seed: int | None = None) -> dict[str, Any]:
     """Fit on ``train_snapshots``, predict every video of ``test_snapshots`` at its last observed age.
 
     ``history``: ``"live"`` answers each test video's channel history from every observation made strictly
@@ -161,12 +163,13 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     to ``<stem>_<model>.csv``.
     """
     check_history(history)
+    settings = resolve(speed, models, seed, config, progress)
     start = time.perf_counter()
     overlap = np.intersect1d(train_snapshots["video_id"].unique(), test_snapshots["video_id"].unique())
     if len(overlap):
         logger.warning("%d test videos are also in the training data: their scores are optimistic "
                        "(their own views reach their features through the encodings)", len(overlap))
-    trained = train_models(train_snapshots, speed, models, config=config, progress=progress)
+    trained = train_models(train_snapshots, settings)
     last, last_targets = test_rows(test_snapshots)
     channels = None
     if history == "live":

@@ -9,11 +9,12 @@ input, except inside the history of a channel's *earlier* videos.
 
 Three entry points share one code path (``_assemble``):
 
-* ``fit(snapshots)`` then ``training_features(rows)``: each training video's encodings use only videos
+* ``fit_training(snapshots)`` (``fit_transform``): each training video's encodings use only videos
   published before it and its channel history is as of its publish time - the view of the past a new
   video gets at prediction time;
 * ``transform(snapshots, history)``: new rows; encodings from the training snapshots, channel history as of
-  each publish time from ``history`` (everything observed so far) or from the training snapshots only;
+  each publish time from ``history`` (``channel_history`` of everything observed so far, or of the training
+  snapshots only);
 * ``transform_videos(videos)``: user requests (``predict_performance``), whose channel statistics arrive as
   ``channel_video_count`` / ``channel_avg_views`` (+ optional extras) and go through the same
   ``channel_features`` function as the history's.
@@ -22,13 +23,17 @@ Three entry points share one code path (``_assemble``):
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from videoperf.channel_history import RAW_STATS, ChannelHistory, channel_features, mask_optional_stats
 from videoperf.config import FeatureConfig
 from videoperf.content_features import TOKEN_FAMILIES, ContentEncoder
+from videoperf.lifecycle import log_views
 from videoperf.target_encoding import TokenTargetEncoder
 
 logger = logging.getLogger(__name__)
@@ -56,12 +61,15 @@ def log_age(age_days: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(np.asarray(age_days, dtype=float), MIN_AGE_DAYS))
 
 
-class AgeCurve:
+class AgeCurve(BaseEstimator):
     """Mean log views by age bin; the residual is the age-free performance the target encodings average."""
 
-    def fit(self, ages: np.ndarray, log_views: np.ndarray, n_bins: int = 24) -> AgeCurve:
+    def __init__(self, n_bins: int = 24) -> None:
+        self.n_bins = n_bins
+
+    def fit(self, ages: np.ndarray, log_views: np.ndarray) -> AgeCurve:
         x = log_age(ages)
-        self.edges_ = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)[1:-1])) if len(x) else np.zeros(0)
+        self.edges_ = np.unique(np.quantile(x, np.linspace(0, 1, self.n_bins + 1)[1:-1])) if len(x) else np.zeros(0)
         bins = np.searchsorted(self.edges_, x)
         means = pd.Series(log_views).groupby(bins).mean()
         levels = means.reindex(np.arange(len(self.edges_) + 1)).ffill().bfill()
@@ -69,25 +77,59 @@ class AgeCurve:
         return self
 
     def __call__(self, ages: np.ndarray) -> np.ndarray:
+        """Expected log views at ``ages`` (days)."""
         return self.levels_[np.searchsorted(self.edges_, log_age(ages))]
 
 
-class FeatureBuilder:
-    """The fitted feature pipeline (see the module docstring). ``feature_names_`` lists its columns."""
+@dataclass(frozen=True)
+class TrainingFeatures:
+    """Point-in-time features of every row a ``FeatureBuilder`` was fitted on (``fit_training``).
+
+    Kept by the training run, not by the builder: each video's columns once (``per_video``), the video of each
+    row, each row's age, and the training snapshots' channel history. ``rows(positions)`` builds the feature
+    frame of any subset.
+    """
+
+    names: list[str]
+    per_video: np.ndarray
+    row_video: np.ndarray
+    ages: np.ndarray
+    history: ChannelHistory
+
+    def __len__(self) -> int:
+        return len(self.row_video)
+
+    def rows(self, positions: np.ndarray | None = None) -> pd.DataFrame:
+        """Features of the fitted snapshots' rows ``positions`` (all by default)."""
+        positions = np.arange(len(self.row_video)) if positions is None else np.asarray(positions, dtype=int)
+        return _with_age(self.names, self.per_video, self.row_video[positions], self.ages[positions])
+
+
+class FeatureBuilder(TransformerMixin, BaseEstimator):
+    """The fitted feature pipeline (see the module docstring), a scikit-learn transformer.
+
+    Parameters (``config``, ``seed``) are all ``__init__`` sets; every fitted attribute ends in ``_`` and is set by
+    ``fit``, and nothing else changes it. It holds no training rows and no channel history, so a pickled builder
+    behaves exactly as the one that was fitted: ``transform`` takes the history to answer from, and the
+    training rows' features come from ``fit_training`` / ``fit_transform``.
+    """
 
     def __init__(self, config: FeatureConfig, seed: int = 0) -> None:
         self.config = config
         self.seed = seed
-        self.feature_names_: list[str] = []
-        self.history_: ChannelHistory | None = None
-        self._training: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def fit(self, snapshots: pd.DataFrame, content: ContentEncoder | None = None) -> FeatureBuilder:
-        """Learn every fitted part from training snapshots (canonical table, outcomes included).
+    def fit(self, snapshots: pd.DataFrame, y: None = None, content: ContentEncoder | None = None) -> FeatureBuilder:
+        """Learn every fitted part from training snapshots (canonical table, outcomes included)."""
+        self.fit_training(snapshots, content=content)
+        return self
 
-        ``content``: an already fitted ``ContentEncoder`` to reuse (it uses no outcome, so the forward-chaining
-        folds share the one fitted on all training videos). The point-in-time features of the training
-        rows are kept (not pickled) for ``training_features``.
+    def fit_training(self, snapshots: pd.DataFrame, content: ContentEncoder | None = None) -> TrainingFeatures:
+        """``fit``, returning the point-in-time features of every training row.
+
+        Each training video's encodings use only videos published before it and its channel history is as of
+        its publish time - the view of the past a new video gets at prediction time. ``content``: an already
+        fitted ``ContentEncoder`` to reuse (it uses no outcome, so the forward-chaining folds share the one
+        fitted on all training videos).
         """
         cfg = self.config
         snapshots = snapshots.reset_index(drop=True)
@@ -95,19 +137,19 @@ class FeatureBuilder:
             raise ValueError("snapshots: no training rows to fit the features on")
         videos, row_video = video_table(snapshots)
         ages = snapshot_ages(snapshots)
-        views = np.log1p(snapshots["views"].to_numpy(float).clip(0, None))
+        views = log_views(snapshots)
         self.age_curve_ = AgeCurve().fit(ages, views)
         residual = pd.Series(views - self.age_curve_(ages)).groupby(row_video).mean()
         target = residual.reindex(np.arange(len(videos))).to_numpy()
 
         self.content_ = content if content is not None else ContentEncoder(cfg, self.seed).fit(videos)
-        self.history_ = ChannelHistory(snapshots, self.age_curve_)
+        history = self.channel_history(snapshots)
         self.encoders_ = {name: TokenTargetEncoder(name, cfg.target_encoding_smoothing) for name in TOKEN_FAMILIES}
         static, tokens = self.content_.transform(videos)
         encodings: dict[str, np.ndarray] = {}
         for name in TOKEN_FAMILIES:
             encodings.update(self.encoders_[name].fit_transform(tokens[name], target, videos["published_at"]))
-        stats = self.history_.stats(videos["channel_id"], videos["published_at"])
+        stats = history.stats(videos["channel_id"], videos["published_at"])
         stats = mask_optional_stats(stats, cfg.channel_stats_mask_fraction, self.seed, videos["video_id"])
         self.kept_ = None
         names, per_video = self._assemble(static, encodings, stats)
@@ -121,61 +163,58 @@ class FeatureBuilder:
         names, per_video = [names[i] for i in self.kept_], per_video[:, self.kept_]
         if dropped:
             logger.info("features: left out %s (%d columns)", list(cfg.excluded_families), len(dropped))
-        self.feature_names_ = ["log_age", *names]
-        self._training = (per_video, row_video, ages)
-        logger.info("features: %d columns from %d training videos", len(self.feature_names_), len(videos))
-        return self
+        self.feature_names_out_ = np.asarray(["log_age", *names], dtype=object)
+        self.training_window_ = {"published_from": str(snapshots["published_at"].min()),
+                                 "published_to": str(snapshots["published_at"].max()),
+                                 "observed_to": str(snapshots["observed_at"].max())}
+        logger.info("features: %d columns from %d training videos", len(self.feature_names_out_), len(videos))
+        return TrainingFeatures(self.feature_names, per_video, row_video, ages, history)
 
-    def training_features(self, rows: np.ndarray | None = None) -> pd.DataFrame:
-        """Point-in-time features of the fitted snapshots' rows ``rows`` (positions; all by default)."""
-        if self._training is None:
-            raise RuntimeError("training_features: the builder holds no training rows (fit it first; "
-                               "a loaded builder does not keep them)")
-        per_video, row_video, ages = self._training
-        rows = np.arange(len(row_video)) if rows is None else np.asarray(rows, dtype=int)
-        return self._with_age(per_video, row_video[rows], ages[rows])
-
-    def fit_transform(self, snapshots: pd.DataFrame, rows: np.ndarray | None = None,
+    def fit_transform(self, snapshots: pd.DataFrame, y: None = None, rows: np.ndarray | None = None,
                       content: ContentEncoder | None = None) -> pd.DataFrame:
-        """``fit`` then ``training_features(rows)``."""
-        return self.fit(snapshots, content=content).training_features(rows)
+        """``fit``, then the point-in-time features of the training rows ``rows`` (all by default)."""
+        return self.fit_training(snapshots, content=content).rows(rows)
 
-    def __getstate__(self) -> dict:
-        # The saved pipeline serves requests, which bring their own channel statistics: the training
-        # rows and the full channel history (tens of MB) stay out of the pickle.
-        state = dict(self.__dict__)
-        state["_training"] = None
-        state["history_"] = None
-        return state
+    def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
+        """The output columns, ``log_age`` first."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    @property
+    def feature_names(self) -> list[str]:
+        """``get_feature_names_out()`` as a list."""
+        return [str(name) for name in self.get_feature_names_out()]
 
     def channel_history(self, snapshots: pd.DataFrame) -> ChannelHistory:
-        """As-of channel history over ``snapshots`` (e.g. every observation a live system has made by now),
-        with this pipeline's age curve; pass it to ``transform``."""
+        """As-of channel history over ``snapshots`` (the training snapshots, or every observation a live system
+        has made by now), with this pipeline's age curve; pass it to ``transform``."""
+        check_is_fitted(self, "age_curve_")
         return ChannelHistory(snapshots, self.age_curve_)
 
     def transform(self, snapshots: pd.DataFrame, history: ChannelHistory | None = None) -> pd.DataFrame:
         """Features of every row of new snapshots.
 
-        Channel history answers as of each video's publish time from ``history`` (``channel_history`` of
-        everything observed so far: what a deployed system knows) or, by default, from the training snapshots
-        only (frozen at the training cut). Encodings always come from the training videos.
+        Channel history answers as of each video's publish time from ``history``: ``channel_history`` of the
+        training snapshots (frozen at the training cut) or of everything observed so far (what a deployed
+        system knows). Encodings always come from the training videos.
         """
-        history = history if history is not None else self.history_
-        if history is None:
-            raise RuntimeError("transform: this feature pipeline has no channel history (a loaded one keeps "
-                               "none); pass history=, or use transform_videos with channel statistics")
+        check_is_fitted(self, "feature_names_out_")
+        if not isinstance(history, ChannelHistory):
+            raise ValueError("history: pass the channel history to answer from, builder.channel_history(snapshots) "
+                             f"(training or everything observed), got {type(history).__name__}")
         snapshots = snapshots.reset_index(drop=True)
         videos, row_video = video_table(snapshots)
         stats = history.stats(videos["channel_id"], videos["published_at"])
         _, per_video = self._assemble(*self._content(videos), stats)
-        return self._with_age(per_video, row_video, snapshot_ages(snapshots))
+        return _with_age(self.feature_names, per_video, row_video, snapshot_ages(snapshots))
 
     def transform_videos(self, videos: pd.DataFrame) -> pd.DataFrame:
         """Features of request rows: content columns, ``age_days`` and the channel statistics as given."""
+        check_is_fitted(self, "feature_names_out_")
         videos = videos.reset_index(drop=True)
         stats = pd.DataFrame({col: videos[col] if col in videos else np.nan for col in RAW_STATS}, index=videos.index)
         _, per_video = self._assemble(*self._content(videos), stats)
-        return self._with_age(per_video, np.arange(len(videos)), videos["age_days"].to_numpy(float))
+        return _with_age(self.feature_names, per_video, np.arange(len(videos)), videos["age_days"].to_numpy(float))
 
     def _content(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Content features and target encodings (from all training videos) of new videos."""
@@ -207,11 +246,13 @@ class FeatureBuilder:
             return names, matrix
         return [names[i] for i in self.kept_], matrix[:, self.kept_]
 
-    def _with_age(self, per_video: np.ndarray, row_video: np.ndarray, ages: np.ndarray) -> pd.DataFrame:
-        matrix = np.empty((len(row_video), per_video.shape[1] + 1), dtype=np.float32)
-        matrix[:, 0] = log_age(ages)
-        matrix[:, 1:] = per_video[row_video]
-        return pd.DataFrame(matrix, columns=self.feature_names_, copy=False)
+
+def _with_age(names: list[str], per_video: np.ndarray, row_video: np.ndarray, ages: np.ndarray) -> pd.DataFrame:
+    """The feature frame of rows: each row's log age, then its video's columns."""
+    matrix = np.empty((len(row_video), per_video.shape[1] + 1), dtype=np.float32)
+    matrix[:, 0] = log_age(ages)
+    matrix[:, 1:] = per_video[row_video]
+    return pd.DataFrame(matrix, columns=names, copy=False)
 
 
 # Feature families for ablation studies. A column may belong to several (an interaction belongs to each of

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MODEL_TYPES = ("ensemble", "deep_learning")
+from videoperf.plain import split_list
+from videoperf.registry import MODEL_TYPES
+
 DEFINITIONS = ("hd", "sd")
 STRING_FACTS = ("default_language", "audio_language")
 FLAG_FACTS = ("caption_available", "licensed_content", "made_for_kids", "is_live")
@@ -207,7 +209,7 @@ def check_request(title: Any, tags: Any, categories: Any, duration_seconds: Any,
 def _split_list(value: Any) -> Any:
     """CSV cells hold lists as comma-separated text; an empty or missing cell is an empty list."""
     if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        return split_list(value)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     return value

@@ -165,6 +165,11 @@ def build_targets(snapshots: pd.DataFrame, *, peak_tolerance: float = PEAK_TOLER
     return out.loc[:, list(OUTPUT_COLUMNS)]
 
 
+def log_views(snapshots: pd.DataFrame) -> np.ndarray:
+    """``log1p`` of each row's views (negative counts as 0): what the view models are fitted on."""
+    return np.log1p(snapshots["views"].to_numpy(float).clip(0, None))
+
+
 def _per_video_max(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Each row gets the maximum of ``values`` over its video (NaN when all are NaN)."""
     return pd.Series(values).groupby(codes).transform("max").to_numpy()

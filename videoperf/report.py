@@ -15,6 +15,7 @@ import pandas as pd
 
 from videoperf.config import resolve_path
 from videoperf.data import load_data
+from videoperf.plain import plain
 from videoperf.run_settings import RunSettings
 from videoperf.synthetic import generate_synthetic
 from videoperf.validation import forward_chaining_splits, split_by_date
@@ -98,11 +99,16 @@ def split_summary(train: pd.DataFrame, test: pd.DataFrame, settings: RunSettings
 
 def oof_table(trained: Any) -> pd.DataFrame:
     """Out-of-fold log-views scores of every base learner and of the stack."""
-    report = trained.reports.get("ensemble")
+    return oof_scores(trained.reports)
+
+
+def oof_scores(reports: dict[str, Any]) -> pd.DataFrame:
+    """``oof_table`` from the training reports (``TrainedModels.reports``, or ``oof`` of a training result)."""
+    report = reports.get("ensemble")
     if not report:
         return pd.DataFrame()
     rows = dict(report["learners"])
-    rows["stack (Ridge on OOF predictions)"] = report["stack"]
+    rows["stack (Ridge)"] = report["stack"]
     table = pd.DataFrame(rows).T
     return table[[c for c in ("r2", "mae", "spearman", "weight", "fit_seconds") if c in table]]
 
@@ -113,7 +119,7 @@ def ensemble_importance(trained: Any) -> pd.Series:
     if model is None:
         return pd.Series(dtype=float)
     for name in ("lightgbm", "xgboost", "catboost", "random_forest"):
-        learner = getattr(model, "learners_", {}).get(name) if hasattr(model, "learners_") else None
+        learner = model.models_.get(name)
         values = getattr(learner, "feature_importances_", None)
         if values is not None:
             values = np.asarray(values, dtype=float)
@@ -123,9 +129,6 @@ def ensemble_importance(trained: Any) -> pd.Series:
 
 def write_metrics(metrics: pd.DataFrame, settings: RunSettings, extra: dict[str, Any] | None = None) -> Path:
     """Record the evaluation metrics (models and baselines) to ``ARTIFACTS_DIR/metrics.json``."""
-    def plain(value: Any) -> Any:
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-
     payload = {
         "speed": settings.speed, "data_source": settings.source, "models": list(settings.models),
         "seed": settings.seed, "split_date": None if settings.split_date is None else str(settings.split_date.date()),

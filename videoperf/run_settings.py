@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from videoperf.config import SPEEDS, Config, load_config, resolve_path
-from videoperf.pipeline import check_models
+from videoperf.registry import check_models
 
 KNOWN_PARAMETERS = ("SPEED", "DATA_SOURCE", "N_SYNTHETIC_VIDEOS", "MODELS", "ARTIFACTS_DIR", "SEED", "SPLIT_DATE",
                     "BACKTEST_ORIGINS", "VERBOSE")

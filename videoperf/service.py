@@ -1,6 +1,9 @@
-"""REST service around ``predict.py``: the FastAPI app factory, its request / response models, the uvicorn entry.
+"""REST service: the FastAPI app factory, its request / response models, and ``serve`` (uvicorn).
 
     python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]
+
+It predicts through ``videoperf.predictions`` and ``videoperf.bundle``, as ``predict.py`` does (the package never
+imports that script), so an answer over HTTP equals ``predict.predict_performance`` for the same arguments.
 
 Endpoints (JSON in, JSON out):
 
@@ -9,7 +12,7 @@ Endpoints (JSON in, JSON out):
   fingerprint, training window, metrics, config, file hashes);
 * ``POST /predict`` - one video, the arguments of ``predict.predict_performance`` (``PredictRequest``); returns its
   result dict (``predicted_views``, ``views_lo`` / ``views_hi``, ...). Concurrent calls share model passes
-  (``predict.predict_many``, see ``_MicroBatcher``), equal to one call each up to float rounding;
+  (``predictions.predict_calls``, see ``_MicroBatcher``), equal to one call each up to float rounding;
 * ``POST /predict/batch`` - ``{"model_type": ..., "items": [...]}`` with at most ``MAX_BATCH_ITEMS`` videos;
   returns ``{"model_type", "count", "predictions": [...]}``, one row of ``predict.predict_batch`` per item.
 
@@ -26,7 +29,6 @@ Errors: 422 ``{"detail": [{"loc": ["body", field], "msg", "type"}]}``; 401 / 413
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hmac
@@ -42,13 +44,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from videoperf import artifacts as _artifacts
 from videoperf import inputs as _inputs
+from videoperf import predictions as _predictions
+from videoperf.bundle import load_bundle
+from videoperf.plain import jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +240,7 @@ class _Guard:
 
 # ------------------------------------------------------------------------------------------ micro-batching
 class _MicroBatcher:
-    """Concurrent ``/predict`` calls share model passes (``predict.predict_many``).
+    """Concurrent ``/predict`` calls share model passes (``predictions.predict_calls``).
 
     No added wait: a lone request is predicted at once; requests arriving while a pass runs queue up and
     go together in the next one (at most ``max_items``, ``max_active`` passes at a time). A pass over n
@@ -288,18 +292,7 @@ class _MicroBatcher:
 # ------------------------------------------------------------------------------------------------- app
 def _records(frame: Any) -> list[dict[str, Any]]:
     """DataFrame rows as JSON-safe dicts (NaN -> null, NumPy scalars -> Python)."""
-    out = []
-    for row in frame.to_dict("records"):
-        clean = {}
-        for key, value in row.items():
-            if isinstance(value, (float, np.floating)):
-                clean[key] = None if np.isnan(value) else float(value)
-            elif isinstance(value, np.integer):
-                clean[key] = int(value)
-            else:
-                clean[key] = value
-        out.append(clean)
-    return out
+    return [jsonable(row) for row in frame.to_dict("records")]
 
 
 def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str | None = None,
@@ -307,7 +300,8 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
                ) -> FastAPI:
     """The FastAPI application.
 
-    ``artifacts_dir``: default as ``predict.py`` (``VIDEOPERF_ARTIFACTS``, then ``model_config.json``).
+    ``artifacts_dir``: default as ``predict.py`` (``bundle.resolve_folder``: ``VIDEOPERF_ARTIFACTS``, then
+    ``model_config.json``).
     ``api_key``: default env ``VIDEOPERF_API_KEY`` (empty = no key). ``max_concurrent``: predictions running
     at once (default: the number of CPUs; the models use several threads each, more would only thrash).
     ``micro_batch``: concurrent ``/predict`` calls share model passes (``_MicroBatcher``); their results equal
@@ -315,16 +309,14 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     """
     import pandas as pd
 
-    import predict as _predict
-
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 2)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         try:  # warm up: verify and load the bundle once, so the first request is not the slow one
-            bundle = await anyio.to_thread.run_sync(partial(_predict.load_bundle, artifacts_dir))
-            for model_type in bundle.manifest.get("models", []):
+            bundle = await anyio.to_thread.run_sync(partial(load_bundle, artifacts_dir))
+            for model_type in bundle.model_types:
                 await anyio.to_thread.run_sync(partial(bundle.model, model_type))
         except (ValueError, NotImplementedError) as error:
             logger.warning("starting without a usable bundle (requests get 503 until one is trained): %s", error)
@@ -336,24 +328,24 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=limiter)
 
-    batcher = _MicroBatcher(partial(_predict.predict_many, artifacts_dir=artifacts_dir), run,
+    batcher = _MicroBatcher(partial(_predictions.predict_calls, artifacts_dir=artifacts_dir), run,
                             max_active=int(limiter.total_tokens)) if micro_batch else None
 
     @app.get("/health")
     async def health() -> JSONResponse:
         """Liveness and whether a usable bundle is in place (no API key needed)."""
         try:
-            bundle = await anyio.to_thread.run_sync(partial(_predict.load_bundle, artifacts_dir))
+            bundle = await anyio.to_thread.run_sync(partial(load_bundle, artifacts_dir))
         except ValueError:
             return JSONResponse({"status": "unavailable", "detail": "model artifacts are missing or unusable"},
                                 status_code=503)
-        return JSONResponse({"status": "ok", "models": bundle.manifest.get("models", [])})
+        return JSONResponse({"status": "ok", "models": bundle.model_types})
 
     @app.get("/model", response_model=ModelInfo)
     async def model() -> Any:
         """The manifest of the bundle: models, library versions, training data fingerprint, metrics."""
         try:
-            bundle = await anyio.to_thread.run_sync(partial(_predict.load_bundle, artifacts_dir))
+            bundle = await anyio.to_thread.run_sync(partial(load_bundle, artifacts_dir))
         except ValueError as error:
             return _failure(error)
         return {**bundle.manifest, "installed_libraries": _artifacts.library_versions()}
@@ -365,7 +357,8 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
         try:
             if batcher is not None:
                 return await batcher.submit(values)
-            return await run(_predict.predict_performance, **values, artifacts_dir=artifacts_dir)
+            model_type = values.pop("model_type")
+            return await run(_predictions.predict_one, model_type, values, artifacts_dir)
         except Exception as error:  # noqa: BLE001 - every failure gets its HTTP status in _failure
             return _failure(error)
 
@@ -376,7 +369,7 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
         if rows["video_id"].isna().all():
             rows = rows.drop(columns="video_id")
         try:
-            frame = await run(_predict.predict_batch, rows, request.model_type, artifacts_dir=artifacts_dir)
+            frame = await run(_predictions.predict_rows, rows, request.model_type, artifacts_dir)
         except Exception as error:  # noqa: BLE001
             return _failure(error, batch=True)
         predictions = _records(frame)
@@ -412,29 +405,16 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Ite
         sock.close()
 
 
-def serve_main(argv: list[str] | None = None) -> int:
-    """``python predict.py serve``: run the service with uvicorn (loopback unless ``--host`` says otherwise)."""
+def serve(host: str = "127.0.0.1", port: int = 8000, artifacts_dir: str | os.PathLike | None = None,
+          max_concurrent: int | None = None, micro_batch: bool = True, log_level: str = "info") -> int:
+    """``python predict.py serve``: run the service with uvicorn (loopback unless ``host`` says otherwise)."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(prog="predict.py serve", description="Serve predictions over HTTP (JSON).")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--artifacts", default=None, help="bundle folder (default as predict.py)")
-    parser.add_argument("--max-concurrent", type=int, default=None, help="predictions running at once")
-    parser.add_argument("--no-micro-batch", action="store_true",
-                        help="one model call per /predict request (bit-exact, slower under load)")
-    parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(Path(args.artifacts) if args.artifacts else None, max_concurrent=args.max_concurrent,
-                     micro_batch=not args.no_micro_batch)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key_required:
-        logger.warning("serving on %s without an API key: set %s to require one", args.host, API_KEY_ENV)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False,
-                limit_concurrency=256, timeout_keep_alive=5)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(Path(artifacts_dir) if artifacts_dir else None, max_concurrent=max_concurrent,
+                     micro_batch=micro_batch)
+    if host not in ("127.0.0.1", "localhost", "::1") and not app.state.api_key_required:
+        logger.warning("serving on %s without an API key: set %s to require one", host, API_KEY_ENV)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, limit_concurrency=256,
+                timeout_keep_alive=5)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - ``python -m videoperf.service`` works too
-    raise SystemExit(serve_main())
-

@@ -189,7 +189,8 @@ class TextEncoder(nn.Module):
     def embed(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts`` (batched, sorted by length so padding is minimal), float32 (n, dim)."""
         was_training = self.training
-        self.eval()
+        if was_training:  # switching walks every submodule: only when needed
+            self.eval()
         ids = self.token_ids(texts)
         order = np.argsort([len(row) for row in ids], kind="stable")
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
@@ -199,7 +200,8 @@ class TextEncoder(nn.Module):
             out[index] = self(*self.pad([ids[i] for i in index])).numpy()
             bar.update(len(index))
         bar.close()
-        self.train(was_training)
+        if was_training:
+            self.train()
         return out
 
     def set_trainable_layers(self, n_layers: int) -> None:

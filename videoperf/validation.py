@@ -6,8 +6,6 @@ will be used: trained on the past, asked about new uploads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 
@@ -48,13 +46,6 @@ def forward_chaining_splits(frame: pd.DataFrame, n_splits: int = 4, min_train_fr
         valid = np.flatnonzero((row_rank >= lo) & (row_rank < hi))
         splits.append((train, valid))
     return splits
-
-
-def iter_folds(frame: pd.DataFrame, n_splits: int, min_train_fraction: float
-               ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """``forward_chaining_splits`` with the fold number, for loops that log progress."""
-    for fold, (train, valid) in enumerate(forward_chaining_splits(frame, n_splits, min_train_fraction)):
-        yield fold, train, valid
 
 
 def split_by_date(frame: pd.DataFrame, split_date: str | pd.Timestamp, truncate_train: bool = True

@@ -1,0 +1,195 @@
+"""The saved model bundle as one object: ``Bundle.save`` and ``Bundle.load`` side by side, lazy model loading and
+``predict_frame``. ``predict.py`` and the REST service (``videoperf.service``) both predict through it.
+
+Files (the family files are declared by each family, ``videoperf.registry``):
+
+* ``feature_pipeline.pkl`` - the fitted ``FeatureBuilder`` every family reads its inputs from;
+* ``video_performance_ensemble.pkl`` - the stacking ensemble, when trained;
+* ``video_performance_model.pt``, ``numeric_scaler.pkl``, ``stage_encoder.pkl`` - the deep model's weights, the
+  scaler of its numeric inputs and the encoder that decodes its stage head, when trained;
+* ``manifest.json`` - sha256 and size of every file, the models present, library versions, the settings training
+  used, data fingerprint, training window, metrics.
+
+Every file a bundle holds is read by inference (``tests/test_artifacts.py`` shows it). Writing is atomic and
+loading checks every hash before anything is unpickled (``videoperf.artifacts``). The library versions of the
+shared file are checked on load, a family's on its first use; a family's model is loaded on first use, once per
+bundle (thread-safe). ``load_bundle`` keeps one bundle per folder and reloads it when its manifest changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from videoperf import artifacts
+from videoperf.config import load_config, resolve_path
+from videoperf.registry import FAMILIES
+
+if TYPE_CHECKING:
+    from videoperf.features import FeatureBuilder
+    from videoperf.pipeline import TrainedModels
+
+logger = logging.getLogger("videoperf.predict")
+
+FEATURES_FILE = "feature_pipeline.pkl"
+MANIFEST_FILE = artifacts.MANIFEST_FILE
+SHARED_FILES = (FEATURES_FILE,)
+SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
+ARTIFACTS_ENV = "VIDEOPERF_ARTIFACTS"
+_DAY_NS = 86400e9
+
+
+def bundle_files() -> tuple[str, ...]:
+    """Every file name a bundle may hold: the shared file, each family's files, the manifest."""
+    return (*SHARED_FILES, *(name for family in FAMILIES.values() for name in family.files), MANIFEST_FILE)
+
+
+class Bundle:
+    """A verified bundle: the feature pipeline loaded, each family's model on first use."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], features: FeatureBuilder) -> None:
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.features = features
+        prediction = manifest.get("config", {}).get("prediction", {})
+        self.default_days = float(prediction.get("default_days_since_publish", 7.0))
+        self.coverage = float(prediction.get("interval_coverage", 0.8))
+        # Model ages the rolling-origin backtest measured; a prediction further out logs a warning.
+        self.backtested_days = float(prediction.get("backtested_model_age_days", 90.0))
+        observed_to = manifest.get("training_window", {}).get("observed_to")
+        # The last observation the models were trained on.
+        self.training_cut = pd.Timestamp(observed_to) if observed_to else None
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------- save / load
+    @staticmethod
+    def save(trained: TrainedModels, folder: str | os.PathLike, extra_metrics: dict[str, Any] | None = None
+             ) -> Path:
+        """Write ``trained`` as a bundle into ``folder`` (atomically, with the manifest); returns the folder."""
+        writers = {FEATURES_FILE: artifacts.write_pickle(trained.features)}
+        for name, model in trained.models.items():
+            writers.update(FAMILIES[name].save(model))
+        manifest = {
+            "speed": trained.settings.speed,
+            "models": list(trained.models),
+            "config": trained.settings.manifest(),
+            "data": trained.fingerprint,
+            "training_window": trained.features.training_window_,
+            "feature_names": trained.features.feature_names,
+            "metrics": {"oof": trained.reports, **(extra_metrics or {})},
+            "training_seconds": trained.seconds,
+        }
+        return artifacts.write_bundle(folder, writers, manifest, known=bundle_files())
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> Bundle:
+        """Verify every hash of ``folder``'s manifest, then load the feature pipeline (models wait for first use)."""
+        folder = Path(folder)
+        manifest = artifacts.verify_bundle(folder, required=SHARED_FILES, libraries=SHARED_LIBRARIES)
+        return cls(folder, manifest, artifacts.load_pickle(folder, FEATURES_FILE, manifest))
+
+    @property
+    def model_types(self) -> list[str]:
+        """The model families this bundle holds."""
+        return list(self.manifest.get("models", []))
+
+    def model(self, model_type: str) -> Any:
+        """The loaded model of ``model_type`` (loaded on first use; ``ValueError`` when the bundle lacks it)."""
+        model = self._models.get(model_type)
+        if model is not None:
+            return model
+        with self._lock:
+            if model_type not in self._models:
+                self._models[model_type] = self._load_model(model_type)
+            return self._models[model_type]
+
+    def _load_model(self, model_type: str) -> Any:
+        family = FAMILIES[model_type]
+        if family.artifact not in self.manifest["files"]:
+            raise ValueError(f"model_type: the bundle in {self.folder} has no {model_type} model "
+                             f"({family.artifact}); train it with --models {model_type}")
+        artifacts.check_library_versions(self.manifest, family.libraries, self.folder)
+        try:
+            return family.load(self.folder, self.manifest)
+        except (artifacts.ArtifactError, NotImplementedError):
+            raise
+        except Exception as error:  # torch / pickle internals: report the file, not their traceback
+            raise artifacts.ArtifactError(
+                f"artifacts: cannot load {self.folder / family.artifact} ({type(error).__name__}: "
+                f"{error}); retrain the bundle") from None
+
+    # -------------------------------------------------------------------------------------------- predict
+    def predict_frame(self, requests: pd.DataFrame, model_type: str) -> pd.DataFrame:
+        """Predictions for validated request rows (``videoperf.inputs``), one row each, with ``model_age_days``."""
+        model = self.model(model_type)
+        X = self.features.transform_videos(requests)
+        out = FAMILIES[model_type].predict(model, X, requests)
+        out["model_age_days"] = self.model_age_days(requests["published_at"])
+        return out
+
+    def model_age_days(self, published_at: pd.Series) -> np.ndarray:
+        """Days from the training cut to each publish time; a warning past what the backtest measured."""
+        if self.training_cut is None:
+            return np.full(len(published_at), np.nan)
+        stamps = pd.to_datetime(published_at, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+        age = (stamps - self.training_cut.value) / _DAY_NS
+        beyond = age > self.backtested_days
+        if beyond.any():
+            logger.warning("%d prediction(s) for videos published up to %.0f days after the training data ends; "
+                           "the backtest measured accuracy up to %.0f days: retrain on recent data "
+                           "(python model_update.py train)", int(beyond.sum()), float(age.max()),
+                           self.backtested_days)
+        return age
+
+
+# ---------------------------------------------------------------------------------------------- cache
+_CACHE: dict[str, tuple[int, Bundle]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _configured_folder() -> str:
+    return load_config().paths.artifacts_dir
+
+
+def resolve_folder(artifacts_dir: str | os.PathLike | None = None) -> Path:
+    """``artifacts_dir``, else ``$VIDEOPERF_ARTIFACTS``, else ``paths.artifacts_dir`` of ``model_config.json``."""
+    if artifacts_dir is None:
+        artifacts_dir = os.environ.get(ARTIFACTS_ENV) or _configured_folder()
+    if not isinstance(artifacts_dir, (str, os.PathLike)):
+        raise ValueError(f"artifacts_dir: expected a folder path, got {type(artifacts_dir).__name__}")
+    return resolve_path(artifacts_dir)
+
+
+def load_bundle(artifacts_dir: str | os.PathLike | None = None) -> Bundle:
+    """The verified bundle of ``artifacts_dir`` (``resolve_folder``): loaded once per process and folder
+    (thread-safe), reloaded when its manifest changes (a retrained bundle is picked up)."""
+    folder = resolve_folder(artifacts_dir)
+    try:
+        stamp = (folder / MANIFEST_FILE).stat().st_mtime_ns
+    except FileNotFoundError:
+        stamp = -1
+    key = str(folder)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, Bundle.load(folder))
+            _CACHE[key] = cached
+    return cached[1]
+
+
+def clear_cache() -> None:
+    """Forget every loaded bundle (the next ``load_bundle`` reads from disk, as a fresh process would)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
