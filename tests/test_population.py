@@ -8,6 +8,7 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
+from videoperf import settings
 from videoperf.data import load_data
 from videoperf.population import UPLOAD_COLUMNS, Population, generate_population, write_upload_snapshots
 from videoperf.synthetic import RAW_COLUMNS
@@ -95,7 +96,7 @@ def test_bad_arguments_are_named(kwargs, name) -> None:
 
 @pytest.mark.slow
 def test_evaluate_on_a_channel_uploads_folder(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(model_update, "load_config", lambda *a, **k: tiny_config(max_train_rows=2000))
+    monkeypatch.setattr(settings, "load_config", lambda *a, **k: tiny_config(max_train_rows=2000))
     folder = tmp_path / "uploads"
     write_upload_snapshots(generate_population(25, seed=4), folder)
     predictions = tmp_path / "pred.csv"

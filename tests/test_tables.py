@@ -31,7 +31,7 @@ def test_readable_formats_every_cell_and_keeps_the_index():
 
 def _settings(**changes):
     parameters = dict(SPEED="fast", DATA_SOURCE="synthetic", N_SYNTHETIC_VIDEOS=600, MODELS="ensemble,deep_learning",
-                      ARTIFACTS_DIR="artifacts", SEED=42, SPLIT_DATE="", VERBOSE=False)
+                      ARTIFACTS_DIR="artifacts", SEED=42, SPLIT_DATE="", BACKTEST_ORIGINS="", VERBOSE=False)
     return settings_from_parameters({**parameters, **changes})
 
 
