@@ -48,6 +48,8 @@ def main() -> int:
                         help="override features.month_min_span_days (0 = month of year always on)")
     parser.add_argument("--recency-half-life-days", type=float, default=None,
                         help="override training.recency_half_life_days (0 = no recency weighting)")
+    parser.add_argument("--excluded-families", default=None,
+                        help="override features.excluded_families (comma-separated; \"\" = every family used)")
     parser.add_argument("--tag", default="", help="suffix of the output files, for a variant")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--rescore", metavar="JSON", help="recompute the summary, checks and markdown of a saved "
@@ -65,6 +67,11 @@ def main() -> int:
         presets = {name: dataclasses.replace(p, features=dataclasses.replace(
             p.features, month_min_span_days=args.month_min_span_days)) for name, p in config.presets.items()}
         config = dataclasses.replace(config, presets=presets)
+    if args.excluded_families is not None:
+        excluded = tuple(f for f in args.excluded_families.split(",") if f)
+        presets = {name: dataclasses.replace(p, features=dataclasses.replace(p.features, excluded_families=excluded))
+                   for name, p in config.presets.items()}
+        config = dataclasses.replace(config, presets=presets)
     if args.recency_half_life_days is not None:
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, recency_half_life_days=args.recency_half_life_days))
@@ -78,6 +85,7 @@ def main() -> int:
                    "peak_memory_mb": round(peak_memory_mb()), "total_seconds": round(time.perf_counter() - start, 1),
                    "month_min_span_days": config.preset(args.speed).features.month_min_span_days,
                    "recency_half_life_days": config.training.recency_half_life_days,
+                   "excluded_families": list(config.preset(args.speed).features.excluded_families),
                    "checks": backtest.checks(report, models)})
     name = f"backtest_{args.speed}{'_' + args.tag if args.tag else ''}"
     out = Path(args.out_dir)

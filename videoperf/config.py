@@ -55,8 +55,8 @@ class ValidationConfig:
 @dataclass(frozen=True)
 class TrainingConfig:
     # A training video weighs 0.5 ** (days it was published before the training cut / half-life) in every learner's
-    # fit (the deep model: in its row sampling); 0 = all videos alike. The chart's population drifts, and the
-    # rolling-origin backtest measured recent videos teaching more about next month's than older ones do.
+    # fit (the deep model: in its row sampling); 0 = all videos alike, the default: on the rolling-origin backtest
+    # 60 days helped the ensemble at one origin and hurt it at another (benchmarks/results/backtest_fast_recency).
     recency_half_life_days: float
 
 
