@@ -189,12 +189,13 @@ def horizon_value(report: dict[str, Any], model: str, history: str, months: int,
 def changes_table(backtests: dict[str, dict[str, Any]], model: str = "ensemble") -> list[str]:
     """What each change bought, by months ahead: the earlier pipeline, then one change at a time (the variants
     ``backtest_fast_<tag>.json`` are the same backtest with one setting reverted)."""
-    steps = [("month of year on, channel history frozen at the cut, no recency weights (the earlier pipeline)",
-              "fast_with_month", "train"),
-             ("month of year on, live channel history, no recency weights", "fast_with_month", "live"),
-             ("month of year dropped, live channel history, no recency weights", "fast_no_recency", "live"),
-             ("month dropped, frozen channel history, recency weights", "fast", "train"),
-             ("month dropped, live channel history, recency weights (the default)", "fast", "live")]
+    steps = [("month of year on, channel history frozen at the cut (the earlier pipeline)", "fast_with_month", "train"),
+             ("month of year on, live channel history", "fast_with_month", "live"),
+             ("month of year dropped, live channel history", "fast_with_target_encodings", "live"),
+             ("target encodings dropped too (the default), frozen channel history", "fast", "train"),
+             ("target encodings dropped too (the default), live channel history", "fast", "live"),
+             ("not adopted: recency weights (60-day half-life), target encodings kept, live history",
+              "fast_recency", "live")]
     steps = [(label, backtests[name], history) for label, name, history in steps if name in backtests]
     months = sorted({r["months_ahead"] for _, report, _ in steps for r in report["summary"]})
     head = " | ".join(f"{k} month{'s' if k > 1 else ''} ahead" for k in months)
@@ -278,9 +279,11 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
     final = backtests.get("fast")
     if final is not None:
         parts += [decay_sentence(final), "", decay_sentence(final, "deep_learning"), "",
-                  "**What each change bought** (`fast`, mean over origins; `backtest_fast_with_month.json` is the "
-                  "backtest with `--month-min-span-days 0 --recency-half-life-days 0` and "
-                  "`backtest_fast_no_recency.json` with `--recency-half-life-days 0`, both with `--models ensemble`):",
+                  "**What each change bought** (`fast`, mean over origins; the variants are the same backtest with "
+                  "one setting changed: `backtest_fast_with_month.json` with `--month-min-span-days 0 "
+                  "--excluded-families \"\" --models ensemble`, `backtest_fast_with_target_encodings.json` with "
+                  "`--excluded-families \"\" --models ensemble`, `backtest_fast_recency.json` with "
+                  "`--recency-half-life-days 60 --excluded-families \"\"`):",
                   "", *changes_table(backtests),
                   "", "Every origin x month cell of the ensemble (live / frozen channel history):", "",
                   *backtest_cells_table(final), ""]
