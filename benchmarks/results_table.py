@@ -129,7 +129,7 @@ def backtest_summary_table(report: dict[str, Any], history: str = "live") -> lis
     for name, label in BACKTEST_NAMES.items():
         for row in sorted((r for r in rows if r["model"] == name), key=lambda r: r["months_ahead"]):
             cells = " | ".join(number(row[key], d) for _, key, d in BACKTEST_COLUMNS)
-            lines.append(f"| {label} | {row['months_ahead']} | {row['origins']} | {cells} |")
+            lines.append(f"| {label} | {row['months_ahead']} | {int(row['origins'])} | {cells} |")
     return lines
 
 
