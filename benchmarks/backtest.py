@@ -108,6 +108,7 @@ def rescore(path: Path) -> int:
     report = json.loads(path.read_text())
     report["summary"] = backtest.summary(report)
     report["model_age_decay"] = {m: backtest.model_age_decay(report, m) for m in report["models"]}
+    report["ablation_summary"] = backtest.ablation_summary(report)
     report["checks"] = backtest.checks(report, report["models"])
     path.write_text(json.dumps(report, indent=2, default=plain) + "\n")
     path.with_suffix(".md").write_text(backtest_markdown(report))

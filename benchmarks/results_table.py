@@ -153,24 +153,17 @@ def backtest_cells_table(report: dict[str, Any], model: str = "ensemble") -> lis
 
 
 def backtest_ablation_table(report: dict[str, Any]) -> list[str]:
-    """Mean over origins of the LightGBM ablation's log R² and bias, by months ahead."""
-    variants: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for origin in report["origins"]:
-        for name, result in origin.get("ablation", {}).get("results", {}).items():
-            for k, scores in result["months"].items():
-                variants.setdefault(name, {}).setdefault(k, []).append((scores["log_r2"], scores["bias"]))
+    """Mean over origins of the LightGBM ablation's log R² (change) and bias, by months ahead
+    (``ablation_summary`` of the report)."""
+    variants = report.get("ablation_summary") or {}
     if not variants:
         return []
     months = sorted({k for v in variants.values() for k in v}, key=int)
-    base = {k: sum(r for r, _ in variants["all"][k]) / len(variants["all"][k]) for k in months}
     lines = ["| features used | " + " | ".join(f"{k} month(s) ahead: log R² (change), bias" for k in months) + " |",
              "|---" * (len(months) + 1) + "|"]
     for name, by_month in variants.items():
-        cells = []
-        for k in months:
-            r2s, biases = zip(*by_month[k])
-            mean_r2, mean_bias = sum(r2s) / len(r2s), sum(biases) / len(biases)
-            cells.append(f"{mean_r2:.3f} ({mean_r2 - base[k]:+.3f}), {mean_bias:+.3f}")
+        cells = [f"{by_month[k]['log_r2']:.3f} ({by_month[k]['change']:+.3f}), {by_month[k]['bias']:+.3f}"
+                 for k in months]
         label = name.replace("without ", "all but ")
         for family, text in FAMILY_LABELS.items():
             label = label.replace(f"but {family}", f"but {text}")

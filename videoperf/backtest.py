@@ -180,6 +180,7 @@ def run_backtest(snapshots: pd.DataFrame, origins: Sequence[str] = DEFAULT_ORIGI
     report = {"speed": speed, "origins": results, "seconds": round(time.perf_counter() - start, 1)}
     report["summary"] = summary(report)
     report["model_age_decay"] = {model: model_age_decay(report, model) for model in check_models(models)}
+    report["ablation_summary"] = ablation_summary(report)
     return report
 
 
@@ -227,6 +228,23 @@ def checks(report: dict[str, Any], models: Sequence[str] = ("ensemble", "deep_le
         for metric in ("log_r2", "spearman"):
             out[f"{model}_beats_channel_mean_{metric}"] = bool(
                 (scores[metric] > channel.loc[scores.index, metric]).all())
+    return out
+
+
+def ablation_summary(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean over origins of each ablation variant's log R², its change against ``all`` and its bias, by months
+    ahead (``{variant: {months: {...}}}``); empty without an ablation."""
+    rows = [{"variant": name, "months": int(k), **scores}
+            for origin in report["origins"] for name, result in origin.get("ablation", {}).get("results", {}).items()
+            for k, scores in result["months"].items()]
+    if not rows:
+        return {}
+    means = pd.DataFrame(rows).groupby(["variant", "months"], sort=False)[["log_r2", "bias"]].mean()
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (variant, months), row in means.iterrows():
+        base = means.loc[("all", months), "log_r2"]
+        out.setdefault(variant, {})[str(months)] = {"log_r2": float(row["log_r2"]), "bias": float(row["bias"]),
+                                                     "change": float(row["log_r2"] - base)}
     return out
 
 
