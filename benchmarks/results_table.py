@@ -307,8 +307,8 @@ def results_markdown(folder: Path = RESULTS) -> str:
              "--only-train`). Peak memory is that of the whole accuracy run.", "",
              *preset_table(accuracy, train_times), "",
              "**Every metric on the test videos** (`benchmarks/results/accuracy_<preset>.json`; the baselines predict "
-             "the training mean, or the channel's mean log views from its training videos; for the other targets "
-             "the training median or majority stage, and the channel's like ratio):",
+             "the training mean, or the channel's mean log views from its earlier videos as of each publish time (live "
+             "history); for the other targets the training median or majority stage, and the channel's like ratio):",
              "", *metric_table(accuracy), *spread_note(accuracy)]
     if speed:
         parts += ["", "**Speed and memory** (`benchmarks/speed.py`, each step in a fresh process; bundle trained on "
