@@ -106,15 +106,16 @@ def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targ
     train_targets = build_targets(train)
     logs = baseline_predictions(train, last)
     naive = naive_target_baselines(train_targets)
-    last_train = train_targets.groupby("video_id", sort=False).tail(1)
-    channel_like = (pd.Series(last_train["like_ratio"].to_numpy(), index=train.loc[last_train.index, "channel_id"])
-                    .groupby(level=0).mean())
-    if history is not None:
+    if history is None:
+        last_train = train_targets.groupby("video_id", sort=False).tail(1)
+        channel_like = (pd.Series(last_train["like_ratio"].to_numpy(),
+                                  index=train.loc[last_train.index, "channel_id"]).groupby(level=0).mean())
+        like = last["channel_id"].map(channel_like).to_numpy(float)
+    else:
         stats = history.stats(last["channel_id"], last["published_at"])
-        logs["channel_mean"] = stats["channel_mean_log_views"].fillna(logs["global_mean"].iloc[0]
-                                                                      if len(logs) else 0.0).to_numpy()
-        channel_like = None
-        live_like = stats["channel_like_ratio"].to_numpy()
+        logs["channel_mean"] = np.where(stats["channel_mean_log_views"].notna(),
+                                        stats["channel_mean_log_views"], logs["global_mean"])
+        like = stats["channel_like_ratio"].to_numpy(float)
     out = {}
     for name in BASELINES:
         frame = pd.DataFrame({"actual_views": last["views"].to_numpy(float),
@@ -124,7 +125,6 @@ def baseline_tables(train_snapshots: pd.DataFrame, last: pd.DataFrame, last_targ
             if target in naive:
                 frame[f"predicted_{target}"] = naive[target]
         if name == "channel_mean" and "like_ratio" in naive:
-            like = (last["channel_id"].map(channel_like).to_numpy(float) if channel_like is not None else live_like)
             frame["predicted_like_ratio"] = np.where(np.isfinite(like), like, naive["like_ratio"])
         out[name] = frame
     return out

@@ -132,6 +132,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         fitted on all training videos).
         """
         cfg = self.config
+        unknown = sorted(set(cfg.excluded_families) - set(FEATURE_FAMILIES))
+        if unknown:
+            raise ValueError(f"features.excluded_families: unknown {unknown}; choose from {list(FEATURE_FAMILIES)}")
         snapshots = snapshots.reset_index(drop=True)
         if snapshots.empty:
             raise ValueError("snapshots: no training rows to fit the features on")
@@ -153,12 +156,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         stats = mask_optional_stats(stats, cfg.channel_stats_mask_fraction, self.seed, videos["video_id"])
         self.kept_ = None
         names, per_video = self._assemble(static, encodings, stats)
-        unknown = sorted(set(cfg.excluded_families) - set(FEATURE_FAMILIES))
-        if unknown:
-            raise ValueError(f"features.excluded_families: unknown {unknown}; choose from {list(FEATURE_FAMILIES)}")
         families = feature_families(names)
         dropped = {name for family in cfg.excluded_families for name in families[family]}
-        # The excluded families are still computed (interactions need them) but never reach a model.
+        # Excluded columns are still computed (a few dictionary lookups per request) so that one code path serves
+        # every configuration; they never reach a model.
         self.kept_ = np.array([i for i, name in enumerate(names) if name not in dropped], dtype=np.int64)
         names, per_video = [names[i] for i in self.kept_], per_video[:, self.kept_]
         if dropped:
