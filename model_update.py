@@ -3,7 +3,7 @@
     python model_update.py train --data SOURCE --speed fast --artifacts DIR [--models ensemble,deep_learning]
     python model_update.py evaluate --train SOURCE --test SOURCE --speed fast --predictions FILE.csv
     python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
-        [--history live|train]
+        [--history live|live_channels|train]
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
     ``history``: ``"live"`` (default) gives each test video the channel history of every observation made
-    strictly before its publish time, as a deployed system has it; ``"train"`` freezes it at the training cut.
+    strictly before its publish time and the live level learnt from them, as a deployed system has both;
+    ``"live_channels"`` the channel history alone; ``"train"`` freezes channel history at the training cut.
     Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
     """
     from videoperf.evaluation import check_history
@@ -161,9 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_cmd.add_argument("--split-date", help="YYYY-MM-DD: train on videos published before, test on the rest")
     eval_cmd.add_argument("--predictions", help="write one row per test video to this CSV")
     eval_cmd.add_argument("--report", help="write the metrics and OOF scores to this JSON file")
-    eval_cmd.add_argument("--history", default="live", choices=("live", "train"),
-                          help="channel history of test videos: every observation before each publish time "
-                               "(live, default) or the training data only (train)")
+    eval_cmd.add_argument("--history", default="live", choices=("live", "live_channels", "train"),
+                          help="what the system knows after its cut: channel history from every observation "
+                               "before each publish time and the live level (live, default), that channel "
+                               "history alone (live_channels), or the training data only (train)")
     for command in (train_cmd, eval_cmd):
         command.add_argument("--speed", default="fast", choices=SPEEDS)
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")

@@ -36,6 +36,7 @@ def main() -> int:
     from videoperf import backtest
     from videoperf.config import load_config
     from videoperf.data import load_data
+    from videoperf.live_level import LevelSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -86,6 +87,7 @@ def main() -> int:
                    "month_min_span_days": config.preset(args.speed).features.month_min_span_days,
                    "recency_half_life_days": config.training.recency_half_life_days,
                    "excluded_families": list(config.preset(args.speed).features.excluded_families),
+                   "live_level": dataclasses.asdict(LevelSettings()),
                    "checks": backtest.checks(report, models)})
     name = f"backtest_{args.speed}{'_' + args.tag if args.tag else ''}"
     out = Path(args.out_dir)

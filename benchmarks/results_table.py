@@ -119,6 +119,8 @@ def spread_note(accuracy: dict[str, dict[str, Any]]) -> list[str]:
 BACKTEST_COLUMNS = (("log R²", "log_r2", 3), ("Spearman", "spearman", 3), ("log-MAE", "log_mae", 3),
                     ("mean log error", "bias", 3), ("80% coverage", "coverage", 3), ("width", "median_width", 2))
 BACKTEST_NAMES = {**MODELS, "channel_mean": "channel mean", "global_mean": "global mean"}
+# The backtest's history modes (``videoperf.evaluation.HISTORIES``) as the tables name them.
+HISTORY_LABELS = {"live": "live", "live_channels": "live channels only", "train": "frozen"}
 
 
 def backtest_summary_table(report: dict[str, Any], history: str = "live") -> list[str]:
@@ -134,14 +136,16 @@ def backtest_summary_table(report: dict[str, Any], history: str = "live") -> lis
 
 
 def backtest_cells_table(report: dict[str, Any], model: str = "ensemble") -> list[str]:
-    """Every origin x month cell of one model, both channel-history modes side by side."""
-    lines = ["| origin | month (ahead) | videos | log R² live / frozen | mean log error live / frozen | "
-             "coverage live / frozen | channel-mean log R² live / frozen |", "|---|---|---|---|---|---|---|"]
+    """Every origin x month cell of one model, the history modes the report has side by side."""
+    present = {c["history"] for o in report["origins"] for c in o["cells"]}
+    modes = [h for h in HISTORY_LABELS if h in present]
+    names = " / ".join(HISTORY_LABELS[h] for h in modes)
+    lines = [f"| origin | month (ahead) | videos | log R² {names} | mean log error {names} | coverage {names} | "
+             f"channel-mean log R² {names} |", "|---|---|---|---|---|---|---|"]
     for origin in report["origins"]:
         cells = {(c["months_ahead"], c["history"]): c for c in origin["cells"]}
         for k in sorted({k for k, _ in cells}):
-            live, frozen = cells.get((k, "live")), cells.get((k, "train"))
-            both = [c for c in (live, frozen) if c is not None]
+            both = [cells[(k, h)] for h in modes if (k, h) in cells]
 
             def pair(name: str, key: str, decimals: int, both: list = both) -> str:
                 return " / ".join(number(c["scores"][name][key], decimals) for c in both)
@@ -186,7 +190,8 @@ def changes_table(backtests: dict[str, dict[str, Any]], model: str = "ensemble")
              ("month of year on, live channel history", "fast_with_month", "live"),
              ("month of year dropped, live channel history", "fast_with_target_encodings", "live"),
              ("target encodings dropped too (the default), frozen channel history", "fast", "train"),
-             ("target encodings dropped too (the default), live channel history", "fast", "live"),
+             ("target encodings dropped too, live channel history", "fast", "live_channels"),
+             ("plus the live level (the default: live channel history and level)", "fast", "live"),
              ("not adopted: recency weights (60-day half-life), target encodings kept, live history",
               "fast_recency", "live")]
     steps = [(label, backtests[name], history) for label, name, history in steps if name in backtests]
@@ -218,8 +223,12 @@ def backtest_markdown(report: dict[str, Any]) -> str:
              f"Data `{Path(report['data']).name}`; origins {origins}; month of year used only from "
              f"{report['month_min_span_days']} days of training data; {report['total_seconds'] / 60:.0f} min, "
              f"peak memory {report['peak_memory_mb'] / 1024:.1f} GB.", "",
-             "Mean over origins by months ahead, live channel history:", "", *backtest_summary_table(report), "",
-             "Frozen channel history (as of the origin):", "", *backtest_summary_table(report, "train"), "",
+             "Mean over origins by months ahead, live (channel history from every observation before each publish "
+             "time, and the live level of `videoperf.live_level`):", "", *backtest_summary_table(report), "",
+             *([] if not any(r["history"] == "live_channels" for r in report["summary"]) else [
+                 "Live channel history without the live level:", "",
+                 *backtest_summary_table(report, "live_channels"), ""]),
+             "Frozen channel history (as of the origin), no level:", "", *backtest_summary_table(report, "train"), "",
              decay_sentence(report), "", "Every ensemble cell:", "", *backtest_cells_table(report)]
     ablation = backtest_ablation_table(report)
     if ablation:
@@ -266,7 +275,9 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
         parts += [f"**Rolling-origin backtest, `{speed}`** (`benchmarks/results/backtest_{speed}.json`): trained at "
                   f"each of {origins} on every observation made before it ({n_videos} training videos), then scored "
                   "on the videos published in each following calendar month on their own, each at its last observed "
-                  "age, with channel history from every observation before its publish time. Mean over the origins "
+                  "age, with channel history from every observation before its publish time and the live level "
+                  "(`videoperf.live_level`: the mean log error of the chart runs seen to end since the cut). "
+                  "Mean over the origins "
                   "that reach that far (mean log error > 0: too many views predicted; width: of the 80% interval, in "
                   "log views):", "", *backtest_summary_table(report), ""]
     final = backtests.get("fast")
@@ -278,7 +289,7 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
                   "`--excluded-families \"\" --models ensemble`, `backtest_fast_recency.json` with "
                   "`--recency-half-life-days 60 --excluded-families \"\"`):",
                   "", *changes_table(backtests),
-                  "", "Every origin x month cell of the ensemble (live / frozen channel history):", "",
+                  "", "Every origin x month cell of the ensemble:", "",
                   *backtest_cells_table(final), ""]
         ablation = backtest_ablation_table(final)
         if ablation:

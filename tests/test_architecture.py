@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("predict", "model_update")
 # Modules only training and evaluation need; predicting must import none of them.
 TRAINING = {"videoperf.pipeline", "videoperf.deep_training", "videoperf.validation", "videoperf.evaluation",
-            "videoperf.backtest", "videoperf.settings", "videoperf.sampling", "videoperf.report",
+            "videoperf.backtest", "videoperf.live_level", "videoperf.settings", "videoperf.sampling",
+            "videoperf.report",
             "videoperf.run_settings", "videoperf.data", "videoperf.synthetic", "videoperf.plots", "model_update",
             "videoperf.api_export", "videoperf.population", "videoperf.tables"}
 # data -> targets -> features -> models -> bundle -> predict / serve; a module imports its own layer or lower ones.
@@ -28,6 +29,7 @@ LAYERS = {
     "videoperf.deep_family": 4, "videoperf.registry": 4,
     "videoperf.bundle": 5, "videoperf.settings": 5, "videoperf.pipeline": 5,
     "videoperf.inputs": 6, "videoperf.predictions": 6, "videoperf.service": 6, "videoperf.evaluation": 6,
+    "videoperf.live_level": 6,
     "videoperf.backtest": 6, "videoperf.report": 6, "videoperf.run_settings": 6, "videoperf.plots": 6,
     "videoperf.tables": 6,
     "predict": 7, "model_update": 7,

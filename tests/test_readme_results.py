@@ -128,9 +128,7 @@ def test_both_models_beat_the_channel_mean_in_every_committed_preset() -> None:
 
 
 # Bars of issue 11 that the committed backtest does not meet yet: each must keep failing until fixed (strict).
-KNOWN_SHORTFALLS = {
-    ("fast", "ensemble_abs_bias_at_most_0.10"): "mean log error 0.106 in the 2026-02-01 origin's third month",
-}
+KNOWN_SHORTFALLS: dict[tuple[str, str], str] = {}
 
 
 def _backtest_checks() -> list:

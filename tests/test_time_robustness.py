@@ -131,7 +131,7 @@ def test_backtest_scores_every_origin_month_and_history(synthetic_snapshots):
     report = backtest.run_backtest(synthetic_snapshots, ("2026-03-01", "2026-04-01"), "fast", ("ensemble",),
                                    config=tiny_config(), ablation=True, progress=False)
     cells = backtest.cells_frame(report)
-    assert set(cells["history"]) == {"live", "train"}
+    assert set(cells["history"]) == {"live", "live_channels", "train"}
     assert set(cells["model"]) == {"ensemble", "global_mean", "channel_mean"}
     per_origin = cells.groupby("origin")["months_ahead"].max().to_dict()
     assert per_origin == {"2026-03-01": 3, "2026-04-01": 2}  # the simulated videos end in May

@@ -31,7 +31,7 @@ from videoperf.evaluation import (
     baseline_tables,
     check_history,
     live_history,
-    predict_histories,
+    predict_under,
     test_rows,
 )
 from videoperf.features import feature_families
@@ -117,9 +117,10 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
     masks = _month_masks(last, windows)
     out: dict[str, Any] = {"origin": str(origin.date()), "train_videos": int(train["video_id"].nunique()),
                            "train_snapshots": int(len(train)), "train_seconds": trained.seconds, "cells": []}
-    live = live_history(trained, snapshots) if "live" in histories or ablation else None
-    channels = {history: live if history == "live" else None for history in histories}
-    predictions = predict_histories(trained, last, last_targets, channels)
+    predictions, channels = predict_under(trained, last, last_targets, snapshots, histories)
+    live = next((channels[h] for h in ("live", "live_channels") if h in channels), None)
+    if ablation and live is None:
+        live = live_history(trained, snapshots)
     for history in histories:
         tables = {**predictions[history], **baseline_tables(train, last, last_targets, history=channels[history])}
         for k, start, _ in windows:

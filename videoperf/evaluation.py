@@ -1,8 +1,10 @@
 """Evaluation on later videos: fit on one snapshot table, predict every video of another at its last age.
 
-Target encodings come from the training snapshots only. Channel history comes, by default
-(``history="live"``), from every observation made strictly before each test video's publish time, as a deployed
-system has it; ``history="train"`` freezes it at the training cut. Every metric of
+Target encodings come from the training snapshots only. ``history`` says what the system knows of the time after
+its training cut: ``"live"`` (the default) answers channel history from every observation made strictly before
+each test video's publish time and shifts each prediction by the live level (``videoperf.live_level``: the mean
+log error of the chart runs seen to end since the cut), as a deployed system has them; ``"live_channels"`` the
+live channel history alone; ``"train"`` freezes channel history at the training cut. Every metric of
 ``videoperf.metrics`` is reported for each model beside the global-mean and channel-mean baselines
 (for the targets other than views the baselines are the training median / majority, the channel
 baseline using the channel's mean like ratio where it has one).
@@ -23,6 +25,7 @@ import pandas as pd
 from videoperf.channel_history import ChannelHistory
 from videoperf.config import Config
 from videoperf.lifecycle import build_targets
+from videoperf.live_level import apply_level, recent_level
 from videoperf.metrics import baseline_predictions, evaluate_predictions, last_observation, naive_target_baselines
 from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
 from videoperf.registry import FAMILIES
@@ -32,13 +35,13 @@ logger = logging.getLogger(__name__)
 
 OTHER_TARGETS = ("like_ratio", "lifecycle_stage", "time_to_peak_days", "decay_rate")
 BASELINES = ("global_mean", "channel_mean")
-HISTORIES = ("live", "train")
+HISTORIES = ("live", "live_channels", "train")
 _DAY = 86400.0
 
 
 def check_history(history: str) -> str:
     if history not in HISTORIES:
-        raise ValueError(f"history: {history!r} is not a channel-history mode; choose one of {list(HISTORIES)}")
+        raise ValueError(f"history: {history!r} is not a history mode; choose one of {list(HISTORIES)}")
     return history
 
 
@@ -150,6 +153,24 @@ def live_history(trained: TrainedModels, observed: pd.DataFrame) -> ChannelHisto
     return trained.features.channel_history(prepare_snapshots(observed))
 
 
+def predict_under(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame, observed: pd.DataFrame,
+                  histories: Sequence[str]
+                  ) -> tuple[dict[str, dict[str, pd.DataFrame]], dict[str, ChannelHistory | None]]:
+    """Prediction tables of every model under each of ``histories`` (``HISTORIES``), ``observed`` being every
+    snapshot a live system has (training and later), and the channel history each mode answers from."""
+    for history in histories:
+        check_history(history)
+    live = live_history(trained, observed) if set(histories) & {"live", "live_channels"} else None
+    channels = {h: None if h == "train" else live for h in histories}
+    modes = {"live_channels" if h == "live" else h: channels[h] for h in histories}
+    tables = predict_histories(trained, last, last_targets, modes)
+    if "live" in histories:
+        levels = recent_level(trained, observed, live, until=pd.to_datetime(last["published_at"], utc=True).max())
+        tables["live"] = {name: apply_level(frame, levels[name].offsets(last["published_at"]))
+                          for name, frame in tables["live_channels"].items()}
+    return {h: tables[h] for h in histories}, channels
+
+
 def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions_path: str | Path | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
@@ -157,10 +178,11 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     """Fit on ``train_snapshots``, predict every video of ``test_snapshots`` at its last observed age.
 
     ``history``: ``"live"`` answers each test video's channel history from every observation made strictly
-    before its publish time, in ``observed`` (default: training and test snapshots together); ``"train"``
-    from the training snapshots only. Returns ``{"metrics": DataFrame, "predictions": {model: DataFrame},
-    "oof": reports, "seconds": ...}``. ``predictions_path``: the CSV of the (first) model; further models go
-    to ``<stem>_<model>.csv``.
+    before its publish time, in ``observed`` (default: training and test snapshots together), and applies the
+    live level learnt from the same observations; ``"live_channels"`` the channel history alone; ``"train"``
+    channel history from the training snapshots only, no level. Returns ``{"metrics": DataFrame,
+    "predictions": {model: DataFrame}, "oof": reports, "seconds": ...}``. ``predictions_path``: the CSV of the
+    (first) model; further models go to ``<stem>_<model>.csv``.
     """
     check_history(history)
     settings = resolve(speed, models, seed, config, progress)
@@ -171,12 +193,11 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
                        "(their own views reach their features through the encodings)", len(overlap))
     trained = train_models(train_snapshots, settings)
     last, last_targets = test_rows(test_snapshots)
-    channels = None
-    if history == "live":
-        channels = live_history(trained, observed if observed is not None
-                                else pd.concat([train_snapshots, test_snapshots], ignore_index=True))
-    predictions = predict_videos(trained, last, last_targets, history=channels)
-    baselines = baseline_tables(train_snapshots, last, last_targets, history=channels)
+    if observed is None:
+        observed = pd.concat([train_snapshots, test_snapshots], ignore_index=True)
+    tables, channels = predict_under(trained, last, last_targets, observed, [history])
+    predictions = tables[history]
+    baselines = baseline_tables(train_snapshots, last, last_targets, history=channels[history])
     table = metrics_table(predictions, baselines)
     written = []
     if predictions_path is not None:
