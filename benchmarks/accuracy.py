@@ -4,7 +4,8 @@
 
 Protocol: train the shared feature pipeline, the stacking ensemble and the deep multi-task model on the
 videos published before ``--split-date`` (their observations before it), then predict every later video
-at its last observed age, with channel history and encodings from the training videos only. Every
+at its last observed age, with live channel history and live level (`videoperf.evaluation`, history
+"live") and encodings from the training videos only. Every
 metric of ``videoperf.metrics`` is reported for both models beside the global-mean and channel-mean baselines.
 Text embeddings start from an empty cache (``--warm-cache`` reuses the project cache), so the training
 time is what a first run costs. Training time = loading the file + targets + features + both fits.
