@@ -123,7 +123,8 @@ class Bundle:
         if family.artifact not in self.manifest["files"]:
             raise ValueError(f"model_type: the bundle in {self.folder} has no {model_type} model "
                              f"({family.artifact}); train it with --models {model_type}")
-        artifacts.check_library_versions(self.manifest, family.libraries, self.folder)
+        artifacts.check_library_versions(self.manifest, family.libraries, self.folder,
+                                         installed=_installed_libraries())
         try:
             return family.load(self.folder, self.manifest)
         except (artifacts.ArtifactError, NotImplementedError):
@@ -214,6 +215,12 @@ def _rows(requests: Columns, start: int, stop: int) -> Columns:
     if isinstance(requests, pd.DataFrame):
         return requests.iloc[start:stop]
     return {name: values[start:stop] for name, values in requests.items()}
+
+
+@lru_cache(maxsize=1)
+def _installed_libraries() -> dict[str, str]:
+    """The installed library versions, read once per process (package metadata is slow to read)."""
+    return artifacts.library_versions()
 
 
 # ---------------------------------------------------------------------------------------------- cache
