@@ -198,27 +198,33 @@ class ContentEncoder(BaseEstimator):
         state.pop("_cache", None)  # training rows stay out of the saved pipeline
         return state
 
-    def transform(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
-        """``(matrix with columns names_, {token family: token lists})``, one row per row of ``videos``."""
+    def transform(self, videos: Columns, token_families: Sequence[str] = TOKEN_FAMILIES
+                  ) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
+        """``(matrix with columns names_, {token family: token lists})``, one row per row of ``videos``; tokens of
+        ``token_families`` only (those a caller encodes)."""
         check_is_fitted(self, "names_")
         if getattr(self, "_cache", None) is not None and "video_id" in videos:
             index, matrix, tokens = self._cache
             positions = index.get_indexer(videos["video_id"])
             if len(positions) and (positions >= 0).all():
-                return matrix[positions], {name: [lists[i] for i in positions] for name, lists in tokens.items()}
-        _, matrix, tokens = self._compute(videos)
+                return matrix[positions], {name: [tokens[name][i] for i in positions] for name in token_families}
+        _, matrix, tokens = self._compute(videos, token_families)
         return matrix, tokens
 
-    def _compute(self, videos: Columns) -> tuple[list[str], np.ndarray, dict[str, list[list[str]]]]:
+    def _compute(self, videos: Columns, token_families: Sequence[str] = TOKEN_FAMILIES
+                 ) -> tuple[list[str], np.ndarray, dict[str, list[list[str]]]]:
         """``(column names, matrix, tokens)`` of ``videos``; changes nothing on the encoder."""
         titles = _titles(videos)
-        tags = [tag_tokens(t) for t in _values(videos, "tags", len(titles))]
+        n = len(titles)
+        tags = [tag_tokens(t) for t in _values(videos, "tags", n)]
         lowered = [title.lower() for title in titles]
         words = [_WORD.findall(title) for title in lowered]
-        tokens = {"tag": tags, "category": [category_tokens(c) for c in _values(videos, "categories", len(titles))],
-                  "word": [sorted(set(w)) for w in words],
-                  "language": language_tokens(_values(videos, "default_language", len(titles)),
-                                               _values(videos, "audio_language", len(titles)))}
+        families = {"tag": lambda: tags,
+                    "category": lambda: [category_tokens(c) for c in _values(videos, "categories", n)],
+                    "word": lambda: [sorted(set(w)) for w in words],
+                    "language": lambda: language_tokens(_values(videos, "default_language", n),
+                                                        _values(videos, "audio_language", n))}
+        tokens = {name: families[name]() for name in token_families}
         names, columns = self._handcrafted(videos, titles, lowered, tags)
         text_names, text = self._text(titles, words, tags)
         matrix = np.empty((len(titles), len(names) + len(text_names)), dtype=np.float32)

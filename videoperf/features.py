@@ -225,9 +225,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def _content(self, videos: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Content features and target encodings (from all training videos) of new videos. An encoder none of
         whose columns reaches a model (``features.excluded_families``) is not run: its columns are NaN."""
-        static, tokens = self.content_.transform(videos)
-        encodings: dict[str, np.ndarray] = {}
         used = self._used_encoders()
+        static, tokens = self.content_.transform(videos, [name for name in TOKEN_FAMILIES if name in used])
+        encodings: dict[str, np.ndarray] = {}
         for name in TOKEN_FAMILIES:
             if name in used:
                 encodings.update(self.encoders_[name].transform(tokens[name]))
