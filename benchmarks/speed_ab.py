@@ -6,7 +6,9 @@ On a shared machine other work changes every figure from one minute to the next,
 earlier says little. This runs each step (``speed.py --child``: cold start, warm single calls, ``predict_batch``;
 ``service_load.py``) with the older checkout (``--before-tree``, e.g. ``git worktree add /tmp/old <commit>``) and
 with this one, alternately, ``--rounds`` times, on the same bundle, and keeps each step's median over the rounds
-with the load average when it started. Writes ``<out-dir>/<out-name>.json`` and ``.md``.
+with the load average when it started. The REST steps run this checkout's ``service_load.py`` against both
+servers (copied into the other checkout for the run), with httpx and with the minimal client. Writes
+``<out-dir>/<out-name>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,14 +35,21 @@ def child(tree: Path, *args: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def service(tree: Path, folder: str, requests: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "service.json"
-        subprocess.run([sys.executable, str(tree / "benchmarks" / "service_load.py"), "--artifacts", folder,
-                        "--requests", str(requests), "--out", str(out)], cwd=tree, capture_output=True, text=True)
-        if not out.is_file():
-            raise RuntimeError(f"{tree}: service_load.py failed")
-        result = json.loads(out.read_text())
+def service(tree: Path, folder: str, requests: int, client: str) -> dict[str, Any]:
+    """This checkout's ``service_load.py`` (same load generator for both) against ``tree``'s server: the script is
+    copied into ``tree`` for the run, as it serves the code of the folder it sits in."""
+    script = tree / "benchmarks" / "_service_load_ab.py"
+    shutil.copyfile(ROOT / "benchmarks" / "service_load.py", script)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            out = Path(scratch) / "service.json"
+            subprocess.run([sys.executable, str(script), "--artifacts", folder, "--requests", str(requests),
+                            "--client", client, "--out", str(out)], cwd=tree, capture_output=True, text=True)
+            if not out.is_file():
+                raise RuntimeError(f"{tree}: service_load.py failed")
+            result = json.loads(out.read_text())
+    finally:
+        script.unlink(missing_ok=True)
     return {"p50_ms": result["latency"]["p50_ms"], "p99_ms": result["latency"]["p99_ms"],
             "requests_per_second": result["requests_per_second"], "errors": result["errors"]}
 
@@ -51,8 +61,22 @@ STEPS = {
                              "median_ms"),
     "batch ensemble, rows/s": (lambda t, a: child(t, "batch", a.artifacts, "ensemble", str(a.batch_rows)),
                                "rows_per_second"),
-    "REST p99 (16 clients), ms": (lambda t, a: service(t, a.artifacts, a.requests), "p99_ms"),
+    "REST p50 / p99 / requests per second (16 clients, httpx)": (
+        lambda t, a: service(t, a.artifacts, a.requests, "httpx"), ("p50_ms", "p99_ms", "requests_per_second")),
+    "REST p50 / p99 / requests per second (16 clients, minimal client)": (
+        lambda t, a: service(t, a.artifacts, a.requests, "raw"), ("p50_ms", "p99_ms", "requests_per_second")),
 }
+
+
+def _pick(value: dict[str, Any], key: str | tuple[str, ...]) -> Any:
+    return [value[k] for k in key] if isinstance(key, tuple) else value[key]
+
+
+def _show(values: list[Any]) -> str:
+    """Median over the rounds (of each part, for a p50 / p99 / rps triple)."""
+    if isinstance(values[0], list):
+        return " / ".join(f"{statistics.median(part):,g}" for part in zip(*values))
+    return f"{statistics.median(values):,g}"
 
 
 def main() -> int:
@@ -75,10 +99,9 @@ def main() -> int:
             for label in (("before", "after") if round_ % 2 == 0 else ("after", "before")):
                 load = round(os.getloadavg()[0], 2)
                 value = run(trees[label], args)
-                runs[step][label].append({"value": value[key], "load_1min": load})
-                print(f"round {round_ + 1} {step} {label}: {value[key]} (load {load})", flush=True)
-    summary = {step: {label: statistics.median(r["value"] for r in runs[step][label]) for label in trees}
-               for step in STEPS}
+                runs[step][label].append({"value": _pick(value, key), "load_1min": load})
+                print(f"round {round_ + 1} {step} {label}: {_pick(value, key)} (load {load})", flush=True)
+    summary = {step: {label: _show([r["value"] for r in runs[step][label]]) for label in trees} for step in STEPS}
     report = {"artifacts": args.artifacts, "before_tree": str(trees["before"]), "rounds": args.rounds,
               "batch_rows": args.batch_rows, "runs": runs, "median": summary, "cpus": os.cpu_count()}
     out = Path(args.out_dir)
@@ -88,7 +111,7 @@ def main() -> int:
              "| step | before (median) | after (median) | load average (1 min) at each run |", "|---|---|---|---|"]
     for step in STEPS:
         loads = ", ".join(str(r["load_1min"]) for label in trees for r in runs[step][label])
-        lines.append(f"| {step} | {summary[step]['before']:,g} | {summary[step]['after']:,g} | {loads} |")
+        lines.append(f"| {step} | {summary[step]['before']} | {summary[step]['after']} | {loads} |")
     (out / f"{args.out_name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
