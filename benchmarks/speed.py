@@ -13,8 +13,16 @@ Steps (each reports its wall time and the peak memory of its process):
 * ``batch``: ``predict_batch`` throughput per model type;
 * ``service``: ``benchmarks/service_load.py`` against ``predict.py serve`` per model type (16 clients).
 
-Writes ``benchmarks/results/speed.json`` and ``speed.md``, and the training step also to ``train_<speed>.json``
-(``--only-train`` stops there: the cost of a preset on the whole file).
+Writes ``benchmarks/results/speed.json`` and ``speed.md`` (``--out-dir`` / ``--out-name``), and the training step also
+to ``train_<speed>.json`` (``--only-train`` stops there: the cost of a preset on the whole file). Each step records
+the machine's load average when it started (other work on a shared machine slows every figure down).
+``--before OLD.json`` adds a before / after table against an earlier run, with the issue-14 targets.
+
+The issue-14 measurement (whole-export ``fast`` bundle trained here, 100,000 batch rows, compared with the run
+before the hot-path work):
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/speed.py --batch-rows 100000 \
+        --before benchmarks/results/archive/speed_before_issue14_pt3.json
 """
 
 from __future__ import annotations
@@ -140,8 +148,16 @@ STEPS = {"train": step_train, "load": step_load, "cold": step_cold, "warm": step
 
 
 # ------------------------------------------------------------------------------------ orchestration
+LOAD_AVERAGES: dict[str, list[float]] = {}
+
+
+def _note_load(label: str) -> None:
+    LOAD_AVERAGES[label] = [round(value, 2) for value in os.getloadavg()]
+
+
 def run_child(step: str, *args: Any) -> dict[str, Any]:
     """Run one step in a fresh interpreter; its last stdout line is its JSON result."""
+    _note_load(" ".join([step, *map(str, args[1:2])]))
     command = [sys.executable, __file__, "--child", step, *map(str, args)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
@@ -151,11 +167,12 @@ def run_child(step: str, *args: Any) -> dict[str, Any]:
     return result
 
 
-def run_service(folder: str, model_type: str, requests: int) -> dict[str, Any]:
+def run_service(folder: str, model_type: str, requests: int, client: str = "httpx") -> dict[str, Any]:
+    _note_load(f"service {model_type} ({client})")
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "service.json"
         command = [sys.executable, str(ROOT / "benchmarks" / "service_load.py"), "--artifacts", folder,
-                   "--requests", str(requests), "--model-type", model_type, "--out", str(out)]
+                   "--requests", str(requests), "--model-type", model_type, "--out", str(out), "--client", client]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if not out.is_file():
             raise RuntimeError(f"service_load.py ({model_type}) failed:\n{done.stderr[-3000:]}")
@@ -163,18 +180,70 @@ def run_service(folder: str, model_type: str, requests: int) -> dict[str, Any]:
         if done.returncode != 0:  # errors, a timeout or missing answers: recorded, and said loudly
             print(f"WARNING: service_load.py ({model_type}) exited with {done.returncode}: "
                   f"{result['errors']} errors, timed out: {result['timed_out']}", flush=True)
-    summary = {"requests": result["requests"], "concurrency": result["concurrency"], "errors": result["errors"],
+    summary = {"client": client, "requests": result["requests"], "concurrency": result["concurrency"],
+               "errors": result["errors"],
                "completed": result["completed"], "timed_out": result["timed_out"],
                "requests_per_second": result["requests_per_second"], "latency": result["latency"]}
-    print(f"service {model_type}: {summary}", flush=True)
+    print(f"service {model_type} ({client}): {summary}", flush=True)
     return summary
 
 
-def markdown(report: dict[str, Any]) -> str:
+# Issue 14's targets on the whole-export fast bundle: (label, how to read it from a report, target, higher is better).
+TARGETS = [
+    ("warm `predict_performance` median, ensemble (ms)", lambda r: r["warm"]["ensemble"]["median_ms"], 5.0, False),
+    ("warm `predict_performance` median, deep model (ms)", lambda r: r["warm"]["deep_learning"]["median_ms"], 15.0,
+     False),
+    ("`predict_batch` throughput, ensemble (rows/s)", lambda r: r["batch"]["ensemble"]["rows_per_second"], 50_000,
+     True),
+    ("import + first ensemble prediction, fresh process (s)", lambda r: r["cold"]["ensemble"]["seconds"], 1.5, False),
+    ("REST p99 with 16 clients, ensemble, httpx load generator (ms)",
+     lambda r: r["service"]["ensemble"]["latency"]["p99_ms"], 50.0, False),
+    ("REST p50, ensemble, httpx load generator (ms)", lambda r: r["service"]["ensemble"]["latency"]["p50_ms"], None,
+     False),
+    ("REST requests per second, ensemble, httpx load generator",
+     lambda r: r["service"]["ensemble"]["requests_per_second"], None, True),
+    ("REST p99 with 16 clients, ensemble, minimal client (ms)",
+     lambda r: r["service_raw_client"]["ensemble"]["latency"]["p99_ms"], 50.0, False),
+    ("REST p50, ensemble, minimal client (ms)", lambda r: r["service_raw_client"]["ensemble"]["latency"]["p50_ms"],
+     None, False),
+    ("REST requests per second, ensemble, minimal client",
+     lambda r: r["service_raw_client"]["ensemble"]["requests_per_second"], None, True),
+    ("`predict_batch` throughput, deep model (rows/s)", lambda r: r["batch"]["deep_learning"]["rows_per_second"],
+     None, True),
+]
+
+
+def comparison(before: dict[str, Any], after: dict[str, Any], before_name: str) -> list[str]:
+    """A before / after table of the issue-14 figures with their targets."""
+    lines = [f"## Before / after (before: `{before_name}`)", "",
+             "| measurement | before | after | target | met |", "|---|---|---|---|---|"]
+    for label, read, target, higher in TARGETS:
+        try:
+            new = read(after)
+        except (KeyError, TypeError):
+            continue
+        try:
+            old = f"{read(before):,g}"
+        except (KeyError, TypeError):
+            old = "(not measured)"
+        met = "" if target is None else ("yes" if (new >= target if higher else new <= target) else "no")
+        shown = "" if target is None else (f">= {target:,g}" if higher else f"<= {target:,g}")
+        lines.append(f"| {label} | {old} | {new:,g} | {shown} | {met} |")
+    loads = after.get("load_average") or {}
+    if loads:
+        lines += ["", "Load average (1, 5, 15 min) when each step started: "
+                  + "; ".join(f"{step}: {', '.join(map(str, values))}" for step, values in loads.items()) + "."]
+    return lines
+
+
+def markdown(report: dict[str, Any], before: dict[str, Any] | None = None, before_name: str = "") -> str:
     from results_table import speed_table
 
-    return "\n".join([f"# Speed and memory ({report['bundle']})", "", f"Machine: {report['machine']['cpus']} CPUs, "
-                      f"{report['machine']['platform']}.", "", *speed_table(report)]) + "\n"
+    lines = [f"# Speed and memory ({report['bundle']})", "", f"Machine: {report['machine']['cpus']} CPUs, "
+             f"{report['machine']['platform']}.", "", *speed_table(report)]
+    if before is not None:
+        lines += ["", *comparison(before, report, before_name)]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -198,7 +267,14 @@ def main() -> int:
     parser.add_argument("--only-train", action="store_true",
                         help="only time the training step (writes train_<speed>.json, not speed.json)")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--out-name", default="speed", help="file names: <out-name>.json and <out-name>.md")
+    parser.add_argument("--before", default=None, help="an earlier speed JSON to compare with in the markdown")
     args = parser.parse_args()
+    before = None
+    if args.before is not None:
+        if not Path(args.before).is_file():
+            sys.exit(f"--before: {args.before} is not a file")
+        before = json.loads(Path(args.before).read_text())
     if args.only_train and args.artifacts:
         parser.error("--only-train times training: it cannot reuse --artifacts")
     if args.artifacts is None and not Path(args.data).exists():
@@ -225,10 +301,17 @@ def main() -> int:
     report["warm"] = {m: run_child("warm", folder, m, args.calls) for m in MODEL_TYPES}
     report["batch"] = {m: run_child("batch", folder, m, args.batch_rows) for m in MODEL_TYPES}
     report["service"] = {m: run_service(folder, m, args.requests) for m in MODEL_TYPES}
+    # The httpx load generator costs ~3 ms of CPU per request on the server's own two cores; the minimal client
+    # (``service_load.load_raw``) measures the server with far less of that.
+    report["service_raw_client"] = {m: run_service(folder, m, args.requests, "raw") for m in MODEL_TYPES}
+    report["load_average"] = dict(LOAD_AVERAGES)
+    if args.before is not None:
+        report["before"] = args.before
     scratch.cleanup()
-    (out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "speed.md").write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report, before, args.before or "")
+    (out / f"{args.out_name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{args.out_name}.md").write_text(text)
+    print(text)
     return 0
 
 

@@ -18,10 +18,14 @@ bundle (thread-safe). ``load_bundle`` keeps one bundle per folder and reloads it
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import threading
-from functools import lru_cache
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +34,11 @@ import pandas as pd
 
 from videoperf import artifacts
 from videoperf.config import load_config, resolve_path
+from videoperf.family import ModelFamily, threads_for_prediction
 from videoperf.registry import FAMILIES
 
 if TYPE_CHECKING:
+    from videoperf.content_features import Columns
     from videoperf.features import FeatureBuilder
     from videoperf.pipeline import TrainedModels
 
@@ -44,6 +50,7 @@ SHARED_FILES = (FEATURES_FILE,)
 SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
 ARTIFACTS_ENV = "VIDEOPERF_ARTIFACTS"
 _DAY_NS = 86400e9
+CHUNK_ROWS = 8192  # batches of at least twice this many rows are predicted in chunks (``predict_frame``)
 
 
 def bundle_files() -> tuple[str, ...]:
@@ -116,7 +123,8 @@ class Bundle:
         if family.artifact not in self.manifest["files"]:
             raise ValueError(f"model_type: the bundle in {self.folder} has no {model_type} model "
                              f"({family.artifact}); train it with --models {model_type}")
-        artifacts.check_library_versions(self.manifest, family.libraries, self.folder)
+        artifacts.check_library_versions(self.manifest, family.libraries, self.folder,
+                                         installed=_installed_libraries())
         try:
             return family.load(self.folder, self.manifest)
         except (artifacts.ArtifactError, NotImplementedError):
@@ -127,19 +135,42 @@ class Bundle:
                 f"{error}); retrain the bundle") from None
 
     # -------------------------------------------------------------------------------------------- predict
-    def predict_frame(self, requests: pd.DataFrame, model_type: str) -> pd.DataFrame:
-        """Predictions for validated request rows (``videoperf.inputs``), one row each, with ``model_age_days``."""
+    def predict_frame(self, requests: Columns, model_type: str) -> pd.DataFrame:
+        """Predictions for validated request rows (``videoperf.inputs``), one row each, with ``model_age_days``.
+
+        ``requests``: a DataFrame, or a mapping of column -> values (one request or a few: no DataFrame needed)."""
         model = self.model(model_type)
-        X = self.features.transform_videos(requests)
-        out = FAMILIES[model_type].predict(model, X, requests)
+        family = FAMILIES[model_type]
+        n = len(requests["published_at"])
+        if n < 2 * CHUNK_ROWS or family.concurrent_chunks < 2:
+            with collector_paused(n >= GC_PAUSE_ROWS):
+                out = self._predict_rows(family, model, requests)
+        else:
+            # Row chunks, two (``concurrent_chunks``) at a time, each on one thread: one chunk's learners (C code,
+            # the GIL released) run while the next one's features (Python) are computed, so both cores work.
+            # Rows are predicted independently, so the chunks change no result.
+            bounds = np.linspace(0, n, n // CHUNK_ROWS + 1).astype(int)
+            chunks = [_rows(requests, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+            with collector_paused(True), ThreadPoolExecutor(family.concurrent_chunks,
+                                                              thread_name_prefix="videoperf-rows") as pool:
+                parts = list(pool.map(partial(self._predict_rows, family, model, threads=1), chunks))
+            out = pd.concat(parts, ignore_index=True)
         out["model_age_days"] = self.model_age_days(requests["published_at"])
         return out
 
-    def model_age_days(self, published_at: pd.Series) -> np.ndarray:
+    def _predict_rows(self, family: ModelFamily, model: Any, requests: Columns, threads: int | None = None
+                      ) -> pd.DataFrame:
+        with threads_for_prediction(threads):
+            return family.predict(model, self.features.transform_videos(requests), requests)
+
+    def model_age_days(self, published_at: pd.Series | list) -> np.ndarray:
         """Days from the training cut to each publish time; a warning past what the backtest measured."""
         if self.training_cut is None:
             return np.full(len(published_at), np.nan)
-        stamps = pd.to_datetime(published_at, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
+        if isinstance(published_at, list) and all(isinstance(v, pd.Timestamp) and v.tzinfo for v in published_at):
+            stamps = np.array([v.value for v in published_at], dtype=np.int64)  # epoch ns, as below
+        else:
+            stamps = pd.to_datetime(published_at, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
         age = (stamps - self.training_cut.value) / _DAY_NS
         beyond = age > self.backtested_days
         if beyond.any():
@@ -148,6 +179,48 @@ class Bundle:
                            "(python model_update.py train)", int(beyond.sum()), float(age.max()),
                            self.backtested_days)
         return age
+
+
+# Features of a large batch allocate millions of small lists and strings (tokens), none of them in a reference
+# cycle; Python's cycle collector would walk every live object again and again meanwhile (about 40% of the
+# feature time on 100,000 rows), so it is paused for such batches and resumed when the last one ends.
+GC_PAUSE_ROWS = 5000
+_GC_LOCK = threading.Lock()
+_GC_STATE = {"pauses": 0, "paused_here": False}  # batches running with the collector paused; did we pause it
+
+
+@contextlib.contextmanager
+def collector_paused(pause: bool) -> Iterator[None]:
+    """Within the block (when ``pause``), Python's cycle collector is off; nested and concurrent blocks share
+    one pause, and the collector resumes after the last (unless it was off before the first)."""
+    if not pause:
+        yield
+        return
+    with _GC_LOCK:
+        if _GC_STATE["pauses"] == 0:
+            _GC_STATE["paused_here"] = gc.isenabled()
+            gc.disable()
+        _GC_STATE["pauses"] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_STATE["pauses"] -= 1
+            if _GC_STATE["pauses"] == 0 and _GC_STATE["paused_here"]:
+                gc.enable()
+
+
+def _rows(requests: Columns, start: int, stop: int) -> Columns:
+    """Rows ``start:stop`` of a DataFrame or of a mapping of columns."""
+    if isinstance(requests, pd.DataFrame):
+        return requests.iloc[start:stop]
+    return {name: values[start:stop] for name, values in requests.items()}
+
+
+@lru_cache(maxsize=1)
+def _installed_libraries() -> dict[str, str]:
+    """The installed library versions, read once per process (package metadata is slow to read)."""
+    return artifacts.library_versions()
 
 
 # ---------------------------------------------------------------------------------------------- cache

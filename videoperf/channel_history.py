@@ -121,23 +121,26 @@ def _delta(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     return np.where(first, values, values - previous)
 
 
-def channel_features(stats: pd.DataFrame) -> dict[str, np.ndarray]:
+def channel_features(stats: pd.DataFrame | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The model's ``CHANNEL_FEATURES`` from raw statistics (history or user input); NaN = unknown.
 
     ``channel_log_gap`` (mean log views minus log of the average views) is how skewed the channel's
     results are - a channel whose average is one viral hit has a large gap.
     """
-    count = pd.to_numeric(stats["channel_video_count"], errors="coerce").to_numpy(float)
+    count = _numbers(stats["channel_video_count"])
     has_history = count > 0
-    avg = np.where(has_history, pd.to_numeric(stats["channel_avg_views"], errors="coerce").to_numpy(float), np.nan)
+    avg = np.where(has_history, _numbers(stats["channel_avg_views"]), np.nan)
     out = {"channel_log_count": np.log1p(np.nan_to_num(count, nan=0.0)),
            "channel_log_avg_views": np.log1p(np.clip(avg, 0, None))}
     for column in OPTIONAL_STATS:
-        values = (pd.to_numeric(stats[column], errors="coerce").to_numpy(float) if column in stats
-                  else np.full(len(stats), np.nan))
+        values = _numbers(stats[column]) if column in stats else np.full(len(count), np.nan)
         out[column] = np.where(has_history, values, np.nan)
     out["channel_log_gap"] = out["channel_mean_log_views"] - out["channel_log_avg_views"]
     return {name: out[name] for name in CHANNEL_FEATURES}
+
+
+def _numbers(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
 
 
 def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int, video_ids: np.ndarray | pd.Series

@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
+from collections.abc import Mapping, Sequence
+from itertools import chain, repeat
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -61,20 +66,6 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
 
 
-def language_tokens(frame: pd.DataFrame) -> pd.Series:
-    """``d:<title language>`` and ``a:<audio language>`` (base codes; 'und' = unknown), one list per row."""
-    def tokens(default: object, audio: object) -> list[str]:
-        out = []
-        if isinstance(default, str) and default:
-            out.append("d:" + default.lower().split("-")[0])
-        if isinstance(audio, str) and audio and audio != "und":
-            out.append("a:" + audio.lower().split("-")[0])
-        return out
-
-    pairs = zip(_column(frame, "default_language"), _column(frame, "audio_language"))
-    return pd.Series([tokens(d, a) for d, a in pairs], index=frame.index, dtype=object)
-
-
 def _top_codes(values: pd.Series, limit: int) -> list[str]:
     return values.dropna().astype(str).value_counts().index[:limit].tolist()
 
@@ -103,6 +94,45 @@ def title_stats(title: str) -> tuple[float, ...]:
     return (float(chars), float(len(title.split())), len(_UPPER.findall(title)) / max(letters, 1),
             len(_NON_ASCII.findall(title)) / max(chars, 1), float(len(_DIGIT.findall(title))),
             float(len(_MARK.findall(title))), float(title.count("#")), float(len(_SEPARATOR.findall(title))))
+
+
+def _byte_table(members: bytes) -> np.ndarray:
+    table = np.zeros(256, dtype=np.int32)
+    table[list(members)] = 1
+    return table
+
+
+# On ASCII text the patterns of ``title_stats`` match exactly these bytes: [A-Z], [^\W\d_], \d, [!?], #, [|\-–:].
+_ASCII_CLASSES = (_byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                  _byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), _byte_table(b"0123456789"),
+                  _byte_table(b"!?"), _byte_table(b"#"), _byte_table(b"|-:"))
+
+
+def title_stats_matrix(titles: list[str]) -> np.ndarray:
+    """``title_stats`` of every title, shape (n, len(TITLE_STATS)); ASCII titles (most) are counted at once with
+    NumPy (the same integers, so the same floats), the others one by one."""
+    out = np.empty((len(titles), len(TITLE_STATS)), dtype=float)
+    ascii_rows = [i for i, title in enumerate(titles) if title.isascii()]
+    other = sorted(set(range(len(titles))) - set(ascii_rows)) if len(ascii_rows) < len(titles) else []
+    if ascii_rows:
+        chosen = [titles[i] for i in ascii_rows]
+        lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
+        codes = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8)
+        ends = np.cumsum(lengths)
+        counts = []
+        totals = np.zeros(len(codes) + 1, dtype=np.int64)
+        for table in _ASCII_CLASSES:  # matches per title: differences of running totals at title boundaries
+            np.cumsum(table[codes], out=totals[1:])
+            counts.append(totals[ends] - totals[ends - lengths])
+        upper, letters, digits, marks, hashes, separators = counts
+        words = np.fromiter((len(title.split()) for title in chosen), dtype=np.int64, count=len(chosen))
+        out[ascii_rows] = np.column_stack([lengths.astype(float), words.astype(float),
+                                           upper / np.maximum(letters, 1), np.zeros(len(chosen)),
+                                           digits.astype(float), marks.astype(float), hashes.astype(float),
+                                           separators.astype(float)])
+    for i in other:
+        out[i] = title_stats(titles[i])
+    return out
 
 
 def _flag(value: object) -> float:
@@ -168,87 +198,227 @@ class ContentEncoder(BaseEstimator):
         state.pop("_cache", None)  # training rows stay out of the saved pipeline
         return state
 
-    def transform(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
-        """``(matrix with columns names_, {token family: token lists})``, one row per row of ``videos``."""
+    def transform(self, videos: Columns, token_families: Sequence[str] = TOKEN_FAMILIES
+                  ) -> tuple[np.ndarray, dict[str, list[list[str]]]]:
+        """``(matrix with columns names_, {token family: token lists})``, one row per row of ``videos``; tokens of
+        ``token_families`` only (those a caller encodes)."""
         check_is_fitted(self, "names_")
         if getattr(self, "_cache", None) is not None and "video_id" in videos:
             index, matrix, tokens = self._cache
             positions = index.get_indexer(videos["video_id"])
             if len(positions) and (positions >= 0).all():
-                return matrix[positions], {name: [lists[i] for i in positions] for name, lists in tokens.items()}
-        _, matrix, tokens = self._compute(videos)
+                return matrix[positions], {name: [tokens[name][i] for i in positions] for name in token_families}
+        _, matrix, tokens = self._compute(videos, token_families)
         return matrix, tokens
 
-    def _compute(self, videos: pd.DataFrame) -> tuple[list[str], np.ndarray, dict[str, list[list[str]]]]:
+    def _compute(self, videos: Columns, token_families: Sequence[str] = TOKEN_FAMILIES
+                 ) -> tuple[list[str], np.ndarray, dict[str, list[list[str]]]]:
         """``(column names, matrix, tokens)`` of ``videos``; changes nothing on the encoder."""
         titles = _titles(videos)
-        tags = [tag_tokens(t) for t in videos["tags"]]
-        tokens = {"tag": tags, "category": [category_tokens(c) for c in videos["categories"]],
-                  "word": [title_words(t) for t in titles], "language": list(language_tokens(videos))}
-        names, columns = self._handcrafted(videos, titles, tags)
-        text_names, text = self._text(titles, list(videos["tags"]))
-        matrix = np.empty((len(videos), len(names) + len(text_names)), dtype=np.float32)
+        n = len(titles)
+        tags = [tag_tokens(t) for t in _values(videos, "tags", n)]
+        lowered = [title.lower() for title in titles]
+        words = [_WORD.findall(title) for title in lowered]
+        families = {"tag": lambda: tags,
+                    "category": lambda: [category_tokens(c) for c in _values(videos, "categories", n)],
+                    "word": lambda: [sorted(set(w)) for w in words],
+                    "language": lambda: language_tokens(_values(videos, "default_language", n),
+                                                        _values(videos, "audio_language", n))}
+        tokens = {name: families[name]() for name in token_families}
+        names, columns = self._handcrafted(videos, titles, lowered, tags)
+        text_names, text = self._text(titles, words, tags)
+        matrix = np.empty((len(titles), len(names) + len(text_names)), dtype=np.float32)
         for j, column in enumerate(columns):
             matrix[:, j] = column
         matrix[:, len(names):] = text
         return names + text_names, matrix, tokens
 
-    def _text(self, titles: list[str], tags: list) -> tuple[list[str], np.ndarray]:
+    def _text(self, titles: list[str], words: list[list[str]], tags: list[list[str]]) -> tuple[list[str], np.ndarray]:
+        """TF-IDF + SVD of titles and tags (``_tfidf_svd``: the vectorisers' own arithmetic on tokens computed once)."""
         cfg = self.config
         names = [f"title_svd_{i}" for i in range(cfg.title_svd_components)] + [
             f"tag_svd_{i}" for i in range(cfg.tag_svd_components)]
         values = np.zeros((len(titles), len(names)), dtype=np.float32)
+        if not len(titles):
+            return names, values
+        title_terms = _title_terms(self.title_vectorizer_, titles, words)
         offset = 0
-        for vectorizer, svd, docs, size in ((self.title_vectorizer_, self.title_svd_, titles, cfg.title_svd_components),
-                                            (self.tag_vectorizer_, self.tag_svd_, tags, cfg.tag_svd_components)):
-            if svd is not None and len(docs):
-                reduced = svd.transform(vectorizer.transform(docs))
+        for vectorizer, svd, terms, size in ((self.title_vectorizer_, self.title_svd_, title_terms,
+                                              cfg.title_svd_components),
+                                             (self.tag_vectorizer_, self.tag_svd_, tags, cfg.tag_svd_components)):
+            if svd is not None:
+                reduced = _tfidf_svd(vectorizer, svd, terms)
                 values[:, offset:offset + reduced.shape[1]] = reduced
             offset += size
         return names, values
 
-    def _handcrafted(self, videos: pd.DataFrame, titles: list[str], tags: list[list[str]]
+    def _handcrafted(self, videos: Columns, titles: list[str], lowered: list[str], tags: list[list[str]]
                      ) -> tuple[list[str], list[np.ndarray]]:
+        n = len(titles)
         f: dict[str, np.ndarray] = {}
-        duration = pd.to_numeric(videos["duration_seconds"], errors="coerce").to_numpy(float)
+        duration = _numbers(videos["duration_seconds"])
         duration = np.where(duration >= 0, duration, np.nan)
         f["log_duration"] = np.log1p(duration)
         f["is_short"] = np.where(np.isfinite(duration), (duration <= 60).astype(float), np.nan)
 
-        published = pd.DatetimeIndex(pd.to_datetime(videos["published_at"], utc=True))
-        hour = (published.hour + published.minute / 60.0).to_numpy(float)
-        weekday = published.day_of_week.to_numpy(float)
-        cycles = [("hour", hour, 24.0), ("weekday", weekday, 7.0)]
-        if self.use_month_:
-            cycles.append(("month", (published.month - 1 + (published.day - 1) / 31.0).to_numpy(float), 12.0))
+        cycles = _time_of_publishing(videos["published_at"], self.use_month_)
         for name, value, period in cycles:
             f[f"{name}_sin"] = np.sin(2 * np.pi * value / period)
             f[f"{name}_cos"] = np.cos(2 * np.pi * value / period)
 
-        stats = np.array([title_stats(t) for t in titles], dtype=float).reshape(len(titles), len(TITLE_STATS))
+        stats = title_stats_matrix(titles)
         for j, name in enumerate(TITLE_STATS):
             f[name] = stats[:, j]
         f["n_tags"] = np.array([len(t) for t in tags], dtype=float)
         f["tag_chars_mean"] = np.array([sum(map(len, t)) / len(t) if t else 0.0 for t in tags], dtype=float)
-        f["tags_in_title"] = np.array([sum(tag in title.lower() for tag in tag_list) for tag_list, title
-                                       in zip(tags, titles)], dtype=float)
+        f["tags_in_title"] = np.array([sum(tag in title for tag in tag_list) for tag_list, title
+                                       in zip(tags, lowered)], dtype=float)
         # Interactions between content attributes: a Short with hashtags, how tag-heavy a title is.
         f["short_x_hashtags"] = f["is_short"] * f["title_hashtags"]
         f["tags_per_word"] = f["n_tags"] / np.maximum(f["title_words"], 1)
 
-        f["category_code"] = _encode(first_category(videos["categories"]), self.category_codes_)
-        for col in ("default_language", "audio_language"):
-            f[f"{col}_code"] = _encode(_column(videos, col), self.language_codes_[col])
+        categories = _values(videos, "categories", n)
+        f["category_code"] = _encode([str(c[0]) if isinstance(c, _LISTS) and len(c) else None for c in categories],
+                                     self.category_codes_)
+        languages = {col: _values(videos, col, n) for col in ("default_language", "audio_language")}
+        for col, values in languages.items():
+            f[f"{col}_code"] = _encode(values, self.language_codes_[col])
         f["is_hd"] = np.array([float(d == "hd") if isinstance(d, str) and d else np.nan
-                               for d in _column(videos, "definition")], dtype=float)
+                               for d in _values(videos, "definition", n)], dtype=float)
         for col in FLAG_FACTS:
-            f[col] = np.array([_flag(v) for v in _column(videos, col)], dtype=float)
+            f[col] = np.array([_flag(v) for v in _values(videos, col, n)], dtype=float)
         f["language_mismatch"] = np.array([
             float(d.split("-")[0] != a.split("-")[0]) if isinstance(d, str) and d and isinstance(a, str)
             and a not in ("", "und") else np.nan
-            for d, a in zip(_column(videos, "default_language"), _column(videos, "audio_language"))], dtype=float)
+            for d, a in zip(languages["default_language"], languages["audio_language"])], dtype=float)
         return list(f), list(f.values())
 
 
-def _titles(videos: pd.DataFrame) -> list[str]:
-    return [t if isinstance(t, str) else "" for t in videos["title"]]
+# Request rows: a DataFrame, or (one request, the REST service's groups) a mapping of column name -> values.
+Columns = pd.DataFrame | Mapping[str, Sequence[Any]]
+
+
+def _values(videos: Columns, name: str, n: int) -> list:
+    """Column ``name`` as a Python list (``n`` times ``None`` when absent)."""
+    if name not in videos:
+        return [None] * n
+    values = videos[name]
+    return values.tolist() if isinstance(values, (pd.Series, np.ndarray)) else list(values)
+
+
+def _titles(videos: Columns) -> list[str]:
+    return [t if isinstance(t, str) else "" for t in _values(videos, "title", len(videos["title"]))]
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """``pd.to_numeric(values, errors="coerce")`` as floats, without pandas for a list of numbers."""
+    if isinstance(values, (list, tuple)):
+        try:
+            return np.array(values, dtype=float)
+        except (TypeError, ValueError):
+            values = pd.Series(values, dtype=object)
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
+_NS_HOUR, _NS_DAY = 3_600_000_000_000, 86_400_000_000_000
+
+
+def _time_of_publishing(published: Any, with_month: bool) -> list[tuple[str, np.ndarray, float]]:
+    """``(name, value, period)`` of the hour (with minutes) and weekday of each UTC publish time, and the month
+    (with the day) when ``with_month``: integer arithmetic on epoch nanoseconds, equal to pandas' fields."""
+    if isinstance(published, (list, tuple)) and all(isinstance(v, pd.Timestamp) and v.tzinfo is not None
+                                                    for v in published):
+        ns, missing = np.array([v.value for v in published], dtype=np.int64), None
+    else:
+        index = pd.DatetimeIndex(pd.to_datetime(published, utc=True)).as_unit("ns")
+        ns, missing = index.asi8, (index.isna() if index.hasnans else None)
+    in_day = ns % _NS_DAY
+    hour = in_day // _NS_HOUR + (in_day % _NS_HOUR // 60_000_000_000) / 60.0
+    weekday = ((ns // _NS_DAY + 3) % 7).astype(float)  # 1970-01-01 was a Thursday (Monday = 0)
+    cycles = [("hour", hour, 24.0), ("weekday", weekday, 7.0)]
+    if with_month:
+        stamps = ns.astype("datetime64[ns]")
+        months = stamps.astype("datetime64[M]")
+        day = (stamps.astype("datetime64[D]") - months.astype("datetime64[D]")).astype(np.int64) + 1
+        cycles.append(("month", (months.astype(np.int64) % 12 + (day - 1) / 31.0).astype(float), 12.0))
+    if missing is not None:
+        for _, value, _ in cycles:
+            value[missing] = np.nan
+    return cycles
+
+
+def language_tokens(default: list, audio: list) -> list[list[str]]:
+    """``d:<title language>`` and ``a:<audio language>`` (base codes; 'und' = unknown), one list per row."""
+    out = []
+    for d, a in zip(default, audio):
+        tokens = []
+        if isinstance(d, str) and d:
+            tokens.append("d:" + d.lower().split("-")[0])
+        if isinstance(a, str) and a and a != "und":
+            tokens.append("a:" + a.lower().split("-")[0])
+        out.append(tokens)
+    return out
+
+
+def _title_terms(vectorizer: TfidfVectorizer, titles: list[str], words: list[list[str]]) -> list[list[str]]:
+    """What the title vectoriser's analyzer yields for each title. With its default word settings that is the
+    lower-cased words (``_WORD`` finds the same tokens as the default token pattern) and their bigrams, built
+    from the words already found; any other configuration goes through the analyzer itself."""
+    default = (vectorizer.analyzer == "word" and vectorizer.lowercase and vectorizer.preprocessor is None
+               and vectorizer.tokenizer is None and vectorizer.stop_words is None
+               and vectorizer.strip_accents is None and vectorizer.token_pattern == r"(?u)\b\w\w+\b")
+    if not default:
+        analyze = vectorizer.build_analyzer()
+        return [analyze(title) for title in titles]
+    return [vectorizer._word_ngrams(w) for w in words]
+
+
+def _tfidf_svd(vectorizer: TfidfVectorizer, svd: TruncatedSVD, terms: list[list[str]]) -> np.ndarray:
+    """``svd.transform(vectorizer.transform(docs))`` from each document's analysed terms.
+
+    The same arithmetic as scikit-learn's (float32 counts, log + 1, times idf, l2 row norms by its own kernel, the
+    sparse product by SciPy's), so the result is bit for bit the library's; what is skipped is its per-call input
+    validation and a second analysis of the tags. Counting is vectorised: (document, term) keys are sorted and
+    counted at once, which is also the CSR order the library's ``sort_indices`` produces.
+    """
+    from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+    vocabulary, n = vectorizer.vocabulary_, len(terms)
+    width = len(vocabulary)
+    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=n)
+    ids = np.fromiter(map(vocabulary.get, chain.from_iterable(terms), repeat(-1)), dtype=np.int64,
+                      count=int(lengths.sum()))
+    docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    known = ids >= 0
+    keys, counts = np.unique(docs[known] * width + ids[known], return_counts=True)
+    rows, columns = np.divmod(keys, width)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    data = counts.astype(vectorizer.dtype)
+    tfidf = vectorizer._tfidf
+    if tfidf.sublinear_tf:
+        np.log(data, data)
+        data += 1.0
+    if tfidf.use_idf:
+        data *= tfidf.idf_[columns]
+    matrix = sparse.csr_matrix((data, columns.astype(np.int32), indptr), shape=(n, width))
+    if tfidf.norm == "l2":
+        inplace_csr_row_normalize_l2(matrix)
+    elif tfidf.norm is not None:
+        from sklearn.preprocessing import normalize
+
+        matrix = normalize(matrix, norm=tfidf.norm, copy=False)
+    return matrix @ _components_t(svd)
+
+
+def _components_t(svd: TruncatedSVD) -> np.ndarray:
+    """``svd.components_.T`` in C order, made once per fitted SVD: SciPy's sparse product copies a transposed
+    view into C order on every call (20,000 x 24 floats for the titles), the same numbers either way."""
+    copy = _TRANSPOSED.get(svd)
+    if copy is None or copy[0] is not svd.components_:
+        copy = _TRANSPOSED[svd] = (svd.components_, np.ascontiguousarray(svd.components_.T))
+    return copy[1]
+
+
+# Kept beside the SVDs, not on them: a pickled pipeline holds what was fitted and nothing else.
+_TRANSPOSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

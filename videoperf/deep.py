@@ -220,10 +220,12 @@ class VideoPerformanceNet(nn.Module):
     def numeric_matrix(self, numeric: np.ndarray | pd.DataFrame) -> np.ndarray:
         """A float32 (n, n_numeric) matrix; a DataFrame is reordered to ``numeric_names`` (missing -> error)."""
         if isinstance(numeric, pd.DataFrame):
-            missing = [name for name in self.numeric_names if name not in numeric]
+            positions = numeric.columns.get_indexer(self.numeric_names)
+            missing = [name for name, position in zip(self.numeric_names, positions) if position < 0]
             if missing:
                 raise ValueError(f"numeric: missing feature column(s) {missing[:10]}")
-            numeric = numeric[self.numeric_names].to_numpy(dtype=np.float32, na_value=np.nan)
+            # Columns by position: selecting them by name builds a new frame, slower than the model for one row.
+            numeric = numeric.to_numpy(dtype=np.float32, na_value=np.nan)[:, positions]
         numeric = np.array(numeric, dtype=np.float32)  # a writable copy, as torch wants
         if numeric.ndim != 2 or numeric.shape[1] != len(self.numeric_names):
             raise ValueError(f"numeric: expected shape (n, {len(self.numeric_names)}), got {numeric.shape}")

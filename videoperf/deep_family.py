@@ -76,7 +76,8 @@ def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None)
     probabilities = out["stage_probabilities"]
     columns.update({
         "predicted_like_ratio": out["like_ratio"],
-        "predicted_lifecycle_stage": model.stage_encoder.inverse_transform(probabilities.argmax(1)).astype(object),
+        # ``inverse_transform`` without its input checks (the indices come from the model's own argmax).
+        "predicted_lifecycle_stage": model.stage_encoder.classes_[probabilities.argmax(1)].astype(object),
         "predicted_time_to_peak_days": out["time_to_peak_days"],
         "predicted_decay_rate": out["decay_rate"],
     })

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
-from videoperf.family import ModelFamily, Writer
+from videoperf.family import ModelFamily, Writer, prediction_threads
 
 if TYPE_CHECKING:
     from videoperf.ensemble import Fold, StackingEnsemble
@@ -103,7 +103,7 @@ def fit(ctx: TrainContext) -> tuple[StackingEnsemble, dict[str, Any]]:
 
 def predict(model: StackingEnsemble, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Views and their interval from the ensemble, for feature rows ``X``."""
-    pred, lo, hi = model.predict_interval(X)
+    pred, lo, hi = model.predict_interval(X, n_threads=prediction_threads())
     return pd.DataFrame({"predicted_views": np.expm1(pred).clip(0, None), "views_lo": np.expm1(lo).clip(0, None),
                          "views_hi": np.expm1(hi).clip(0, None)})
 
@@ -117,4 +117,4 @@ def load(folder: Path, manifest: dict[str, Any]) -> StackingEnsemble:
 
 
 FAMILY = ModelFamily(name="ensemble", artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict, save=save,
-                     load=load)
+                     load=load, concurrent_chunks=2)

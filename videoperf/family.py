@@ -8,7 +8,9 @@ training modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,8 +45,31 @@ class ModelFamily:
     save: Callable[[Any], dict[str, Writer]]
     load: Callable[[Path, dict[str, Any]], Any]
     extra_files: tuple[str, ...] = ()
+    # A family whose ``predict`` spends its time in libraries that release the GIL, and predicts each row on its
+    # own, can take large batches as row chunks this many at a time, each on one thread (``prediction_threads``;
+    # ``bundle.Bundle.predict_frame``). 1: one call, the libraries' own threading.
+    concurrent_chunks: int = 1
 
     @property
     def files(self) -> tuple[str, ...]:
         """Every file the family writes into a bundle, its model file first."""
         return (self.artifact, *self.extra_files)
+
+
+_THREADS = threading.local()
+
+
+def prediction_threads() -> int | None:
+    """Threads a family's ``predict`` may use in this thread (``None``: the libraries' defaults)."""
+    return getattr(_THREADS, "count", None)
+
+
+@contextmanager
+def threads_for_prediction(count: int | None) -> Iterator[None]:
+    """Within the block, ``prediction_threads()`` is ``count`` (in this thread only)."""
+    previous = prediction_threads()
+    _THREADS.count = count
+    try:
+        yield
+    finally:
+        _THREADS.count = previous

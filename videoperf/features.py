@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from videoperf.channel_history import RAW_STATS, ChannelHistory, channel_features, mask_optional_stats
 from videoperf.config import FeatureConfig
-from videoperf.content_features import TOKEN_FAMILIES, ContentEncoder
+from videoperf.content_features import TOKEN_FAMILIES, Columns, ContentEncoder
 from videoperf.lifecycle import log_views
 from videoperf.target_encoding import TokenTargetEncoder
 
@@ -158,8 +159,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         names, per_video = self._assemble(static, encodings, stats)
         families = feature_families(names)
         dropped = {name for family in cfg.excluded_families for name in families[family]}
-        # Excluded columns are still computed (a few dictionary lookups per request) so that one code path serves
-        # every configuration; they never reach a model.
+        # Excluded columns keep their place in the assembled matrix, so that one code path serves every
+        # configuration; they never reach a model, and at prediction time an encoder that feeds none of the kept
+        # columns is not run (``_content``).
         self.kept_ = np.array([i for i, name in enumerate(names) if name not in dropped], dtype=np.int64)
         names, per_video = [names[i] for i in self.kept_], per_video[:, self.kept_]
         if dropped:
@@ -209,26 +211,43 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         _, per_video = self._assemble(*self._content(videos), stats)
         return _with_age(self.feature_names, per_video, row_video, snapshot_ages(snapshots))
 
-    def transform_videos(self, videos: pd.DataFrame) -> pd.DataFrame:
-        """Features of request rows: content columns, ``age_days`` and the channel statistics as given."""
-        check_is_fitted(self, "feature_names_out_")
-        videos = videos.reset_index(drop=True)
-        stats = pd.DataFrame({col: videos[col] if col in videos else np.nan for col in RAW_STATS}, index=videos.index)
-        _, per_video = self._assemble(*self._content(videos), stats)
-        return _with_age(self.feature_names, per_video, np.arange(len(videos)), videos["age_days"].to_numpy(float))
+    def transform_videos(self, videos: Columns) -> pd.DataFrame:
+        """Features of request rows: content columns, ``age_days`` and the channel statistics as given.
 
-    def _content(self, videos: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Content features and target encodings (from all training videos) of new videos."""
-        static, tokens = self.content_.transform(videos)
+        ``videos``: a DataFrame, or a mapping of column -> values (what one request or a group of requests
+        arrives as; NumPy and lists, no pandas objects per call)."""
+        check_is_fitted(self, "feature_names_out_")
+        ages = np.asarray(videos["age_days"], dtype=float)
+        stats = {col: _floats(videos[col]) if col in videos else np.full(len(ages), np.nan) for col in RAW_STATS}
+        _, per_video = self._assemble(*self._content(videos), stats)
+        return _with_age(self.feature_names, per_video, np.arange(len(ages)), ages)
+
+    def _content(self, videos: Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Content features and target encodings (from all training videos) of new videos. An encoder none of
+        whose columns reaches a model (``features.excluded_families``) is not run: its columns are NaN."""
+        used = self._used_encoders()
+        static, tokens = self.content_.transform(videos, [name for name in TOKEN_FAMILIES if name in used])
         encodings: dict[str, np.ndarray] = {}
         for name in TOKEN_FAMILIES:
-            encodings.update(self.encoders_[name].transform(tokens[name]))
+            if name in used:
+                encodings.update(self.encoders_[name].transform(tokens[name]))
+            else:
+                encodings.update(dict.fromkeys(self.encoders_[name].columns, np.full(len(static), np.nan)))
         return static, encodings
 
-    def _assemble(self, static: np.ndarray, encodings: dict[str, np.ndarray], stats: pd.DataFrame
-                  ) -> tuple[list[str], np.ndarray]:
+    def _used_encoders(self) -> set[str]:
+        """The token families whose encodings feed a kept column (directly or through an interaction)."""
+        if self.kept_ is None:
+            return set(TOKEN_FAMILIES)
+        kept = set(self.get_feature_names_out())
+        through = {"category": ("duration_x_category", "channel_vs_category"), "tag": ("channel_avg_vs_tags",)}
+        return {name for name in TOKEN_FAMILIES
+                if kept & {*self.encoders_[name].columns, *through.get(name, ())}}
+
+    def _assemble(self, static: np.ndarray, encodings: dict[str, np.ndarray],
+                  stats: pd.DataFrame | dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
         """All per-video columns (everything but the age) as ``(names, float32 matrix)``, rows as the inputs."""
-        channel = channel_features(stats.reset_index(drop=True))
+        channel = channel_features(stats if isinstance(stats, dict) else stats.reset_index(drop=True))
         log_duration = static[:, self.content_.names_.index("log_duration")].astype(float)
         # Interactions that need fitted parts: a long video in a category that rewards length, a channel
         # above its category's or its tags' usual level.
@@ -248,12 +267,29 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return [names[i] for i in self.kept_], matrix[:, self.kept_]
 
 
+def _floats(values: object) -> np.ndarray:
+    """Numbers as a float array (``pd.to_numeric`` semantics for anything that is not plain numbers)."""
+    if isinstance(values, pd.Series) and pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != bool:
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    try:
+        return np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(float)
+
+
 def _with_age(names: list[str], per_video: np.ndarray, row_video: np.ndarray, ages: np.ndarray) -> pd.DataFrame:
     """The feature frame of rows: each row's log age, then its video's columns."""
     matrix = np.empty((len(row_video), per_video.shape[1] + 1), dtype=np.float32)
     matrix[:, 0] = log_age(ages)
     matrix[:, 1:] = per_video[row_video]
-    return pd.DataFrame(matrix, columns=names, copy=False)
+    return pd.DataFrame(matrix, columns=_column_index(tuple(names)), copy=False)
+
+
+@lru_cache(maxsize=16)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """One ``pd.Index`` per list of feature names: its hash table is built once, not on each frame's first
+    column lookup (which cost more than the rest of building a one-row frame)."""
+    return pd.Index(names)
 
 
 # Feature families for ablation studies. A column may belong to several (an interaction belongs to each of

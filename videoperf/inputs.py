@@ -13,6 +13,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from datetime import date, datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -240,10 +241,7 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
          lambda v, pre: check_title(v, f"{pre}title"), "title")
     out["title"] = [t.strip() for t in titles]
     for column in ("tags", "categories"):
-        values = []
-        for i, value in enumerate(rows[column].tolist()):
-            values.append(check_strings(_split_list(value), f"rows[{i}].{column}"))
-        out[column] = values
+        out[column] = _string_lists(rows[column].tolist(), column)
 
     duration = _numeric_column(rows["duration_seconds"])
     given = rows["duration_seconds"].notna().to_numpy()
@@ -291,6 +289,23 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
     known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS}
     frame.attrs["ignored_columns"] = [col for col in rows.columns if col not in known]
     return frame
+
+
+def _string_lists(values: list[Any], column: str) -> list[list[str]]:
+    """``check_strings`` of every cell of a column. When every cell is a list or tuple of bounded strings (the
+    usual case) the bounds are checked over the whole column at once; otherwise, or when a check fails, cell by
+    cell, so an error names the first bad row as ``check_strings`` words it."""
+    lists = [_split_list(value) for value in values]
+    flat = list(chain.from_iterable(lists)) if all(type(v) in (list, tuple) for v in lists) else None
+    if (flat is not None and max(map(len, lists), default=0) <= MAX_LIST_ITEMS
+            and all(isinstance(item, str) for item in flat) and max(map(len, flat), default=0) <= MAX_TEXT_CHARS):
+        try:
+            "".join(flat).encode("utf-8")  # one lone surrogate anywhere fails it
+        except UnicodeEncodeError:
+            pass
+        else:
+            return [[item for item in map(str.strip, cell) if item] for cell in lists]
+    return [check_strings(cell, f"rows[{i}].{column}") for i, cell in enumerate(lists)]
 
 
 def _numeric_column(values: pd.Series) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from videoperf import inputs
-from videoperf.bundle import Bundle, load_bundle
+from videoperf.bundle import GC_PAUSE_ROWS, Bundle, collector_paused, load_bundle
 from videoperf.plain import plain
 
 # The evaluation tables say predicted_<target>; a single prediction names the target itself.
@@ -27,8 +27,8 @@ def predict_one(model_type: str, arguments: dict[str, Any], artifacts_dir: str |
     model_type = inputs.check_model_type(model_type)
     bundle = load_bundle(artifacts_dir)
     request = inputs.check_request(**arguments, default_days=bundle.default_days)
-    predicted = bundle.predict_frame(pd.DataFrame([request]), model_type)
-    return _result(predicted.to_dict("records")[0], request, model_type, bundle)
+    predicted = bundle.predict_frame(_columns([request]), model_type)
+    return _result(_records(predicted)[0], request, model_type, bundle)
 
 
 def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: str | os.PathLike | None = None
@@ -48,8 +48,8 @@ def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: s
         except TypeError as error:  # a required argument missing, or not a dict of arguments
             out.append(ValueError(f"arguments: {error}"))
     if valid:
-        predicted = bundle.predict_frame(pd.DataFrame([request for _, request in valid]), model_type)
-        for (i, request), row in zip(valid, predicted.to_dict("records")):
+        predicted = bundle.predict_frame(_columns([request for _, request in valid]), model_type)
+        for (i, request), row in zip(valid, _records(predicted)):
             out[i] = _result(row, request, model_type, bundle)
     return out
 
@@ -60,10 +60,11 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     model_type = inputs.check_model_type(model_type)
     rows = read_rows(rows)
     bundle = load_bundle(artifacts_dir)
-    requests = inputs.check_rows(rows, bundle.default_days)
-    if requests.empty:
-        return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
-    predicted = bundle.predict_frame(requests, model_type).reset_index(drop=True)
+    with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``bundle.collector_paused``
+        requests = inputs.check_rows(rows, bundle.default_days)
+        if requests.empty:
+            return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
+        predicted = bundle.predict_frame(requests, model_type).reset_index(drop=True)
     if "video_id" in rows:
         predicted.insert(0, "video_id", rows["video_id"].to_numpy())
     predicted["days_since_publish"] = requests["age_days"].to_numpy()
@@ -85,6 +86,18 @@ def read_rows(rows: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     if not isinstance(rows, pd.DataFrame):
         raise ValueError(f"rows: expected a DataFrame or a CSV / parquet path, got {type(rows).__name__}")
     return rows
+
+
+def _columns(requests: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Validated requests (``inputs.check_request``, all with the same keys) as columns: what
+    ``Bundle.predict_frame`` reads, without building a DataFrame for a handful of rows."""
+    return {key: [request[key] for request in requests] for key in requests[0]}
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")`` from its columns' arrays (far cheaper for a few rows)."""
+    columns = {name: frame[name].to_numpy() for name in frame.columns}
+    return [{name: values[i] for name, values in columns.items()} for i in range(len(frame))]
 
 
 def _result(row: dict[str, Any], request: dict[str, Any], model_type: str, bundle: Bundle) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def _explode(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
 class TokenTargetEncoder(BaseEstimator):
     """Target encoding of token lists (one list per video); outputs ``{name}_te_mean``, ``_te_max``, ``_te_known``
     as a dict of arrays. Fitted attributes end in ``_``; the token -> row lookup is rebuilt when a saved encoder
-    is loaded (plain arrays pickle and load far faster than a dict or index of half a million tags)."""
+    is used after loading (plain arrays pickle and load far faster than a dict or index of half a million tags)."""
 
     def __init__(self, name: str, smoothing: float = 20.0) -> None:
         self.name = name
@@ -48,10 +48,13 @@ class TokenTargetEncoder(BaseEstimator):
         state.pop("_lookup", None)
         return state
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        if "tokens_" in state:
-            self._lookup = {token: i for i, token in enumerate(self.tokens_)}
+    def _lookup_table(self) -> dict:
+        """Token -> row of ``sums_`` / ``counts_``; built on first use (a loaded bundle may never need it:
+        half a million tags take a quarter of a second)."""
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = self._lookup = {token: i for i, token in enumerate(self.tokens_)}
+        return lookup
 
     @property
     def columns(self) -> list[str]:
@@ -127,7 +130,7 @@ class TokenTargetEncoder(BaseEstimator):
         check_is_fitted(self, "sums_")
         tokens = list(tokens)
         position, token = _explode(tokens)
-        lookup = self._lookup
+        lookup = self._lookup_table()
         found = np.fromiter((lookup.get(tok, -1) for tok in token), dtype=np.int64, count=len(token))
         hit = found >= 0
         safe = np.where(hit, found, 0)

@@ -29,11 +29,13 @@ import unicodedata
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from videoperf.progress import progress as progress_bar
 
@@ -144,6 +146,10 @@ class TextEncoder(nn.Module):
         # bfloat16 autocast roughly doubles CPU throughput (cosine to float32 > 0.9999); only where supported.
         self.mixed_precision = bool(mixed_precision) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
         self._fingerprint: str | None = None
+        if self.mixed_precision:
+            for module in self.model.modules():
+                if type(module) is nn.Linear:
+                    module.forward = partial(_linear_cast_once, module)
 
     @property
     def dim(self) -> int:
@@ -230,6 +236,24 @@ class TextEncoder(nn.Module):
         label = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(self.name).name or self.name)[-40:]
         precision = "bf16" if self.mixed_precision else "fp32"
         return f"{label}-L{self.max_length}-{precision}-{self.fingerprint()[:16]}"
+
+
+def _linear_cast_once(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``nn.Linear.forward`` that, when predicting under bfloat16 autocast, reuses bfloat16 copies of the weight
+    and bias instead of letting autocast cast them again on every call (for one text that casting costs more
+    than the products). Autocast would cast them to exactly these values and then run the same bfloat16 product,
+    so the output is bit for bit the same; with gradients on, or the weights changed since (their version
+    counters), it is the plain ``F.linear``."""
+    weight, bias = module.weight, module.bias
+    if torch.is_grad_enabled() or not torch.is_autocast_enabled("cpu") or \
+            torch.get_autocast_dtype("cpu") != torch.bfloat16:
+        return F.linear(x, weight, bias)
+    key = (weight._version, weight.data_ptr(), None if bias is None else (bias._version, bias.data_ptr()))
+    cached = module.__dict__.get("_bfloat16_copies")
+    if cached is None or cached[0] != key:
+        cached = (key, weight.detach().to(torch.bfloat16), None if bias is None else bias.detach().to(torch.bfloat16))
+        module.__dict__["_bfloat16_copies"] = cached
+    return F.linear(x, cached[1], cached[2])
 
 
 def _encoder_layers(model: nn.Module) -> list[nn.Module]:

@@ -1,0 +1,141 @@
+"""The fast inference paths compute exactly what the libraries' general paths do (issue 14, point 3).
+
+Each shortcut is compared with the computation it replaces: bit for bit where it promises that (content features,
+chunked batches, one-thread learners, bfloat16 weight copies), to 1e-12 where only a sum's order differs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tiny import tiny_config
+
+import model_update
+import predict
+from videoperf import bundle as bundle_module
+from videoperf import inputs
+from videoperf.content_features import TITLE_STATS, _time_of_publishing, title_stats, title_stats_matrix
+from videoperf.synthetic import generate_synthetic
+
+TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
+          "Ünïcödé TITLE – Teil 2 | 名前 ２０２６", "MiXeD_case x_y ²³ Ⅻ", "😀 emoji 123",
+          "   spaces\tand\ttabs  ", "ALL CAPS!!!", "\x1c sep \x1f"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hot") / "artifacts"
+    raw, _ = generate_synthetic(700, seed=21)
+    model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
+    return folder
+
+
+def _rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = "official music video highlights vlog live tutorial review trailer recipe Ünï 名前 #tag".split()
+    return pd.DataFrame({
+        "video_id": [f"r{i}" for i in range(n)],
+        "title": [" ".join(rng.choice(words, size=rng.integers(1, 7))) for _ in range(n)],
+        "tags": [list(rng.choice(words, size=rng.integers(0, 5), replace=False)) for _ in range(n)],
+        "categories": [[c] for c in rng.choice(["Music", "Gaming", "Sports", "Comedy"], n)],
+        "duration_seconds": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(5.5, 1.0, n).round()),
+        "channel_avg_views": rng.lognormal(10, 2, n), "channel_video_count": rng.integers(1, 40, n),
+        "days_since_publish": rng.uniform(0.3, 30, n),
+        "published_at": [f"20{10 + i % 16}-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:07Z"
+                         for i in range(n)],
+        "default_language": rng.choice(["en", "en-US", "fr", None], n),
+    })
+
+
+def test_title_statistics_of_a_batch_equal_the_regular_expressions():
+    titles = TITLES + [t.upper() for t in TITLES] + [re.sub(r"\s", "", t) for t in TITLES]
+    expected = np.array([title_stats(t) for t in titles], dtype=float).reshape(len(titles), len(TITLE_STATS))
+    np.testing.assert_array_equal(title_stats_matrix(titles), expected)
+
+
+def test_hour_weekday_and_month_equal_pandas():
+    stamps = pd.Series(pd.to_datetime(["1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "2026-02-28T23:59:30Z",
+                                       "2024-02-29T12:30:00Z", None, "2099-12-31T05:05:05Z"], utc=True))
+    published = pd.DatetimeIndex(stamps)
+    cycles = {name: value for name, value, _ in _time_of_publishing(stamps, with_month=True)}
+    np.testing.assert_array_equal(cycles["hour"], (published.hour + published.minute / 60.0).to_numpy(float))
+    np.testing.assert_array_equal(cycles["weekday"], published.day_of_week.to_numpy(float))
+    np.testing.assert_array_equal(cycles["month"],
+                                  (published.month - 1 + (published.day - 1) / 31.0).to_numpy(float))
+    one = _time_of_publishing([pd.Timestamp("2026-03-01T15:45:00", tz="Europe/Berlin")], with_month=True)
+    assert [value[0] for _, value, _ in one] == [14.75, 6.0, 2.0]
+
+
+def test_tfidf_svd_equal_the_library_bit_for_bit(folder):
+    content = predict.load_bundle(folder).features.content_
+    rows = inputs.check_rows(_rows(300), 7.0)
+    matrix, _ = content.transform(rows)
+    titles = [t if isinstance(t, str) else "" for t in rows["title"]]
+    library = np.hstack([content.title_svd_.transform(content.title_vectorizer_.transform(titles)),
+                         content.tag_svd_.transform(content.tag_vectorizer_.transform(list(rows["tags"])))])
+    first = content.names_.index("title_svd_0")
+    np.testing.assert_array_equal(matrix[:, first:first + library.shape[1]], library.astype(np.float32))
+
+
+def test_one_request_as_columns_equals_a_frame(folder):
+    features = predict.load_bundle(folder).features
+    request = inputs.check_request(title="Top 10 goals | Ünï", tags=["Football ", "goals"], categories=["Sports"],
+                                   duration_seconds=None, channel_avg_views=None, channel_video_count=0,
+                                   published_at="2026-05-20T08:00:00Z", default_language="en-GB",
+                                   audio_language="fr", definition="hd", caption_available=True)
+    by_columns = features.transform_videos({key: [value] for key, value in request.items()})
+    pd.testing.assert_frame_equal(by_columns, features.transform_videos(pd.DataFrame([request])))
+
+
+def test_chunked_batch_equals_one_pass(folder, monkeypatch):
+    rows = _rows(900, seed=3)
+    whole = predict.predict_batch(rows, artifacts_dir=folder)
+    monkeypatch.setattr(bundle_module, "CHUNK_ROWS", 100)  # 9 chunks, two at a time, one thread per learner
+    chunked = predict.predict_batch(rows, artifacts_dir=folder)
+    pd.testing.assert_frame_equal(chunked, whole, rtol=1e-12, atol=0)
+
+
+def test_one_thread_learners_equal_their_threaded_predictions(folder):
+    model = predict.load_bundle(folder).model("ensemble")
+    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=5), 7.0))
+    np.testing.assert_allclose(model.base_predictions(X, n_threads=1), model.base_predictions(X), rtol=1e-12)
+
+
+def test_batch_validation_reports_the_first_bad_row_as_before():
+    rows = _rows(20)
+    rows.at[7, "tags"] = ["ok", 3]
+    with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 1 is int"):
+        inputs.check_rows(rows)
+    rows.at[7, "tags"] = ["x" * (inputs.MAX_TEXT_CHARS + 1)]
+    with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 0: longer than"):
+        inputs.check_rows(rows)
+    rows.at[7, "tags"] = ["bad \ud800"]
+    with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 0: not valid Unicode"):
+        inputs.check_rows(rows)
+    rows.at[7, "tags"] = " a, b ,,"
+    assert inputs.check_rows(rows)["tags"][7] == ["a", "b"]
+
+
+def test_bfloat16_weight_copies_give_the_autocast_result():
+    import torch
+    from torch import nn
+
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no bfloat16 support: the encoder runs in float32, nothing to compare")
+    from functools import partial
+
+    from videoperf.text_encoders import _linear_cast_once
+
+    torch.manual_seed(0)
+    layer, x = nn.Linear(48, 32), torch.randn(5, 48)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = layer(x)
+        layer.forward = partial(_linear_cast_once, layer)
+        assert torch.equal(layer(x), expected) and torch.equal(layer(x), expected)  # built, then reused
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # a changed weight is cast again
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
