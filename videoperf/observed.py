@@ -237,8 +237,9 @@ class CurveForecaster:
     """The lifecycle curve conditioned on a video's observations; see the module docstring."""
 
     def __init__(self, shape: str = "exp", coverage: float = 0.8, calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5),
-                 max_calibration_videos: int = 20000, seed: int = 0) -> None:
+                 max_calibration_videos: int = 20000, seed: int = 0, correct_bias: bool = True) -> None:
         self.shape = shape
+        self.correct_bias = correct_bias
         self.coverage = coverage
         self.calibration_ks = calibration_ks
         self.max_calibration_videos = max_calibration_videos
@@ -265,16 +266,41 @@ class CurveForecaster:
         if len(chosen) > self.max_calibration_videos:
             chosen = np.sort(rng.choice(chosen, self.max_calibration_videos, replace=False))
         sub = _subset(iv, chosen)
-        ks, hs, errs = [], [], []
+        n_bins = len(AGE_EDGES) + 1
+        self.bias_ = np.zeros((MAX_K + 1, n_bins, n_bins))
+        tables = []
         for k in self.calibration_ks:
             pairs = forecast_pairs(sub, k)
             if pairs.empty:
                 continue
-            point = self._point(first_k(sub, k), np.asarray(level_mean)[chosen], level_sd[chosen], k, pairs)
-            ks.append(np.full(len(pairs), k))
-            hs.append(horizon_bin(pairs["target_age"] - pairs["last_age"]))
-            errs.append(np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point))
-        self.conformal_ = _Conformal(self.coverage).fit(np.concatenate(ks), np.concatenate(hs), np.concatenate(errs))
+            point = self._point(first_k(sub, k), np.asarray(level_mean)[chosen], level_sd[chosen], k, pairs,
+                                corrected=False)
+            tables.append(pairs.assign(k=k, error=np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point)))
+        calib = pd.concat(tables, ignore_index=True)
+        if self.correct_bias:
+            # Disjoint halves of the calibration videos learn the bias and calibrate the intervals, so that the
+            # intervals see the corrected forecast's out-of-sample errors.
+            half = rng.permutation(len(chosen)) % 2 == 0
+            learn = calib[half[calib["video"].to_numpy()]]
+            calib = calib[~half[calib["video"].to_numpy()]].reset_index(drop=True)
+            # The curve's median log error per (k, age bin of the last observation, age bin of the target):
+            # what the prior shape gets wrong on average, learnt on the training videos as Szabo-Huberman is.
+            cell = (np.minimum(learn["k"], MAX_K).to_numpy(), np.searchsorted(AGE_EDGES, learn["last_age"]),
+                    np.searchsorted(AGE_EDGES, learn["target_age"]))
+            medians = learn.groupby(list(cell))["error"].agg(["median", "size"])
+            medians = medians[medians["size"] >= 30]
+            for (kk, b0, b1), value in medians["median"].items():
+                self.bias_[kk, b0, b1] = value
+            for kk in range(MAX_K + 1):  # uncalibrated k: the nearest calibrated one below
+                if not self.bias_[kk].any() and kk > 0:
+                    self.bias_[kk] = self.bias_[kk - 1]
+            point = np.concatenate([self._point(first_k(sub, k), np.asarray(level_mean)[chosen], level_sd[chosen],
+                                                k, g) for k, g in calib.groupby("k", sort=False)])
+            order = np.concatenate([g.index.to_numpy() for _, g in calib.groupby("k", sort=False)])
+            calib.loc[order, "error"] = np.log1p(calib.loc[order, "target_views"].to_numpy()) - np.log1p(point)
+        self.conformal_ = _Conformal(self.coverage).fit(calib["k"].to_numpy(),
+                                                        horizon_bin(calib["target_age"] - calib["last_age"]),
+                                                        calib["error"].to_numpy())
         return self
 
     def condition(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray) -> Curves:
@@ -293,11 +319,30 @@ class CurveForecaster:
         return curves
 
     def _point(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray, k: int,
-               pairs: pd.DataFrame) -> np.ndarray:
+               pairs: pd.DataFrame, corrected: bool = True) -> np.ndarray:
         curves = self.condition(observed, level_mean, level_sd)
-        v = pairs["video"].to_numpy()
-        return _anchored(curves, v, pairs["last_age"].to_numpy(), pairs["last_views"].to_numpy(),
-                         pairs["target_age"].to_numpy(), k)
+        return self._corrected(curves, pairs["video"].to_numpy(), pairs["last_age"].to_numpy(),
+                               pairs["last_views"].to_numpy(), pairs["target_age"].to_numpy(), k, corrected)
+
+    def _corrected(self, curves: Curves, video: np.ndarray, last_age: np.ndarray, last_views: np.ndarray,
+                   target_age: np.ndarray, k: int | np.ndarray, corrected: bool = True) -> np.ndarray:
+        """The anchored curve forecast with the learnt bias per age-bin cell; raised to its value at every age-bin
+        edge passed on the way, so that it stays non-decreasing in age across cells."""
+        def at(age: np.ndarray) -> np.ndarray:
+            point = _anchored(curves, video, last_age, last_views, age, k)
+            if not corrected or not self.correct_bias:
+                return point
+            kk = np.minimum(np.broadcast_to(k, np.shape(age)), MAX_K)
+            bias = self.bias_[kk, np.searchsorted(AGE_EDGES, last_age), np.searchsorted(AGE_EDGES, age)]
+            return np.maximum(np.expm1(np.log1p(point) + bias), last_views)
+
+        point = at(target_age)
+        if corrected and self.correct_bias:
+            for edge in AGE_EDGES:
+                passed = (edge > last_age) & (edge < target_age)
+                if passed.any():
+                    point = np.where(passed, np.maximum(point, at(np.where(passed, edge, target_age))), point)
+        return point
 
     def predict(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray, video: np.ndarray,
                 target_age: np.ndarray, k: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -318,8 +363,9 @@ class CurveForecaster:
             last_views[observed.video[is_last]] = observed.end_views[is_last]
         curves = self.condition(observed, level_mean, level_sd)
         k_used = counts[video] if k is None else np.broadcast_to(k, video.shape)
-        return _monotone_interval(lambda age: _anchored(curves, video, last_age[video], last_views[video], age, k_used),
-                                  self.conformal_, k_used, last_age[video], last_views[video], target_age)
+        return _monotone_interval(
+            lambda age: self._corrected(curves, video, last_age[video], last_views[video], age, k_used),
+            self.conformal_, k_used, last_age[video], last_views[video], target_age)
 
 
 def _anchored(curves: Curves, video: np.ndarray, last_age: np.ndarray, last_views: np.ndarray,
