@@ -48,7 +48,8 @@ from videoperf.curve import (  # noqa: E402
 from videoperf.metrics import classification_metrics  # noqa: E402
 from videoperf.observed import CurveForecaster, first_k  # noqa: E402
 
-CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes"]
+CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
+                 "duration_seconds"]
 
 
 def load_snapshots(source: str, cache: Path | None) -> pd.DataFrame:

@@ -45,7 +45,8 @@ from videoperf.observed import (  # noqa: E402
     horizon_bin,
 )
 
-CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes"]
+CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
+                 "duration_seconds"]
 
 
 def load_snapshots(source: str, cache: Path | None) -> pd.DataFrame:
@@ -74,6 +75,24 @@ def video_table(snapshots: pd.DataFrame, video_ids: np.ndarray) -> pd.DataFrame:
     """``channel_id, published_at`` per video, in the order of ``video_ids``."""
     first = snapshots.groupby("video_id", sort=False)[["channel_id", "published_at"]].first()
     return first.loc[video_ids].reset_index()
+
+
+def shape_features(snapshots: pd.DataFrame, video_ids: np.ndarray, categories: pd.Index) -> np.ndarray:
+    """Per video, what is known by its first observation besides its views: log((likes + 1) / (views + 1)) then,
+    its first category (code in ``categories``, the training videos'; NaN if unseen), log duration, publish hour."""
+    ordered = snapshots.sort_values("observed_at", kind="stable")
+    first = ordered.groupby("video_id", sort=False)[["likes", "views", "categories", "duration_seconds",
+                                                      "published_at"]].first().reindex(video_ids)
+    code = categories.get_indexer(first_category(first["categories"])).astype(float)
+    return np.column_stack([np.log((first["likes"].to_numpy(float) + 1) / (first["views"].to_numpy(float) + 1)),
+                            np.where(code >= 0, code, np.nan),
+                            np.log1p(pd.to_numeric(first["duration_seconds"], errors="coerce").to_numpy(float)),
+                            first["published_at"].dt.hour.to_numpy(float)])
+
+
+def first_category(categories: pd.Series) -> pd.Series:
+    """The first category of each video's list ("" when it has none)."""
+    return categories.map(lambda c: str(c[0]) if c is not None and len(c) else "")
 
 
 def fit_level_prior(channel_residual: np.ndarray, fitted_level: np.ndarray) -> dict[str, float]:
@@ -122,7 +141,9 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
     mean_tr, sd_tr = apply_level_prior(level_prior, res_tr)
     mean_te, sd_te = apply_level_prior(level_prior, res_te)
     fit_started = time.perf_counter()
-    curve = CurveForecaster(shape).fit(iv_tr, mean_tr, sd_tr, hindsight=hindsight)
+    known = pd.Index(sorted(first_category(train.groupby("video_id")["categories"].first()).unique()))
+    feat_tr, feat_te = shape_features(train, iv_tr.video_ids, known), shape_features(test, iv_te.video_ids, known)
+    curve = CurveForecaster(shape).fit(iv_tr, mean_tr, sd_tr, hindsight=hindsight, features=feat_tr)
     sh = SzaboHuberman().fit(iv_tr)
     fit_seconds = time.perf_counter() - fit_started
 
@@ -133,7 +154,7 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
         observed = first_k(iv_te, k)
         video, target = pairs["video"].to_numpy(), pairs["target_age"].to_numpy()
         actual = pairs["target_views"].to_numpy()
-        c_point, c_lo, c_hi = curve.predict(observed, mean_te, sd_te, video, target, k)
+        c_point, c_lo, c_hi = curve.predict(observed, mean_te, sd_te, video, target, k, features=feat_te)
         if k > 0:
             s_point, s_lo, s_hi = sh.predict(pairs["last_age"].to_numpy(), pairs["last_views"].to_numpy(), target, k)
         horizon = horizon_bin(target - pairs["last_age"].to_numpy())

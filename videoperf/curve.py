@@ -221,8 +221,8 @@ def shape_grid(shape: str = "exp", n_tp: int = 28, n_decay: int = 24) -> tuple[n
 
 
 def _grid_scores(iv: Intervals, rows: slice, starts: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str,
-                 prior: ShapePrior, level_mean: np.ndarray | None, level_sd: np.ndarray | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 prior: ShapePrior, level_mean: np.ndarray | None, level_sd: np.ndarray | None,
+                 shape_mean: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Objective, level and count per (video of the chunk, candidate); candidates are columns or per video."""
     if tp.ndim == 1:
         row_tp, row_decay = tp, decay
@@ -250,8 +250,10 @@ def _grid_scores(iv: Intervals, rows: slice, starts: np.ndarray, tp: np.ndarray,
         precision = n / var + 1.0 / s2
         level = (sum_d / var + mu / s2) / precision
         fit = sum_d2 / var + mu ** 2 / s2 - precision * level ** 2
-    penalty = (((np.log(tp) - prior.log_tp_mean) / prior.log_tp_sd) ** 2
-               + ((np.log(decay) - prior.log_decay_mean) / prior.log_decay_sd) ** 2)
+    tp_mean, decay_mean = ((prior.log_tp_mean, prior.log_decay_mean) if shape_mean is None
+                           else (shape_mean[0][:, None], shape_mean[1][:, None]))
+    penalty = (((np.log(tp) - tp_mean) / prior.log_tp_sd) ** 2
+               + ((np.log(decay) - decay_mean) / prior.log_decay_sd) ** 2)
     return fit + penalty, level, n[:, 0]
 
 
@@ -269,13 +271,14 @@ def _chunks(video: np.ndarray, max_rows: int) -> list[tuple[int, int]]:
 
 def fit_intervals(iv: Intervals, shape: str = "exp", prior: ShapePrior | None = None, min_observations: int = 2,
                   level_mean: np.ndarray | None = None, level_sd: np.ndarray | None = None,
-                  max_rows: int = 4000) -> pd.DataFrame:
+                  max_rows: int = 4000, shape_mean: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """MAP curve per video of ``iv`` (see the module docstring); one row per video, in code order.
 
     Columns: ``video_id, log_level, time_to_peak, decay, n_used`` (usable intervals), ``rmse`` (of the log rates).
     ``level_mean`` / ``level_sd`` (per video): a Gaussian prior on the level (e.g. a pre-publication prediction);
     without it the level is the least-squares one. A video with fewer than ``min_observations`` usable
-    intervals (and no level prior) gets NaN.
+    intervals (and no level prior) gets NaN. ``shape_mean``: per-video prior means of ``log tp`` and ``log decay``
+    (e.g. predicted from what is known of the video) in place of ``prior``'s (its sds are kept).
     """
     _check_shape(shape)
     prior = prior or ShapePrior()
@@ -294,14 +297,15 @@ def fit_intervals(iv: Intervals, shape: str = "exp", prior: ShapePrior | None = 
         codes = iv.video[lo:hi][starts]
         mu = None if level_mean is None else level_mean[codes]
         sd = None if level_sd is None else level_sd[codes]
-        score, _, n = _grid_scores(iv, rows, starts, coarse_tp, coarse_decay, shape, prior, mu, sd)
+        sm = None if shape_mean is None else (shape_mean[0][codes], shape_mean[1][codes])
+        score, _, n = _grid_scores(iv, rows, starts, coarse_tp, coarse_decay, shape, prior, mu, sd, sm)
         best = np.argmin(score, axis=1)
         # Refine around the best coarse cell: a 5 x 5 grid spanning +-1 coarse step, per video.
         tp_v = np.exp(np.log(coarse_tp[best])[:, None] + fine_tp)
         dec_v = np.exp(np.log(coarse_decay[best])[:, None] + fine_decay)
         tp_v = np.clip(tp_v, *_TP_RANGE)
         dec_v = np.clip(dec_v, *_DECAY_RANGE[shape])
-        score, level, _ = _grid_scores(iv, rows, starts, tp_v, dec_v, shape, prior, mu, sd)
+        score, level, _ = _grid_scores(iv, rows, starts, tp_v, dec_v, shape, prior, mu, sd, sm)
         pick = np.argmin(score, axis=1)
         idx = np.arange(len(codes))
         usable = (n >= min_observations) | ((mu is not None) & (n >= 0))

@@ -19,6 +19,7 @@ and both bounds are made non-decreasing in age.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -237,8 +238,10 @@ class CurveForecaster:
     """The lifecycle curve conditioned on a video's observations; see the module docstring."""
 
     def __init__(self, shape: str = "exp", coverage: float = 0.8, calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5),
-                 max_calibration_videos: int = 20000, seed: int = 0, correct_bias: bool = True) -> None:
+                 max_calibration_videos: int = 20000, seed: int = 0, correct_bias: bool = True,
+                 shape_model: bool = True) -> None:
         self.shape = shape
+        self.shape_model = shape_model
         self.correct_bias = correct_bias
         self.coverage = coverage
         self.calibration_ks = calibration_ks
@@ -246,10 +249,15 @@ class CurveForecaster:
         self.seed = seed
 
     def fit(self, iv: Intervals, level_mean: np.ndarray | None = None, level_sd: np.ndarray | None = None,
-            hindsight: pd.DataFrame | None = None) -> CurveForecaster:
+            hindsight: pd.DataFrame | None = None, features: np.ndarray | None = None) -> CurveForecaster:
         """Fit the shape prior (hindsight fits of the training videos, ``fit_intervals(iv, shape)`` unless given),
         the level prior's spread where no ``level_sd`` is given, and the conformal intervals (training videos
-        conditioned on their first k, with their ``level_mean`` / ``level_sd``)."""
+        conditioned on their first k, with their ``level_mean`` / ``level_sd``).
+
+        With ``shape_model`` the shape prior's means are predicted per video, once it has been observed, from its
+        first observation (log age, log views, log views above the level prior) and ``features`` (per video, known
+        by its first observation, e.g. its like ratio then), by gradient boosting fitted on the hindsight shapes of
+        the training videos outside the calibration sample (its residual spread, there, is the prior's sd)."""
         if hindsight is None:
             hindsight = fit_intervals(iv, self.shape, min_observations=2)
         self.prior_ = empirical_prior(hindsight)
@@ -263,9 +271,16 @@ class CurveForecaster:
         level_sd = np.full(len(fitted), self.level_sd_) if level_sd is None else np.asarray(level_sd, dtype=float)
         rng = np.random.default_rng(self.seed)
         chosen = np.arange(len(iv.video_ids))
-        if len(chosen) > self.max_calibration_videos:
-            chosen = np.sort(rng.choice(chosen, self.max_calibration_videos, replace=False))
+        # The shape model learns from the videos outside the calibration sample: keep at least half for it.
+        n_calibration = min(self.max_calibration_videos, len(chosen) // 2 if self.shape_model else len(chosen))
+        if len(chosen) > n_calibration:
+            chosen = np.sort(rng.choice(chosen, n_calibration, replace=False))
         sub = _subset(iv, chosen)
+        level_mean = np.asarray(level_mean, dtype=float)
+        self.shape_models_ = None
+        if self.shape_model:
+            self._fit_shape_model(iv, hindsight, level_mean, features, chosen)
+        sub_features = None if features is None else np.asarray(features, dtype=float)[chosen]
         n_bins = len(AGE_EDGES) + 1
         self.bias_ = np.zeros((MAX_K + 1, n_bins, n_bins))
         tables = []
@@ -273,8 +288,8 @@ class CurveForecaster:
             pairs = forecast_pairs(sub, k)
             if pairs.empty:
                 continue
-            point = self._point(first_k(sub, k), np.asarray(level_mean)[chosen], level_sd[chosen], k, pairs,
-                                corrected=False)
+            point = self._point(first_k(sub, k), level_mean[chosen], level_sd[chosen], k, pairs,
+                                corrected=False, features=sub_features)
             tables.append(pairs.assign(k=k, error=np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point)))
         calib = pd.concat(tables, ignore_index=True)
         if self.correct_bias:
@@ -294,8 +309,8 @@ class CurveForecaster:
             for kk in range(MAX_K + 1):  # uncalibrated k: the nearest calibrated one below
                 if not self.bias_[kk].any() and kk > 0:
                     self.bias_[kk] = self.bias_[kk - 1]
-            point = np.concatenate([self._point(first_k(sub, k), np.asarray(level_mean)[chosen], level_sd[chosen],
-                                                k, g) for k, g in calib.groupby("k", sort=False)])
+            point = np.concatenate([self._point(first_k(sub, k), level_mean[chosen], level_sd[chosen], k, g,
+                                                features=sub_features) for k, g in calib.groupby("k", sort=False)])
             order = np.concatenate([g.index.to_numpy() for _, g in calib.groupby("k", sort=False)])
             calib.loc[order, "error"] = np.log1p(calib.loc[order, "target_views"].to_numpy()) - np.log1p(point)
         self.conformal_ = _Conformal(self.coverage).fit(calib["k"].to_numpy(),
@@ -303,7 +318,28 @@ class CurveForecaster:
                                                         calib["error"].to_numpy())
         return self
 
-    def condition(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray) -> Curves:
+    def _fit_shape_model(self, iv: Intervals, hindsight: pd.DataFrame, level_mean: np.ndarray,
+                         features: np.ndarray | None, calibration: np.ndarray) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        X = _first_features(iv, level_mean, features)
+        good = (hindsight["n_used"].to_numpy() >= 3) & np.isfinite(hindsight["log_level"].to_numpy())
+        held = np.zeros(len(good), bool)
+        held[calibration] = True
+        targets = np.log(hindsight[["time_to_peak", "decay"]].to_numpy(float))
+        if (good & ~held).sum() < 200 or (good & held).sum() < 50:
+            return
+        models, sds = [], []
+        for j in range(2):
+            model = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.1, random_state=self.seed)
+            model.fit(X[good & ~held], targets[good & ~held, j])
+            models.append(model)
+            sds.append(float(np.std(targets[good & held, j] - model.predict(X[good & held]))))
+        self.shape_models_ = models
+        self.shape_prior_ = dataclasses.replace(self.prior_, log_tp_sd=max(sds[0], 0.1), log_decay_sd=max(sds[1], 0.1))
+
+    def condition(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray,
+                  features: np.ndarray | None = None) -> Curves:
         """The MAP curve of each video of ``observed`` given its observations (none: the prior curve)."""
         n = len(observed.video_ids)
         level_mean = np.broadcast_to(np.asarray(level_mean, dtype=float), (n,))
@@ -312,15 +348,24 @@ class CurveForecaster:
         curves = Curves(level_mean.copy(), np.full(n, np.exp(p.log_tp_mean)), np.full(n, np.exp(p.log_decay_mean)),
                         self.shape)
         if len(observed.video):
-            fits = fit_intervals(observed, self.shape, p, 1, level_mean, level_sd)
+            shape_mean, prior = None, p
+            if getattr(self, "shape_models_", None) is not None:
+                X = _first_features(observed, level_mean, features)
+                seen = np.isfinite(X[:, 0])
+                shape_mean = (np.full(n, p.log_tp_mean), np.full(n, p.log_decay_mean))
+                for j, model in enumerate(self.shape_models_):
+                    if seen.any():
+                        shape_mean[j][seen] = model.predict(X[seen])
+                prior = self.shape_prior_
+            fits = fit_intervals(observed, self.shape, prior, 1, level_mean, level_sd, shape_mean=shape_mean)
             seen = np.isfinite(fits["log_level"].to_numpy())
             for name, col in (("log_level", "log_level"), ("time_to_peak", "time_to_peak"), ("decay", "decay")):
                 getattr(curves, name)[seen] = fits[col].to_numpy()[seen]
         return curves
 
     def _point(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray, k: int,
-               pairs: pd.DataFrame, corrected: bool = True) -> np.ndarray:
-        curves = self.condition(observed, level_mean, level_sd)
+               pairs: pd.DataFrame, corrected: bool = True, features: np.ndarray | None = None) -> np.ndarray:
+        curves = self.condition(observed, level_mean, level_sd, features)
         return self._corrected(curves, pairs["video"].to_numpy(), pairs["last_age"].to_numpy(),
                                pairs["last_views"].to_numpy(), pairs["target_age"].to_numpy(), k, corrected)
 
@@ -345,12 +390,14 @@ class CurveForecaster:
         return point
 
     def predict(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray, video: np.ndarray,
-                target_age: np.ndarray, k: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                target_age: np.ndarray, k: int | np.ndarray | None = None, features: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point forecast and interval of the views of video code ``video`` at ``target_age``.
 
         ``observed`` holds the observations each video is conditioned on (``first_k`` of a series, or a
         caller's points); the forecast is anchored on each video's last one. ``k``: observations used per
-        forecast (default: counted from ``observed``), which picks the conformal cell.
+        forecast (default: counted from ``observed``), which picks the conformal cell. ``features``: per video,
+        as given to ``fit``.
         """
         video = np.asarray(video, dtype=np.int64)
         target_age = np.asarray(target_age, dtype=float)
@@ -361,11 +408,28 @@ class CurveForecaster:
             is_last = np.r_[observed.video[1:] != observed.video[:-1], True]
             last_age[observed.video[is_last]] = observed.end[is_last]
             last_views[observed.video[is_last]] = observed.end_views[is_last]
-        curves = self.condition(observed, level_mean, level_sd)
+        curves = self.condition(observed, level_mean, level_sd, features)
         k_used = counts[video] if k is None else np.broadcast_to(k, video.shape)
         return _monotone_interval(
             lambda age: self._corrected(curves, video, last_age[video], last_views[video], age, k_used),
             self.conformal_, k_used, last_age[video], last_views[video], target_age)
+
+
+def _first_features(iv: Intervals, level_mean: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+    """Per video: log age and log1p views at its first observation, the latter minus the level prior, and
+    ``features``; NaN rows for videos without an observation."""
+    n = len(iv.video_ids)
+    out = np.full((n, 3), np.nan)
+    if len(iv.video):
+        first = np.r_[True, iv.video[1:] != iv.video[:-1]]
+        v = iv.video[first]
+        out[v, 0] = np.log(np.maximum(iv.end[first], 1e-3))
+        out[v, 1] = np.log1p(iv.end_views[first])
+        out[v, 2] = out[v, 1] - np.broadcast_to(level_mean, (n,))[v]
+    if features is None:
+        return out
+    extra = np.asarray(features, dtype=float).reshape(n, -1)
+    return np.column_stack([out, np.where(np.isfinite(out[:, :1]), extra, np.nan)])
 
 
 def _anchored(curves: Curves, video: np.ndarray, last_age: np.ndarray, last_views: np.ndarray,
