@@ -23,9 +23,9 @@ AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
 @pytest.fixture(scope="module")
 def split():
     """The simulator's videos split by publish time: intervals of the earlier and the later half, and the truth."""
-    _, truth = generate_synthetic(3000, seed=4)
+    _, truth = generate_synthetic(6000, seed=4)
     snaps, videos = truth.snapshots, truth.videos
-    early = set(videos.sort_values("published_at")["video_id"].to_numpy()[:1800])
+    early = set(videos.sort_values("published_at")["video_id"].to_numpy()[:3600])
     train = snaps["video_id"].isin(early).to_numpy()
 
     def iv(mask: np.ndarray) -> Intervals:
@@ -113,7 +113,7 @@ def test_curve_beats_szabo_huberman_with_two_or_more_observations_and_is_calibra
         sh_mae = np.mean(np.abs(np.log1p(sh_point) - np.log1p(actual)))
         assert curve_mae < (1.0 if k == 1 else 0.8) * sh_mae, (k, curve_mae, sh_mae)
         inside.append((actual >= lo) & (actual <= hi))
-    # Pooled: per K the test half's coverage varies with its few long-lived videos (0.69-0.79 here).
+    # Pooled: per K a small test half's coverage varies with its few long-lived videos.
     assert 0.72 <= np.concatenate(inside).mean() <= 0.88
 
 
