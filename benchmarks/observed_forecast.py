@@ -35,7 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from videoperf.channel_history import ChannelHistory  # noqa: E402
-from videoperf.curve import SHAPES, empirical_prior, fit_intervals, intervals_from_snapshots, unit_cumulative  # noqa: E402
+from videoperf.curve import (  # noqa: E402
+    SHAPES,
+    empirical_prior,
+    fit_with_empirical_prior,
+    intervals_from_snapshots,
+    unit_cumulative,
+)
 from videoperf.observed import (  # noqa: E402
     HORIZON_LABELS,
     CurveForecaster,
@@ -127,7 +133,7 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
     started = time.perf_counter()
     train, test = split_by_date(snaps, split_date)
     iv_tr, iv_te = intervals_from_snapshots(train), intervals_from_snapshots(test)
-    hindsight = fit_intervals(iv_tr, shape, min_observations=2)
+    hindsight, _ = fit_with_empirical_prior(iv_tr, shape)
     shape_prior = empirical_prior(hindsight)
     tp, dec = np.exp(shape_prior.log_tp_mean), np.exp(shape_prior.log_decay_mean)
 

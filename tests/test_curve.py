@@ -32,7 +32,8 @@ def simulated():
     _, truth = generate_synthetic(3000, seed=21)
     snaps = truth.snapshots
     iv = intervals_from_arrays(snaps["video_id"].to_numpy(), snaps["age_days"].to_numpy(), snaps["views"].to_numpy())
-    fits = fit_intervals(iv, prior=empirical_prior(fit_intervals(iv)))
+    # The simulator's curves are exponential by construction: fit that shape to recover its parameters.
+    fits = fit_intervals(iv, "exp", prior=empirical_prior(fit_intervals(iv, "exp")))
     return truth, iv, fits
 
 
@@ -67,7 +68,8 @@ def test_stage_read_off_the_curve() -> None:
     ages = np.array([0.5, 1.9, 2.0, 2.5, 2.99, 3.01, 10.0])
     assert list(stage_at(ages, tp)) == ["growth", "growth", "peak", "peak", "peak", "decay", "decay"]
     # The fixed band: peak while the rate is at least half the maximum (decay 0.5/day: ln 2 / 0.5 days).
-    band = stage_in_band(np.array([1.0, 2.1, 2.0 + np.log(2) / 0.5 - 0.01, 2.0 + np.log(2) / 0.5 + 0.01]), tp, 0.5)
+    band = stage_in_band(np.array([1.0, 2.1, 2.0 + np.log(2) / 0.5 - 0.01, 2.0 + np.log(2) / 0.5 + 0.01]), tp, 0.5,
+                         "exp")
     assert list(band) == ["growth", "peak", "peak", "decay"]
     assert list(stage_for_interval([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], tp)) == ["growth", "peak", "decay"]
     with pytest.raises(ValueError, match="band"):
@@ -76,13 +78,16 @@ def test_stage_read_off_the_curve() -> None:
         stage_at(ages, tp, window_days=0)
 
 
-def test_noise_free_series_is_recovered() -> None:
+@pytest.mark.parametrize("shape", SHAPES)
+def test_noise_free_series_is_recovered(shape: str) -> None:
     ages = np.r_[0.3, 1.3, 2.3, 3.3, 4.3, 5.3]
-    truth = Curves(np.array([11.0]), np.array([0.8]), np.array([0.35]))
+    truth = Curves(np.array([11.0]), np.array([0.8]), np.array([0.35]), shape)
     views = truth.views(ages[:, None])[:, 0]
-    fits = fit_intervals(intervals_from_arrays(np.zeros(6), ages, views), prior=ShapePrior(log_tp_sd=5, log_decay_sd=5))
-    assert fits["time_to_peak"].iloc[0] == pytest.approx(0.8, rel=0.05)
-    assert fits["decay"].iloc[0] == pytest.approx(0.35, rel=0.05)
+    fits = fit_intervals(intervals_from_arrays(np.zeros(6), ages, views), shape,
+                         prior=ShapePrior(log_tp_sd=5, log_decay_sd=5))
+    # The search is a grid (a coarse one, then +-1 cell at half its step): about 5-10% resolution.
+    assert fits["time_to_peak"].iloc[0] == pytest.approx(0.8, rel=0.1)
+    assert fits["decay"].iloc[0] == pytest.approx(0.35, rel=0.1)
     assert fits["log_level"].iloc[0] == pytest.approx(11.0, abs=0.05)
     assert fits["rmse"].iloc[0] < 0.02
 
@@ -125,7 +130,7 @@ def test_fits_recover_the_simulator_truth(simulated) -> None:
 
 def test_stage_agrees_with_the_hindsight_truth_at_every_observation(simulated) -> None:
     truth, iv, fits = simulated
-    c = curves_of(fits)
+    c = curves_of(fits, "exp")
     code = iv.video
     keys = pd.DataFrame({"video_id": iv.video_ids[code], "age_days": iv.end})
     true = keys.merge(truth.snapshots[["video_id", "age_days", "stage"]], on=["video_id", "age_days"])["stage"]

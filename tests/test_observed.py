@@ -33,7 +33,7 @@ def split():
         return intervals_from_arrays(part["video_id"].to_numpy(), part["age_days"].to_numpy(), part["views"].to_numpy())
 
     test = iv(~train)
-    forecaster = CurveForecaster(max_calibration_videos=5000).fit(iv(train))
+    forecaster = CurveForecaster("exp", max_calibration_videos=5000).fit(iv(train))  # the simulator's shape
     return forecaster, SzaboHuberman().fit(iv(train)), test, videos.set_index("video_id").loc[test.video_ids]
 
 
@@ -121,6 +121,6 @@ def test_level_from_views_round_trips(split) -> None:
     forecaster = split[0]
     prior = forecaster.prior_
     n = len(split[2].video_ids)
-    level = level_from_views(np.log(np.geomspace(1e3, 1e6, n)), np.full(n, 7.0), prior)
+    level = level_from_views(np.log(np.geomspace(1e3, 1e6, n)), np.full(n, 7.0), prior, "exp")
     curve = forecaster.condition(first_k(split[2], 0), level, 1.0)  # nothing observed: the prior curve
     np.testing.assert_allclose(curve.views(np.full(n, 7.0)), np.geomspace(1e3, 1e6, n), rtol=1e-9)

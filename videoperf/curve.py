@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 SHAPES: tuple[str, ...] = ("exp", "power")
+DEFAULT_SHAPE = "power"  # chosen on the real export (benchmarks/curve_shape.py); the simulator is "exp"
 GROWTH_K = 4.5
 POWER_TAU_DAYS = 1.0
 PEAK_BAND = 0.5
@@ -52,7 +53,7 @@ def _check_shape(shape: str) -> str:
     return shape
 
 
-def unit_cumulative(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = "exp") -> np.ndarray:
+def unit_cumulative(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = DEFAULT_SHAPE) -> np.ndarray:
     """Cumulative views from publish to ``age`` of the curve with peak rate 1 (multiply by ``R``); broadcasts."""
     _check_shape(shape)
     age = np.maximum(np.asarray(age, dtype=float), 0.0)
@@ -72,7 +73,7 @@ def unit_cumulative(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: s
     return rise + tail
 
 
-def unit_rate(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = "exp") -> np.ndarray:
+def unit_rate(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = DEFAULT_SHAPE) -> np.ndarray:
     """Daily rate of the curve with peak rate 1 at ``age``; broadcasts."""
     _check_shape(shape)
     age = np.maximum(np.asarray(age, dtype=float), 0.0)
@@ -83,7 +84,7 @@ def unit_rate(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = "
     return np.where(u < 0, np.exp(GROWTH_K / tp * np.minimum(u, 0.0)), tail)
 
 
-def stage_in_band(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = "exp",
+def stage_in_band(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str = DEFAULT_SHAPE,
                   band: float = PEAK_BAND) -> np.ndarray:
     """``growth`` before the peak, ``peak`` while the rate is >= (1 - band) x its maximum, then ``decay``."""
     if not 0.0 < band < 1.0:
@@ -123,7 +124,7 @@ class Curves:
     log_level: np.ndarray
     time_to_peak: np.ndarray
     decay: np.ndarray
-    shape: str = "exp"
+    shape: str = DEFAULT_SHAPE
 
     def views(self, age: np.ndarray) -> np.ndarray:
         """Cumulative views at ``age`` days (broadcast against the curves: pass ``age[:, None]`` for a grid)."""
@@ -211,7 +212,7 @@ def intervals_from_snapshots(snapshots: pd.DataFrame) -> Intervals:
                                  pd.to_numeric(snapshots["views"], errors="coerce").to_numpy(float))
 
 
-def shape_grid(shape: str = "exp", n_tp: int = 28, n_decay: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def shape_grid(shape: str = DEFAULT_SHAPE, n_tp: int = 28, n_decay: int = 24) -> tuple[np.ndarray, np.ndarray]:
     """The (tp, decay) candidates of the coarse search, log-spaced, flattened (n_tp * n_decay each)."""
     _check_shape(shape)
     tp = np.geomspace(*_TP_RANGE, n_tp)
@@ -269,7 +270,7 @@ def _chunks(video: np.ndarray, max_rows: int) -> list[tuple[int, int]]:
     return out
 
 
-def fit_intervals(iv: Intervals, shape: str = "exp", prior: ShapePrior | None = None, min_observations: int = 2,
+def fit_intervals(iv: Intervals, shape: str = DEFAULT_SHAPE, prior: ShapePrior | None = None, min_observations: int = 2,
                   level_mean: np.ndarray | None = None, level_sd: np.ndarray | None = None,
                   max_rows: int = 4000, shape_mean: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """MAP curve per video of ``iv`` (see the module docstring); one row per video, in code order.
@@ -334,13 +335,13 @@ def _rmse(iv: Intervals, fit: dict[str, np.ndarray], shape: str) -> np.ndarray:
         return np.sqrt(sums / counts)
 
 
-def fit_curves(snapshots: pd.DataFrame, shape: str = "exp", prior: ShapePrior | None = None,
+def fit_curves(snapshots: pd.DataFrame, shape: str = DEFAULT_SHAPE, prior: ShapePrior | None = None,
                min_observations: int = 2) -> pd.DataFrame:
     """MAP lifecycle curve of every video of a canonical snapshot table (``fit_intervals``)."""
     return fit_intervals(intervals_from_snapshots(snapshots), shape, prior, min_observations)
 
 
-def curves_of(fits: pd.DataFrame, shape: str = "exp") -> Curves:
+def curves_of(fits: pd.DataFrame, shape: str = DEFAULT_SHAPE) -> Curves:
     """The ``Curves`` of a ``fit_intervals`` table (same row order)."""
     return Curves(fits["log_level"].to_numpy(float), fits["time_to_peak"].to_numpy(float),
                   fits["decay"].to_numpy(float), shape)
@@ -361,3 +362,14 @@ def empirical_prior(fits: pd.DataFrame, min_used: int = 4, noise_sd: float | Non
     dec_mean, dec_sd = robust(good["decay"])
     noise = float(good["rmse"].median() * np.sqrt(good["n_used"].median() / max(good["n_used"].median() - 3, 1)))
     return ShapePrior(tp_mean, tp_sd, dec_mean, dec_sd, noise_sd if noise_sd is not None else max(noise, 0.05))
+
+
+WEAK_PRIOR = ShapePrior(log_tp_sd=3.0, log_decay_sd=3.0)
+
+
+def fit_with_empirical_prior(iv: Intervals, shape: str = DEFAULT_SHAPE, min_observations: int = 2
+                             ) -> tuple[pd.DataFrame, ShapePrior]:
+    """Fits under the population's own shape prior: a first pass under a weak prior (``WEAK_PRIOR``) gives the
+    ``empirical_prior`` of the well-observed videos, the second pass fits every video under it."""
+    prior = empirical_prior(fit_intervals(iv, shape, WEAK_PRIOR, min_observations))
+    return fit_intervals(iv, shape, prior, min_observations), prior

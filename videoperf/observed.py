@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from videoperf.curve import Curves, Intervals, ShapePrior, empirical_prior, fit_intervals, unit_cumulative
+from videoperf.curve import (
+    DEFAULT_SHAPE,
+    Curves,
+    Intervals,
+    ShapePrior,
+    empirical_prior,
+    fit_intervals,
+    fit_with_empirical_prior,
+    unit_cumulative,
+)
 
 AGE_EDGES = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0, 90.0,
                       180.0])
@@ -237,9 +246,9 @@ def _fill_beta(beta: np.ndarray) -> np.ndarray:
 class CurveForecaster:
     """The lifecycle curve conditioned on a video's observations; see the module docstring."""
 
-    def __init__(self, shape: str = "exp", coverage: float = 0.8, calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5),
-                 max_calibration_videos: int = 20000, seed: int = 0, correct_bias: bool = True,
-                 shape_model: bool = True) -> None:
+    def __init__(self, shape: str = DEFAULT_SHAPE, coverage: float = 0.8,
+                 calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5), max_calibration_videos: int = 20000,
+                 seed: int = 0, correct_bias: bool = True, shape_model: bool = True) -> None:
         self.shape = shape
         self.shape_model = shape_model
         self.correct_bias = correct_bias
@@ -250,7 +259,7 @@ class CurveForecaster:
 
     def fit(self, iv: Intervals, level_mean: np.ndarray | None = None, level_sd: np.ndarray | None = None,
             hindsight: pd.DataFrame | None = None, features: np.ndarray | None = None) -> CurveForecaster:
-        """Fit the shape prior (hindsight fits of the training videos, ``fit_intervals(iv, shape)`` unless given),
+        """Fit the shape prior (hindsight fits of the training videos, ``fit_with_empirical_prior`` unless given),
         the level prior's spread where no ``level_sd`` is given, and the conformal intervals (training videos
         conditioned on their first k, with their ``level_mean`` / ``level_sd``).
 
@@ -259,7 +268,7 @@ class CurveForecaster:
         by its first observation, e.g. its like ratio then), by gradient boosting fitted on the hindsight shapes of
         the training videos outside the calibration sample (its residual spread, there, is the prior's sd)."""
         if hindsight is None:
-            hindsight = fit_intervals(iv, self.shape, min_observations=2)
+            hindsight, _ = fit_with_empirical_prior(iv, self.shape)
         self.prior_ = empirical_prior(hindsight)
         fitted = hindsight["log_level"].to_numpy(float)
         ok = np.isfinite(fitted)
@@ -452,7 +461,8 @@ def _subset(iv: Intervals, videos: np.ndarray) -> Intervals:
                      iv.video_ids[videos])
 
 
-def level_from_views(log_views: np.ndarray, age: np.ndarray, prior: ShapePrior, shape: str = "exp") -> np.ndarray:
+def level_from_views(log_views: np.ndarray, age: np.ndarray, prior: ShapePrior,
+                     shape: str = DEFAULT_SHAPE) -> np.ndarray:
     """The level (ln peak rate) of the prior-shape curve that has ``exp(log_views)`` views at ``age``: how a
     pre-publication prediction of views becomes the curve's level prior."""
     unit = unit_cumulative(age, np.exp(prior.log_tp_mean), np.exp(prior.log_decay_mean), shape)
