@@ -1,7 +1,11 @@
 """The lifecycle curve of a video: one daily-rate curve from which views at any age, the stage, the time to
 peak and the decay rate are all read, so that they agree.
 
-Shape (``SHAPES``; the default ``"exp"`` was chosen on the real export, ``benchmarks/curve_shape.py``):
+Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, was chosen on the real export: fitted to the first
+half of each series charted on 6 or more days, the power-law tail's error on the held-out later views and rates
+is lower than the exponential's in every days-ahead bucket, and forecasts from observed days are better with it,
+``benchmarks/curve_shape.py`` and ``benchmarks/observed_forecast.py``; the simulator is exponential by
+construction, so its tests fit ``"exp"``):
 
 * daily rate ``r(t) = R * exp(-g * (tp - t))`` for ``t < tp`` (the rise) and, after the peak, ``R * exp(-lam *
   (t - tp))`` (``"exp"``) or ``R * (1 + (t - tp) / tau) ** -alpha`` (``"power"``, ``tau = POWER_TAU_DAYS``);
@@ -10,7 +14,10 @@ Shape (``SHAPES``; the default ``"exp"`` was chosen on the real export, ``benchm
   ``exp(-GROWTH_K)`` of the peak): most real videos are first observed after their peak, so the series cannot
   tell the rise's steepness apart and one constant keeps the fit well posed;
 * cumulative views ``V(t)`` are the closed-form integral from publish, non-decreasing in age, and past the
-  observed ages they follow the fitted decay (an exponential tail converges to ``V(inf) = V(tp) + R / lam``).
+  observed ages they follow the fitted decay (an exponential tail converges to ``V(inf) = V(tp) + R / lam``; a
+  power-law tail grows like ``log t`` for ``alpha = 1``, without bound but ever slower for ``alpha <= 1``);
+* ``Curves.decay_rate``: ``-d log r / dt`` after the peak, per day: ``lam``, or ``alpha / (tau + t - tp)`` for the
+  power law (by default one day after the peak), the quantity ``lifecycle``'s ``decay_rate`` estimates.
 
 Stage read off the curve (``stage_at``): ``growth`` before ``tp``; ``peak`` while the daily rate is within the band
 it falls through in the ``PEAK_WINDOW_DAYS`` (1 day, the chart's observation cadence) after the peak, i.e. at
@@ -24,7 +31,9 @@ less with those labels, since how far the rate falls in one interval depends on 
 Fitting (``fit_curves``): per video, the log interval rates (``lifecycle`` rule 2; zero increments dropped) are
 fitted by a vectorised MAP grid search over (``tp``, decay) with the level in closed form: a Gaussian noise of
 sd ``noise_sd`` on the log rates, and a Gaussian prior on ``log tp`` and ``log decay`` (``ShapePrior``) that
-keeps the shape of a video observed once or after its peak at the population's. Videos with fewer than
+keeps the shape of a video observed once or after its peak at the population's (``fit_with_empirical_prior``
+estimates it from the well-observed videos). The grid is coarse (28 x 24 log-spaced cells) then refined to +-1
+cell at half its step, about 5-10% resolution per parameter; ~0.06 ms per observation. Videos with fewer than
 ``min_observations`` usable intervals get no fit (NaN).
 """
 
