@@ -33,8 +33,8 @@ fitted by a vectorised MAP grid search over (``tp``, decay) with the level in cl
 sd ``noise_sd`` on the log rates, and a Gaussian prior on ``log tp`` and ``log decay`` (``ShapePrior``) that
 keeps the shape of a video observed once or after its peak at the population's (``fit_with_empirical_prior``
 estimates it from the well-observed videos). The grid is coarse (28 x 24 log-spaced cells) then refined to +-1
-cell at half its step, about 5-10% resolution per parameter; ~0.06 ms per observation. Videos with fewer than
-``min_observations`` usable intervals get no fit (NaN).
+cell at half its step, about 5-10% resolution per parameter (fit times:
+``benchmarks/results/curve_shape.json``). Videos with fewer than ``min_observations`` usable intervals get no fit (NaN).
 """
 
 from __future__ import annotations
