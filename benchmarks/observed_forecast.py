@@ -55,15 +55,20 @@ CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views
                  "duration_seconds"]
 
 
-def load_snapshots(source: str, cache: Path | None) -> pd.DataFrame:
-    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given."""
+def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
+    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
+    ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
     if cache is not None and cache.is_file():
-        return pd.read_parquet(cache)
-    from videoperf.data import load_data
+        snaps = pd.read_parquet(cache)
+    else:
+        from videoperf.data import load_data
 
-    snaps = load_data(source).loc[:, CACHE_COLUMNS]
-    if cache is not None:
-        snaps.to_parquet(cache)
+        snaps = load_data(source).loc[:, CACHE_COLUMNS]
+        if cache is not None:
+            snaps.to_parquet(cache)
+    if video_fraction < 1.0:
+        hashed = pd.util.hash_array(snaps["video_id"].to_numpy(dtype=object)) % np.uint64(1_000_000)
+        snaps = snaps[hashed.astype(float) < video_fraction * 1_000_000].reset_index(drop=True)
     return snaps
 
 
@@ -237,11 +242,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--cache", type=Path, default=None,
                         help="parquet of the loaded snapshots' needed columns: read when present, else written")
+    parser.add_argument("--video-fraction", type=float, default=1.0, help="use this share of the videos only")
     args = parser.parse_args(argv)
-    snaps = load_snapshots(args.data, args.cache)
+    snaps = load_snapshots(args.data, args.cache, args.video_fraction)
     command = "python benchmarks/observed_forecast.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = {"command": command,
-              "data": Path(args.data).name,
+              "data": Path(args.data).name + ("" if args.video_fraction >= 1 else
+                                              f" (a {args.video_fraction:.0%} sample of its videos)"),
+              "video_fraction": args.video_fraction,
               "results": {shape: evaluate(snaps, args.split_date, shape) for shape in args.shapes}}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "observed_forecast.json").write_text(json.dumps(report, indent=2) + "\n")
