@@ -1,0 +1,270 @@
+"""Which lifecycle-curve shape fits real series, and how well the curve recovers the simulator's truth.
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/curve_shape.py \
+        [--data ../shared/data/youtube_trending_api/trending_2025-12-10_2026-05-31.parquet] [--min-days 6]
+
+1. Real export (``videoperf.data.load_data``): every video charted on at least ``--min-days`` days. Each shape of
+   ``videoperf.curve.SHAPES`` is fitted (MAP, its shape prior estimated from the same first halves) to the first
+   half of each series and scored on the held-out later half: log-MAE of the views there (forecast anchored on
+   the last fitted observation, ``v_last + R (S(t) - S(t_last))``) and MAE of the later log interval rates.
+2. Simulator (``videoperf.synthetic``, exponential by construction): the ``"exp"`` curve fitted to each video's
+   whole series and to its first K observations; time-to-peak and decay MAE against the truth beside the median
+   baseline (every video gets the true values' median); stage macro-F1 by age bucket of the curve's stage at every
+   observation against the true stage, read three ways (the observation's interval, a one-day window, a fixed 50%
+   band); median relative error of the views at twice the last observed age from K observations.
+
+Writes ``benchmarks/results/curve_shape.json`` and ``curve_shape.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from videoperf.curve import (  # noqa: E402
+    SHAPES,
+    Intervals,
+    ShapePrior,
+    curves_of,
+    empirical_prior,
+    fit_intervals,
+    intervals_from_arrays,
+    intervals_from_snapshots,
+    stage_at,
+    stage_for_interval,
+    stage_in_band,
+    unit_cumulative,
+)
+from videoperf.metrics import classification_metrics  # noqa: E402
+from videoperf.observed import CurveForecaster, first_k  # noqa: E402
+
+CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
+                 "duration_seconds"]
+
+
+def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
+    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
+    ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
+    if cache is not None and cache.is_file():
+        snaps = pd.read_parquet(cache)
+    else:
+        from videoperf.data import load_data
+
+        snaps = load_data(source).loc[:, CACHE_COLUMNS]
+        if cache is not None:
+            snaps.to_parquet(cache)
+    if video_fraction < 1.0:
+        hashed = pd.util.hash_array(snaps["video_id"].to_numpy(dtype=object)) % np.uint64(1_000_000)
+        snaps = snaps[hashed.astype(float) < video_fraction * 1_000_000].reset_index(drop=True)
+    return snaps
+
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+AGE_BUCKETS = (1.0, 3.0, 7.0, 14.0)
+AGE_LABELS = ("<=1", "1-3", "3-7", "7-14", ">14")
+WEAK = ShapePrior(log_tp_sd=3.0, log_decay_sd=3.0)
+
+
+def _split_halves(iv: Intervals, min_days: int) -> tuple[Intervals, np.ndarray, np.ndarray]:
+    """The first half (at least 3) of each series of >= ``min_days`` observations; the rest's row mask and codes."""
+    counts = np.bincount(iv.video, minlength=len(iv.video_ids))
+    first = np.r_[True, iv.video[1:] != iv.video[:-1]]
+    starts = np.flatnonzero(first)
+    pos = np.arange(len(iv.video)) - np.repeat(starts, np.diff(np.r_[starts, len(iv.video)]))
+    n = counts[iv.video]
+    long = n >= min_days
+    fit_rows = long & (pos < np.maximum(3, n // 2))
+    held = long & ~fit_rows
+    keep = fit_rows
+    head = Intervals(iv.video[keep], iv.start[keep], iv.end[keep], iv.log_rate[keep], iv.end_views[keep], iv.video_ids)
+    return head, held, pos
+
+
+def real_shapes(iv: Intervals, min_days: int) -> dict[str, Any]:
+    """Held-out fit error of each shape on the real series (see the module docstring)."""
+    head, held, _ = _split_halves(iv, min_days)
+    fitted_videos = np.unique(head.video)
+    last_age = np.full(len(iv.video_ids), np.nan)
+    last_views = np.full(len(iv.video_ids), np.nan)
+    is_last = np.r_[head.video[1:] != head.video[:-1], True]
+    last_age[head.video[is_last]] = head.end[is_last]
+    last_views[head.video[is_last]] = head.end_views[is_last]
+    out: dict[str, Any] = {"n_videos": int(len(fitted_videos)), "n_held_out_observations": int(held.sum()),
+                           "shapes": {}}
+    for shape in SHAPES:
+        started = time.perf_counter()
+        prior = empirical_prior(fit_intervals(head, shape, WEAK, 3))
+        fits = fit_intervals(head, shape, prior, 3)
+        seconds = time.perf_counter() - started
+        c = curves_of(fits, shape)
+        v = iv.video[held]
+        t = iv.end[held]
+        scale = np.exp(c.log_level[v])
+        grow = scale * (unit_cumulative(t, c.time_to_peak[v], c.decay[v], shape)
+                        - unit_cumulative(last_age[v], c.time_to_peak[v], c.decay[v], shape))
+        point = last_views[v] + np.maximum(grow, 0.0)
+        err = np.abs(np.log1p(point) - np.log1p(iv.end_views[held]))
+        span = iv.end[held] - iv.start[held]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate_pred = np.log(scale * (unit_cumulative(iv.end[held], c.time_to_peak[v], c.decay[v], shape)
+                                        - unit_cumulative(iv.start[held], c.time_to_peak[v], c.decay[v], shape)) / span)
+        rate_err = np.abs(rate_pred - iv.log_rate[held])
+        ahead = iv.end[held] - last_age[v]
+        by_ahead = {label: float(np.nanmean(err[np.searchsorted(AGE_BUCKETS, ahead) == i]))
+                    for i, label in enumerate(AGE_LABELS) if (np.searchsorted(AGE_BUCKETS, ahead) == i).any()}
+        out["shapes"][shape] = {
+            "views_log_mae": float(np.nanmean(err)), "views_log_mae_by_days_ahead": by_ahead,
+            "log_rate_mae": float(np.nanmean(rate_err[np.isfinite(rate_err)])),
+            "log_rate_median_ae": float(np.nanmedian(rate_err[np.isfinite(rate_err)])),
+            "in_sample_rmse_median": float(fits["rmse"].median()),
+            "prior": prior.__dict__, "fit_seconds": round(seconds, 1),
+        }
+    best = min(out["shapes"], key=lambda s: out["shapes"][s]["views_log_mae"])
+    out["best_by_views_log_mae"] = best
+    return out
+
+
+def _recovery(fits: pd.DataFrame, videos: pd.DataFrame, label: str) -> dict[str, Any]:
+    merged = fits.merge(videos[["video_id", "peak_day", "decay_rate"]], on="video_id")
+    merged = merged[merged["log_level"].notna()]
+    med_tp, med_dec = videos["peak_day"].median(), videos["decay_rate"].median()
+    tp_mae = float((merged["time_to_peak"] - merged["peak_day"]).abs().mean())
+    tp_base = float((merged["peak_day"] - med_tp).abs().mean())
+    dec_mae = float((merged["decay"] - merged["decay_rate"]).abs().mean())
+    dec_base = float((merged["decay_rate"] - med_dec).abs().mean())
+    return {"fit": label, "n_videos": int(len(merged)), "time_to_peak_mae": tp_mae,
+            "time_to_peak_median_baseline": tp_base, "time_to_peak_reduction": 1 - tp_mae / tp_base,
+            "decay_mae": dec_mae, "decay_median_baseline": dec_base,
+            "decay_reduction": 1 - dec_mae / dec_base}
+
+
+def simulator(n_videos: int, seed: int) -> dict[str, Any]:
+    """Truth recovery of the exponential curve on the simulator (see the module docstring)."""
+    from videoperf.synthetic import _cumulative_views, generate_synthetic
+
+    _, truth = generate_synthetic(n_videos, seed)
+    snaps = truth.snapshots
+    iv = intervals_from_arrays(snaps["video_id"].to_numpy(), snaps["age_days"].to_numpy(), snaps["views"].to_numpy())
+    prior = empirical_prior(fit_intervals(iv, "exp", WEAK, 2))
+    fits = fit_intervals(iv, "exp", prior, 2)
+    videos = truth.videos
+    recovery = [_recovery(fits, videos, "whole series, >= 2 intervals"),
+                _recovery(fits[fits["n_used"] >= 3], videos, "whole series, >= 3 intervals")]
+    # From the first K observations only (the level from the observations, the shape prior from the fits).
+    order = np.argsort(videos["published_at"].to_numpy(), kind="stable")
+    train_ids = set(videos["video_id"].to_numpy()[order[: n_videos // 2]])
+    in_train = np.isin(iv.video_ids, list(train_ids))
+    train_rows = in_train[iv.video]
+    tr = intervals_from_arrays(iv.video_ids[iv.video[train_rows]], iv.end[train_rows], iv.end_views[train_rows])
+    te = intervals_from_arrays(iv.video_ids[iv.video[~train_rows]], iv.end[~train_rows], iv.end_views[~train_rows])
+    fc = CurveForecaster().fit(tr)
+    truth_te = videos.set_index("video_id").loc[te.video_ids]
+    counts = np.bincount(te.video, minlength=len(te.video_ids))
+    twice: dict[str, Any] = {}
+    for k in (1, 2, 3, 5):
+        obs = first_k(te, k)
+        fits_k = fit_intervals(obs, "exp", fc.prior_, 1, np.full(len(te.video_ids), fc.global_level_),
+                               np.full(len(te.video_ids), fc.level_sd_))
+        recovery.append(_recovery(fits_k[counts >= k], videos, f"first {k} observations (test half)"))
+        chosen = np.flatnonzero(counts >= k)
+        is_last = np.r_[obs.video[1:] != obs.video[:-1], True]
+        last_age = np.full(len(te.video_ids), np.nan)
+        last_age[obs.video[is_last]] = obs.end[is_last]
+        target = 2 * last_age[chosen]
+        point, lo, hi = fc.predict(obs, fc.global_level_, fc.level_sd_, chosen, target, k)
+        tv = truth_te.iloc[chosen]
+        true = _cumulative_views(target, tv["peak_day"].to_numpy(), tv["growth_rate"].to_numpy(),
+                                 tv["decay_rate"].to_numpy(), tv["peak_rate"].to_numpy())
+        twice[str(k)] = {"n_videos": int(len(chosen)),
+                         "median_rel_error": float(np.median(np.abs(point - true) / true)),
+                         "coverage_80": float(np.mean((true >= lo) & (true <= hi)))}
+    code = iv.video
+    c = curves_of(fits)
+    ok = np.isfinite(c.log_level[code])
+    keys = pd.DataFrame({"video_id": iv.video_ids[code], "age_days": iv.end})
+    true_stage = keys.merge(snaps[["video_id", "age_days", "stage"]], on=["video_id", "age_days"], how="left")["stage"]
+    bucket = np.searchsorted(AGE_BUCKETS, iv.end)
+    readings = {"observation interval": stage_for_interval(iv.start, iv.end, c.time_to_peak[code]),
+                "one-day window (stage_at)": stage_at(iv.end, c.time_to_peak[code]),
+                "50% band (stage_in_band)": stage_in_band(iv.end, c.time_to_peak[code], c.decay[code])}
+    stage = {name: {label: classification_metrics(true_stage[ok & (bucket == i)], pred[ok & (bucket == i)])["macro_f1"]
+                    for i, label in enumerate(AGE_LABELS)} for name, pred in readings.items()}
+    return {"n_videos": n_videos, "seed": seed, "n_fitted": int(fits["log_level"].notna().sum()),
+            "recovery": recovery, "stage_macro_f1_by_age": stage, "views_at_twice_last_age": twice}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    real = report.get("real")
+    lines = ["# Lifecycle curve: shape on real series, truth recovery on the simulator", "",
+             f"Command: `{report['command']}`", ""]
+    if real:
+        lines += [f"## Real export ({real['data']})", "",
+                  f"{real['n_videos']:,} videos charted on >= {real['min_days']} days; each shape fitted to the first "
+                  "half of each series (>= 3 observations), scored on the "
+                  f"{real['n_held_out_observations']:,} held-out later observations.", "",
+                  "| shape | views log-MAE | " + " | ".join(f"ahead {a}" for a in AGE_LABELS)
+                  + " | log-rate MAE | log-rate median AE | fit s |",
+                  "|---|---|" + "---|" * len(AGE_LABELS) + "---|---|---|"]
+        for shape, r in real["shapes"].items():
+            ahead = " | ".join(f"{r['views_log_mae_by_days_ahead'].get(a, float('nan')):.4f}" for a in AGE_LABELS)
+            lines.append(f"| {shape} | {r['views_log_mae']:.4f} | {ahead} | {r['log_rate_mae']:.3f} | "
+                         f"{r['log_rate_median_ae']:.3f} | {r['fit_seconds']} |")
+        lines += ["", f"Best by held-out views log-MAE: **{real['best_by_views_log_mae']}**.", ""]
+    sim = report["simulator"]
+    lines += [f"## Simulator ({sim['n_videos']:,} videos, seed {sim['seed']})", "",
+              "| fit | videos | time-to-peak MAE | median baseline | reduction | decay MAE | median baseline "
+              "| reduction |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in sim["recovery"]:
+        lines.append(f"| {r['fit']} | {r['n_videos']:,} | {r['time_to_peak_mae']:.3f} | "
+                     f"{r['time_to_peak_median_baseline']:.3f} | {r['time_to_peak_reduction']:.0%} | "
+                     f"{r['decay_mae']:.3f} | "
+                     f"{r['decay_median_baseline']:.3f} | {r['decay_reduction']:.0%} |")
+    lines += ["", "Stage macro-F1 by age (days) against the true stage of every observation:", "",
+              "| stage read | " + " | ".join(AGE_LABELS) + " |", "|---|" + "---|" * len(AGE_LABELS)]
+    for name, row in sim["stage_macro_f1_by_age"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[a]:.3f}" for a in AGE_LABELS) + " |")
+    lines += ["", "Views at twice the last observed age from the first K observations (test half):", "",
+              "| K | videos | median relative error | 80% coverage |", "|---|---|---|---|"]
+    for k, r in sim["views_at_twice_last_age"].items():
+        lines.append(f"| {k} | {r['n_videos']:,} | {r['median_rel_error']:.3f} | {r['coverage_80']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="a load_data source; 'none' skips the real part")
+    parser.add_argument("--min-days", type=int, default=6)
+    parser.add_argument("--sim-videos", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="parquet of the loaded snapshots' needed columns: read when present, else written")
+    parser.add_argument("--video-fraction", type=float, default=1.0, help="use this share of the videos only")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"command": "python benchmarks/curve_shape.py " + " ".join(argv or sys.argv[1:])}
+    if args.data != "none":
+        snaps = load_snapshots(args.data, args.cache, args.video_fraction)
+        real = real_shapes(intervals_from_snapshots(snaps), args.min_days)
+        name = Path(args.data).name + ("" if args.video_fraction >= 1 else
+                                       f" (a {args.video_fraction:.0%} sample of its videos)")
+        report["real"] = {"data": name, "video_fraction": args.video_fraction, "min_days": args.min_days, **real}
+    report["simulator"] = simulator(args.sim_videos, args.seed)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "curve_shape.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out_dir / "curve_shape.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

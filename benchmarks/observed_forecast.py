@@ -1,0 +1,261 @@
+"""Forecasting views from a video's first observed days: the lifecycle curve conditioned on them vs Szabo-Huberman.
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/observed_forecast.py \
+        [--data ../shared/data/youtube_trending_api/trending_2025-12-10_2026-05-31.parquet] [--split-date 2026-04-15]
+
+Split by publish date (``videoperf.validation.split_by_date``; the training side keeps only observations made
+before the date). Everything is fitted on the training videos: the curve's shape prior (their hindsight fits), the
+level prior, Szabo-Huberman's ``beta`` and both forecasters' conformal intervals. The level prior (ln peak daily
+views) is the channel's as-of level, not the model ensemble: ``a + b * channel_mean_residual`` where the residual is
+each earlier video's log views minus the prior-shape curve at its age (``videoperf.channel_history``, from every
+observation made strictly before the video's publish time: live history), with ``a, b`` and the prior sd fitted on
+the training videos; a channel without history gets the training mean and its sd.
+
+Every test video with more than K observations is forecast at each of its later observations from its first K
+(K = 0: before publishing, from the prior curve alone). Cells: K x days ahead of the last observation used (K = 0:
+the age). Both forecasters are scored on the same (video, observation) pairs; the last-age rows score each video
+once, at its last observed age, as ``model_update.py evaluate --observed K`` is to.
+
+Writes ``benchmarks/results/observed_forecast.json`` and ``observed_forecast.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from videoperf.channel_history import ChannelHistory  # noqa: E402
+from videoperf.curve import (  # noqa: E402
+    SHAPES,
+    empirical_prior,
+    fit_with_empirical_prior,
+    intervals_from_snapshots,
+    unit_cumulative,
+)
+from videoperf.observed import (  # noqa: E402
+    HORIZON_LABELS,
+    CurveForecaster,
+    SzaboHuberman,
+    first_k,
+    forecast_pairs,
+    horizon_bin,
+)
+
+CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
+                 "duration_seconds"]
+
+
+def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
+    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
+    ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
+    if cache is not None and cache.is_file():
+        snaps = pd.read_parquet(cache)
+    else:
+        from videoperf.data import load_data
+
+        snaps = load_data(source).loc[:, CACHE_COLUMNS]
+        if cache is not None:
+            snaps.to_parquet(cache)
+    if video_fraction < 1.0:
+        hashed = pd.util.hash_array(snaps["video_id"].to_numpy(dtype=object)) % np.uint64(1_000_000)
+        snaps = snaps[hashed.astype(float) < video_fraction * 1_000_000].reset_index(drop=True)
+    return snaps
+
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
+KS = (0, 1, 2, 3, 5)
+
+
+def channel_level_prior(snapshots: pd.DataFrame, videos: pd.DataFrame, age_curve: Any) -> np.ndarray:
+    """Each video's channel as-of residual level (NaN without history), from ``snapshots`` before its publish."""
+    history = ChannelHistory(snapshots, age_curve=age_curve)
+    return history.stats(videos["channel_id"], videos["published_at"])["channel_mean_residual"].to_numpy(float)
+
+
+def video_table(snapshots: pd.DataFrame, video_ids: np.ndarray) -> pd.DataFrame:
+    """``channel_id, published_at`` per video, in the order of ``video_ids``."""
+    first = snapshots.groupby("video_id", sort=False)[["channel_id", "published_at"]].first()
+    return first.loc[video_ids].reset_index()
+
+
+def shape_features(snapshots: pd.DataFrame, video_ids: np.ndarray, categories: pd.Index) -> np.ndarray:
+    """Per video, what is known by its first observation besides its views: log((likes + 1) / (views + 1)) then,
+    its first category (code in ``categories``, the training videos'; NaN if unseen), log duration, publish hour."""
+    ordered = snapshots.sort_values("observed_at", kind="stable")
+    first = ordered.groupby("video_id", sort=False)[["likes", "views", "categories", "duration_seconds",
+                                                      "published_at"]].first().reindex(video_ids)
+    code = categories.get_indexer(first_category(first["categories"])).astype(float)
+    return np.column_stack([np.log((first["likes"].to_numpy(float) + 1) / (first["views"].to_numpy(float) + 1)),
+                            np.where(code >= 0, code, np.nan),
+                            np.log1p(pd.to_numeric(first["duration_seconds"], errors="coerce").to_numpy(float)),
+                            first["published_at"].dt.hour.to_numpy(float)])
+
+
+def first_category(categories: pd.Series) -> pd.Series:
+    """The first category of each video's list ("" when it has none)."""
+    return categories.map(lambda c: str(c[0]) if c is not None and len(c) else "")
+
+
+def fit_level_prior(channel_residual: np.ndarray, fitted_level: np.ndarray) -> dict[str, float]:
+    """``level ~ a + b * residual`` on videos with history, the mean without; residual sds of each."""
+    ok = np.isfinite(fitted_level)
+    has = ok & np.isfinite(channel_residual)
+    b, a = np.polyfit(channel_residual[has], fitted_level[has], 1)
+    sd_has = float(np.std(fitted_level[has] - (a + b * channel_residual[has])))
+    none = ok & ~np.isfinite(channel_residual)
+    mean_none = float(np.mean(fitted_level[none])) if none.any() else float(np.mean(fitted_level[ok]))
+    sd_none = float(np.std(fitted_level[none])) if none.sum() > 1 else float(np.std(fitted_level[ok]))
+    return {"a": float(a), "b": float(b), "sd_with_history": sd_has, "mean_without": mean_none,
+            "sd_without": sd_none, "n_with_history": int(has.sum()), "n_without": int(none.sum())}
+
+
+def apply_level_prior(prior: dict[str, float], channel_residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    has = np.isfinite(channel_residual)
+    mean = np.where(has, prior["a"] + prior["b"] * np.nan_to_num(channel_residual), prior["mean_without"])
+    sd = np.where(has, prior["sd_with_history"], prior["sd_without"])
+    return mean, sd
+
+
+def _cell(actual: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float]:
+    err = np.abs(np.log1p(point) - np.log1p(actual))
+    return {"log_mae": float(err.mean()), "coverage_80": float(np.mean((actual >= lo) & (actual <= hi))),
+            "median_log_width": float(np.median(np.log1p(hi) - np.log1p(lo)))}
+
+
+def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[str, Any]:
+    from videoperf.validation import split_by_date
+
+    started = time.perf_counter()
+    train, test = split_by_date(snaps, split_date)
+    iv_tr, iv_te = intervals_from_snapshots(train), intervals_from_snapshots(test)
+    hindsight, _ = fit_with_empirical_prior(iv_tr, shape)
+    shape_prior = empirical_prior(hindsight)
+    tp, dec = np.exp(shape_prior.log_tp_mean), np.exp(shape_prior.log_decay_mean)
+
+    def age_curve(age: np.ndarray) -> np.ndarray:
+        return np.log(unit_cumulative(age, tp, dec, shape))
+
+    vt_tr, vt_te = video_table(train, iv_tr.video_ids), video_table(test, iv_te.video_ids)
+    res_tr = channel_level_prior(train, vt_tr, age_curve)
+    res_te = channel_level_prior(snaps, vt_te, age_curve)  # live: every observation before each publish time
+    level_prior = fit_level_prior(res_tr, hindsight["log_level"].to_numpy(float))
+    mean_tr, sd_tr = apply_level_prior(level_prior, res_tr)
+    mean_te, sd_te = apply_level_prior(level_prior, res_te)
+    fit_started = time.perf_counter()
+    known = pd.Index(sorted(first_category(train.groupby("video_id")["categories"].first()).unique()))
+    feat_tr, feat_te = shape_features(train, iv_tr.video_ids, known), shape_features(test, iv_te.video_ids, known)
+    curve = CurveForecaster(shape).fit(iv_tr, mean_tr, sd_tr, hindsight=hindsight, features=feat_tr)
+    sh = SzaboHuberman().fit(iv_tr)
+    fit_seconds = time.perf_counter() - fit_started
+
+    cells: list[dict[str, Any]] = []
+    last_age_rows: list[dict[str, Any]] = []
+    for k in KS:
+        pairs = forecast_pairs(iv_te, k)
+        observed = first_k(iv_te, k)
+        video, target = pairs["video"].to_numpy(), pairs["target_age"].to_numpy()
+        actual = pairs["target_views"].to_numpy()
+        c_point, c_lo, c_hi = curve.predict(observed, mean_te, sd_te, video, target, k, features=feat_te)
+        if k > 0:
+            s_point, s_lo, s_hi = sh.predict(pairs["last_age"].to_numpy(), pairs["last_views"].to_numpy(), target, k)
+        horizon = horizon_bin(target - pairs["last_age"].to_numpy())
+        for h in [*range(len(HORIZON_LABELS)), None]:
+            sel = np.ones(len(pairs), bool) if h is None else horizon == h
+            if not sel.any():
+                continue
+            row = {"k": k, "days_ahead": "all" if h is None else HORIZON_LABELS[h], "n_pairs": int(sel.sum()),
+                   "n_videos": int(len(np.unique(video[sel]))),
+                   "curve": _cell(actual[sel], c_point[sel], c_lo[sel], c_hi[sel])}
+            if k > 0:
+                row["szabo_huberman"] = _cell(actual[sel], s_point[sel], s_lo[sel], s_hi[sel])
+                row["reduction_vs_sh"] = 1 - row["curve"]["log_mae"] / row["szabo_huberman"]["log_mae"]
+            cells.append(row)
+        last = np.r_[video[1:] != video[:-1], True] if len(video) else np.zeros(0, bool)
+        row = {"k": k, "n_videos": int(last.sum()), "curve": _cell(actual[last], c_point[last], c_lo[last], c_hi[last])}
+        if k > 0:
+            row["szabo_huberman"] = _cell(actual[last], s_point[last], s_lo[last], s_hi[last])
+            row["reduction_vs_sh"] = 1 - row["curve"]["log_mae"] / row["szabo_huberman"]["log_mae"]
+        last_age_rows.append(row)
+    return {"shape": shape, "split_date": split_date, "n_train_videos": int(len(iv_tr.video_ids)),
+            "n_test_videos": int(len(iv_te.video_ids)), "shape_prior": shape_prior.__dict__,
+            "level_prior": level_prior, "cells": cells, "last_age": last_age_rows,
+            "fit_seconds": round(fit_seconds, 1), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _fmt(cell: dict[str, float] | None) -> tuple[str, str]:
+    return ("-", "-") if cell is None else (f"{cell['log_mae']:.3f}", f"{cell['coverage_80']:.2f}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["# Forecasts from observed days: lifecycle curve vs Szabo-Huberman", "",
+             f"Command: `{report['command']}`."]
+    for r in report["results"].values():
+        lines += ["", *_shape_section(report, r)]
+    return "\n".join(lines) + "\n"
+
+
+def _shape_section(report: dict[str, Any], r: dict[str, Any]) -> list[str]:
+    lines = [f"## Curve shape `{r['shape']}`", "",
+             f"Data: {report['data']}; split {r['split_date']}: "
+             f"{r['n_train_videos']:,} training videos, {r['n_test_videos']:,} test videos.", "",
+             "Level prior (K = 0 and the curve's level before its observations): the channel's as-of level from "
+             "`videoperf.channel_history` (live history), not the model ensemble.", "",
+             "Every later observation of every test video with more than K observations, forecast from its first K. "
+             "log-MAE of log1p views; coverage of the 80% interval.", "",
+             "| K | days ahead | pairs | videos | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in r["cells"]:
+        c_mae, c_cov = _fmt(row["curve"])
+        s_mae, s_cov = _fmt(row.get("szabo_huberman"))
+        red = f"{-row['reduction_vs_sh']:+.0%}" if "reduction_vs_sh" in row else "-"
+        label = f"**{row['days_ahead']}**" if row["days_ahead"] == "all" else row["days_ahead"]
+        lines.append(f"| {row['k']} | {label} | {row['n_pairs']:,} | {row['n_videos']:,} | {c_mae} | {s_mae} | {red} | "
+                     f"{c_cov} | {s_cov} |")
+    lines += ["", "Each video once, at its last observed age (as `evaluate --observed K`):", "",
+              "| K | videos | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",
+              "|---|---|---|---|---|---|---|"]
+    for row in r["last_age"]:
+        c_mae, c_cov = _fmt(row["curve"])
+        s_mae, s_cov = _fmt(row.get("szabo_huberman"))
+        red = f"{-row['reduction_vs_sh']:+.0%}" if "reduction_vs_sh" in row else "-"
+        lines.append(f"| {row['k']} | {row['n_videos']:,} | {c_mae} | {s_mae} | {red} | {c_cov} | {s_cov} |")
+    lines += ["", f"Fitting both forecasters: {r['fit_seconds']} s; this shape's whole run {r['seconds']} s "
+              "(2-core shared machine)."]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="a load_data source")
+    parser.add_argument("--split-date", default="2026-04-15")
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=SHAPES)
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="parquet of the loaded snapshots' needed columns: read when present, else written")
+    parser.add_argument("--video-fraction", type=float, default=1.0, help="use this share of the videos only")
+    args = parser.parse_args(argv)
+    snaps = load_snapshots(args.data, args.cache, args.video_fraction)
+    command = "python benchmarks/observed_forecast.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = {"command": command,
+              "data": Path(args.data).name + ("" if args.video_fraction >= 1 else
+                                              f" (a {args.video_fraction:.0%} sample of its videos)"),
+              "video_fraction": args.video_fraction,
+              "results": {shape: evaluate(snaps, args.split_date, shape) for shape in args.shapes}}
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "observed_forecast.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out_dir / "observed_forecast.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
