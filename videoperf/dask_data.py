@@ -150,6 +150,22 @@ def _header(path: str) -> list[str]:
     return list(read_table(path).columns) if _is_url(path) else list(pd.read_csv(path, nrows=0).columns)
 
 
+def _write_part(part: pd.DataFrame, path: str) -> int:
+    part.to_parquet(path, index=False)
+    return len(part)
+
+
+def write_parquet(frame: dd.DataFrame, folder: str | Path) -> int:
+    """Each partition of ``frame`` as one parquet file of ``folder`` (pandas' writer: list columns such as ``tags``
+    need no schema up front); the number of rows written."""
+    import dask
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    writes = [dask.delayed(_write_part)(part, f"{folder}/part-{k:05d}.parquet")
+              for k, part in enumerate(frame.to_delayed())]
+    return int(sum(dask.compute(*writes)))
+
+
 def targets(snapshots: dd.DataFrame) -> dd.DataFrame:
     """``build_targets`` per partition (each holds whole videos): the single-machine rows, partition by partition."""
     meta = build_targets(snapshots._meta)
@@ -187,16 +203,45 @@ def split(snapshots: dd.DataFrame, split_date: str | pd.Timestamp) -> tuple[dd.D
             snapshots.map_partitions(split_side, cut, "test", meta=meta))
 
 
+ROUTE, COPY = "_route", "_copy"
+
+
+def _route(part: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Each row's channel partition (``_route``): its video's home channel's, the channel of the video's first
+    observation (the one its features ask about). A video observed under several channel ids (104 of the real
+    export's) is also copied whole (``_copy``) to the partition of every other channel it touches, so that each
+    channel's history there sees the complete series of every video it counts, as on one machine."""
+    part = part.sort_values(KEYS, kind="stable").reset_index(drop=True)
+    channel = part["channel_id"].astype(str).to_numpy(dtype=object)
+    route = (pd.util.hash_array(channel, hash_key="videoperf-route0") % np.uint64(n)).astype(np.int64)
+    codes = pd.factorize(part["video_id"])[0]
+    first = np.r_[True, codes[1:] != codes[:-1]] if len(codes) else np.zeros(0, dtype=bool)
+    home = route[first][codes] if len(codes) else route
+    out = part.assign(**{ROUTE: home, COPY: False})
+    foreign = pd.DataFrame({"code": codes, "route": route})[route != home].drop_duplicates()
+    if foreign.empty:
+        return out
+    copies = part.iloc[np.flatnonzero(np.isin(codes, foreign["code"].unique()))]
+    pairs = pd.DataFrame({"code": codes[copies.index.to_numpy()], "row": copies.index.to_numpy()}).merge(foreign)
+    extra = part.iloc[pairs["row"].to_numpy()].assign(**{ROUTE: pairs["route"].to_numpy(), COPY: True})
+    return pd.concat([out, extra], ignore_index=True)
+
+
 def by_channel(snapshots: dd.DataFrame, npartitions: int | None = None) -> dd.DataFrame:
-    """The snapshots shuffled by ``channel_id``: each channel (and so each of its videos) whole in one partition."""
-    return snapshots.shuffle("channel_id", npartitions=npartitions or snapshots.npartitions)
+    """The snapshots shuffled by channel: each partition holds whole videos, grouped by their home channel, plus
+    the copies its channels' history needs (``_route``); split a partition with ``channel_part``."""
+    n = npartitions or snapshots.npartitions
+    meta = snapshots._meta.assign(**{ROUTE: np.int64(0), COPY: False})
+    return snapshots.map_partitions(_route, n, meta=meta).shuffle(ROUTE, npartitions=n)
 
 
-def videos_with_several_channels(snapshots: dd.DataFrame) -> int:
-    """How many videos carry more than one ``channel_id`` (they would be split by ``by_channel``)."""
-    counts = snapshots.map_partitions(lambda p: pd.Series([int((p.groupby("video_id")["channel_id"].nunique()
-                                                                > 1).sum())]), meta=(None, "int64"))
-    return int(counts.sum().compute())
+def channel_part(part: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(own rows, history rows)`` of a ``by_channel`` partition: the rows of the videos it answers for, and every
+    observation its channels' history counts (each once), both sorted by ``(video_id, observed_at)``."""
+    part = part.sort_values([*KEYS, COPY], kind="stable")
+    own = part[~part[COPY]].drop(columns=[ROUTE, COPY]).reset_index(drop=True)
+    history = part.drop_duplicates(KEYS).drop(columns=[ROUTE, COPY]).reset_index(drop=True)
+    return own, history
 
 
 # --------------------------------------------------------------------------------------------- features
@@ -210,18 +255,18 @@ def check_builder(builder: FeatureBuilder) -> None:
 
 def training_rows(part: pd.DataFrame, builder: FeatureBuilder, half_life_days: float = 0.0,
                   cut: pd.Timestamp | None = None) -> pd.DataFrame:
-    """The features ``builder.fit_training`` gives the training rows of ``part`` (whole channels), plus the view
+    """The features ``builder.fit_training`` gives the training rows of ``part`` (a ``by_channel`` partition), plus the view
     target (``_y``) and a weight (``_w``: 1 / the video's rows, times the recency weight) so that every video
     weighs the same, as the single-machine path's balanced sample makes it; keyed by ``video_id, observed_at``."""
     from videoperf.features import _with_age, snapshot_ages, video_table
     from videoperf.sampling import recency_weights
 
     names = builder.feature_names
+    part, events = channel_part(part)
     if part.empty:
         return _empty_rows(names)
-    part = part.sort_values(KEYS, kind="stable").reset_index(drop=True)
     videos, row_video = video_table(part)
-    history = builder.channel_history(part)
+    history = builder.channel_history(events)
     stats = history.stats(videos["channel_id"], videos["published_at"])
     stats = mask_optional_stats(stats, builder.config.channel_stats_mask_fraction, builder.seed, videos["video_id"])
     # What fit_training assembles; the encoders' values differ from its point-in-time ones but are left out.
@@ -271,11 +316,19 @@ def model_arrays(rows: dd.DataFrame, names: list[str]) -> tuple[Any, Any, Any]:
 
 
 def request_rows(part: pd.DataFrame, last_only: bool = False) -> pd.DataFrame:
-    """``predict_batch`` requests for canonical rows of whole channels (each row, or each video's last one with
-    ``last_only``): what was known at publishing, the age observed, and the channel's video count and average views
-    as of the publish time (``ChannelHistory``: its videos observed before)."""
-    part = part.sort_values(KEYS, kind="stable").reset_index(drop=True)
-    history = ChannelHistory(part)
+    """``predict_batch`` requests for the rows of a ``by_channel`` partition (each row, or each video's last one
+    with ``last_only``): what was known at publishing, the age observed, and the video's home channel's video count
+    and average views as of the publish time (``ChannelHistory``: its videos observed before)."""
+    part, events = channel_part(part)
+    if part.empty:
+        return pd.DataFrame({"video_id": pd.Series(dtype=object), "title": pd.Series(dtype=object),
+                             "tags": pd.Series(dtype=object), "categories": pd.Series(dtype=object),
+                             **{col: pd.Series(dtype=float) for col in ("duration_seconds", "channel_avg_views",
+                                                                         "channel_video_count")},
+                             "published_at": part["published_at"], "days_since_publish": pd.Series(dtype=float)})
+    history = ChannelHistory(events)
+    home = part.groupby("video_id", sort=False)["channel_id"].transform("first")
+    part = part.assign(channel_id=home)
     if last_only:
         part = part.groupby("video_id", sort=False).tail(1).reset_index(drop=True)
     stats = history.stats(part["channel_id"], part["published_at"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,14 @@ def read_requests(path: str) -> pd.DataFrame:
 
 
 def score_file(path: str, output: str, model_type: str, artifacts_dir: str | None) -> int:
-    """Score one request file and write its predictions as ``output`` (parquet); the number of rows."""
-    scored = predictions.predict_rows(read_requests(path), model_type, artifacts_dir)
+    """Score one request file and write its predictions as ``output`` (parquet, unless there are none); the number of
+    rows."""
+    with warnings.catch_warnings():
+        # scikit-learn notes that a forest inside a (daemonic) Dask worker predicts on one thread: expected here.
+        warnings.filterwarnings("ignore", message="Inside a Dask worker")
+        scored = predictions.predict_rows(read_requests(path), model_type, artifacts_dir)
+    if scored.empty:
+        return 0  # no file: an empty table has no column types to agree with the other partitions
     if "://" in output:
         import fsspec
 

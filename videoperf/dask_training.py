@@ -67,10 +67,6 @@ def fit(snapshots: dd.DataFrame, settings: TrainSettings, client: Any, max_video
     if "target_encodings" not in settings.preset.features.excluded_families:
         raise ValueError("features.excluded_families: the Dask path needs 'target_encodings' left out")
     snapshots = client.persist(snapshots)
-    several = dask_data.videos_with_several_channels(snapshots)
-    if several:
-        raise ValueError(f"snapshots: {several} video(s) carry more than one channel_id; the Dask path partitions "
-                         "by channel and needs one channel per video")
     sample = fit_videos(snapshots, max_videos)
     trained = train_models(sample, settings)
     if "ensemble" in trained.models:
@@ -170,7 +166,10 @@ def _last_rows(part: pd.DataFrame) -> pd.DataFrame:
 
 
 def _predict_part(observed: pd.DataFrame, last: pd.DataFrame, trained: TrainedModels) -> dict[str, Any]:
-    """Predictions for the test videos of whole channels, with channel history from ``observed`` (same channels)."""
+    """Predictions for the test videos of a ``by_channel`` partition, with channel history from ``observed`` (the
+    same partition of the observations)."""
+    last, _ = dask_data.channel_part(last)
+    _, observed = dask_data.channel_part(observed)
     if last.empty:
         return {}
     columns = [col for col in last if col.startswith("_t_")]
