@@ -255,8 +255,8 @@ def check_builder(builder: FeatureBuilder) -> None:
 
 def training_rows(part: pd.DataFrame, builder: FeatureBuilder, half_life_days: float = 0.0,
                   cut: pd.Timestamp | None = None) -> pd.DataFrame:
-    """The features ``builder.fit_training`` gives the training rows of ``part`` (a ``by_channel`` partition), plus the view
-    target (``_y``) and a weight (``_w``: 1 / the video's rows, times the recency weight) so that every video
+    """The features ``builder.fit_training`` gives the training rows of ``part`` (a ``by_channel`` partition), plus
+    the view target (``_y``) and a weight (``_w``: 1 / the video's rows, times the recency weight) so that every video
     weighs the same, as the single-machine path's balanced sample makes it; keyed by ``video_id, observed_at``."""
     from videoperf.features import _with_age, snapshot_ages, video_table
     from videoperf.sampling import recency_weights
