@@ -10,7 +10,8 @@ limit each) runs, each step reading the previous step's parquet output and writi
 1. load: raw partitions -> canonical snapshots (shuffled by video, ``dask_data.load_snapshots``);
 2. targets: ``build_targets`` per partition;
 3. requests: canonical rows shuffled by channel, each channel's history as of each publish time, one
-   ``predict_batch`` request per snapshot row (``dask_data.request_rows``);
+   ``predict_batch`` request per snapshot row (``--score last``: per video, its last observation;
+   ``dask_data.request_rows``);
 4. scoring: ``predict --batch --cluster`` (``dask_scoring.score_partitions``) with a `fast` ensemble bundle
    (default: the one ``benchmarks/dask_equivalence.py`` trains on the real export).
 
@@ -97,8 +98,9 @@ def files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.parquet"))
 
 
-def run_size(client: Any, factor: float, work: Path, artifacts: str) -> dict[str, Any]:
-    """Every step at one size; each step's rows, seconds and peak worker memory."""
+def run_size(client: Any, factor: float, work: Path, artifacts: str, last_only: bool = False) -> dict[str, Any]:
+    """Every step at one size; each step's rows, seconds and peak worker memory. ``last_only``: one request per
+    video (its last observation) instead of one per snapshot row."""
     import dask.dataframe as dd
     import pandas as pd
 
@@ -147,19 +149,20 @@ def run_size(client: Any, factor: float, work: Path, artifacts: str) -> dict[str
 
     def requests() -> None:
         frame = dd.from_map(pd.read_parquet, canonical, columns=REQUEST_COLUMNS)
-        meta = dask_data.request_rows(frame._meta)
-        dask_data.write_parquet(dask_data.by_channel(frame).map_partitions(dask_data.request_rows, meta=meta),
-                                folders["requests"])
+        channels = dask_data.by_channel(frame)
+        meta = dask_data.request_rows(channels._meta, last_only)
+        return dask_data.write_parquet(channels.map_partitions(dask_data.request_rows, last_only, meta=meta),
+                                       folders["requests"])
 
-    step("requests", snapshots, requests)
-    summary = step("scoring", snapshots, lambda: score_partitions(folders["requests"], folders["scored"],
-                                                                  cluster=client, artifacts_dir=artifacts))
-    if summary["rows"] != snapshots:
-        raise RuntimeError(f"scoring wrote {summary['rows']} rows for {snapshots} requests")
+    n_requests = step("requests", snapshots, requests)
+    summary = step("scoring", n_requests, lambda: score_partitions(folders["requests"], folders["scored"],
+                                                                   cluster=client, artifacts_dir=artifacts))
+    if summary["rows"] != n_requests:
+        raise RuntimeError(f"scoring wrote {summary['rows']} rows for {n_requests} requests")
     for name in ("raw", "canonical", "targets", "requests"):
         shutil.rmtree(folders[name], ignore_errors=True)
     return {"factor": factor, "raw_rows": raw_rows, "videos": n_videos, "snapshots": snapshots,
-            "partitions": len(chunks), "steps": steps}
+            "requests": n_requests, "partitions": len(chunks), "steps": steps}
 
 
 def main() -> None:
@@ -169,6 +172,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="4GiB")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="/tmp/videoperf-scale")
+    parser.add_argument("--score", choices=("all", "last"), default="all",
+                        help="requests: every snapshot row, or each video's last observation")
     parser.add_argument("--out", default=str(RESULTS / "scale.json"))
     args = parser.parse_args()
     manifest = json.loads((Path(args.artifacts) / "manifest.json").read_text())
@@ -176,12 +181,14 @@ def main() -> None:
     sizes = []
     with open_client("local", n_workers=args.workers, memory_limit=args.memory_limit) as client:
         for factor in args.sizes:
-            sizes.append(run_size(client, factor, work, args.artifacts))
+            sizes.append(run_size(client, factor, work, args.artifacts, args.score == "last"))
     result = {"cluster": f"LocalCluster, {args.workers} workers x 1 thread, memory limit {args.memory_limit} each",
               "machine": machine(), "real_export_raw_rows": REAL_RAW_ROWS,
               "bundle": {"folder": args.artifacts, "speed": manifest.get("speed"), "models": manifest.get("models"),
                          "trained_on": manifest.get("data")},
-              "scored": "every snapshot row (one request per video and day observed)", "sizes": sizes}
+              "scored": ("every snapshot row (one request per video and day observed)" if args.score == "all" else
+                         "each video's last observation (one request per video, as evaluate scores)"),
+              "sizes": sizes}
     first, last = sizes[0], sizes[-1]
     result["cost_per_row_ratio_last_to_first"] = {
         name: round(last["steps"][name]["seconds_per_million_rows"] / first["steps"][name]["seconds_per_million_rows"],

@@ -158,3 +158,15 @@ def test_the_single_machine_path_imports_no_dask(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert not [name for name in loaded if name.split(".")[0] in ("dask", "distributed")]
+
+
+def test_the_command_lines_check_cluster(partitions, tmp_path, capsys):
+    import model_update
+    import predict
+
+    code = model_update.main(["evaluate", "--data", str(partitions), "--split-date", "2026-01-01", "--quiet",
+                              "--cluster", "localhost:8786"])
+    assert code == 2 and "cluster" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main(["--batch", str(partitions), "--cluster", "local"])  # no --output folder
+    assert "--output" in capsys.readouterr().err
