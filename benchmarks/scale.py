@@ -178,17 +178,23 @@ def main() -> None:
     args = parser.parse_args()
     manifest = json.loads((Path(args.artifacts) / "manifest.json").read_text())
     work = Path(args.work)
-    sizes = []
-    with open_client("local", n_workers=args.workers, memory_limit=args.memory_limit) as client:
-        for factor in args.sizes:
-            sizes.append(run_size(client, factor, work, args.artifacts, args.score == "last"))
     result = {"cluster": f"LocalCluster, {args.workers} workers x 1 thread, memory limit {args.memory_limit} each",
               "machine": machine(), "real_export_raw_rows": REAL_RAW_ROWS,
               "bundle": {"folder": args.artifacts, "speed": manifest.get("speed"), "models": manifest.get("models"),
                          "trained_on": manifest.get("data")},
               "scored": ("every snapshot row (one request per video and day observed)" if args.score == "all" else
                          "each video's last observation (one request per video, as evaluate scores)"),
-              "sizes": sizes}
+              "sizes": []}
+    with open_client("local", n_workers=args.workers, memory_limit=args.memory_limit) as client:
+        for factor in args.sizes:
+            result["sizes"].append(run_size(client, factor, work, args.artifacts, args.score == "last"))
+            write(result, Path(args.out))  # after every size: a later one that fails leaves the earlier ones
+    print(markdown(result))
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    """The summary over the sizes so far, as JSON and markdown."""
+    sizes = result["sizes"]
     first, last = sizes[0], sizes[-1]
     result["cost_per_row_ratio_last_to_first"] = {
         name: round(last["steps"][name]["seconds_per_million_rows"] / first["steps"][name]["seconds_per_million_rows"],
@@ -196,9 +202,8 @@ def main() -> None:
     result["no_worker_over_its_limit"] = all(
         s["peak_worker_memory_gb"] < s["worker_memory_limit_gb"] and not s["workers_replaced"]
         for size in sizes for s in size["steps"].values())
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    Path(args.out).with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
 
 
 def markdown(r: dict) -> str:
