@@ -170,3 +170,17 @@ def test_the_command_lines_check_cluster(partitions, tmp_path, capsys):
     with pytest.raises(SystemExit):
         predict.main(["--batch", str(partitions), "--cluster", "local"])  # no --output folder
     assert "--output" in capsys.readouterr().err
+
+
+def test_the_client_sample_is_whole_videos_chosen_by_id(partitions, client, single):
+    from videoperf import dask_data
+    from videoperf.dask_training import fit_videos
+
+    canonical = dask_data.load_snapshots(partitions, npartitions=3)
+    sample = fit_videos(canonical, max_videos=150)
+    assert 75 <= sample["video_id"].nunique() <= 225
+    whole = single[single["video_id"].isin(sample["video_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(sample, whole)
+    again = fit_videos(dask_data.load_snapshots(partitions, npartitions=2), max_videos=150)
+    assert set(again["video_id"]) == set(sample["video_id"])  # does not depend on the partitioning
+    assert len(fit_videos(canonical)) == len(single)

@@ -52,7 +52,7 @@ def fit_videos(snapshots: dd.DataFrame, max_videos: int = FIT_VIDEOS) -> pd.Data
     share = max_videos / n_videos
 
     def keep(part: pd.DataFrame) -> pd.DataFrame:
-        hashed = pd.util.hash_array(part["video_id"].to_numpy(dtype=object), hash_key="videoperf-sample0")
+        hashed = pd.util.hash_array(part["video_id"].to_numpy(dtype=object), hash_key="videoperf-sample")
         return part[(hashed % np.uint64(1_000_000)).astype(np.float64) < share * 1_000_000]
 
     sample = snapshots.map_partitions(keep, meta=snapshots._meta).compute()
