@@ -143,9 +143,9 @@ def main() -> None:
         shutil.rmtree(requests, ignore_errors=True)
         requests.mkdir()
         _, test_side = dask_data.split(dask_data.load_snapshots(folder), args.split_date)
-        parts = dask_data.by_channel(test_side, args.partitions).to_delayed()
-        for k, part in enumerate(parts):
-            dask_data.request_rows(part.compute()).to_parquet(requests / f"part-{k:03d}.parquet", index=False)
+        channels = dask_data.by_channel(test_side, args.partitions)
+        dask_data.write_parquet(channels.map_partitions(dask_data.request_rows, meta=dask_data.request_rows(
+            channels._meta)), requests)
         scored = work / "scored"
         shutil.rmtree(scored, ignore_errors=True)
         start = time.perf_counter()

@@ -3,7 +3,7 @@
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/scale.py [--sizes 5 10 20] \
         [--artifacts /tmp/videoperf-dask/bundle] [--memory-limit 4GiB] [--work /tmp/videoperf-scale]
 
-For each size (a multiple of the real export's 933,353 raw rows) the simulator writes that many raw rows as parquet
+For each size (a multiple of the real export's 933,392 raw rows) the simulator writes that many raw rows as parquet
 partitions of 25,000 videos each (outside the repository), and a LocalCluster of 2 workers (1 thread each, a memory
 limit each) runs, each step reading the previous step's parquet output and writing its own:
 
@@ -41,7 +41,7 @@ from videoperf.cluster import open_client  # noqa: E402
 from videoperf.dask_scoring import score_partitions  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-REAL_RAW_ROWS = 933_353  # the real export's rows (video, country, fetch)
+REAL_RAW_ROWS = 933_392  # the real export's rows (video, country, fetch), benchmarks/results/dask_equivalence.json
 CHUNK_VIDEOS = 25_000
 TARGET_COLUMNS = ["video_id", "observed_at", "published_at", "views", "likes"]
 REQUEST_COLUMNS = ["video_id", "observed_at", "published_at", "title", "tags", "categories", "channel_id",
