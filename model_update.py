@@ -4,6 +4,7 @@
     python model_update.py evaluate --train SOURCE --test SOURCE --speed fast --predictions FILE.csv
     python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
         [--history live|live_channels|train]
+    add --cluster local|tcp://HOST:PORT to train or evaluate (--data) on Dask (videoperf.dask_training, docs/dask.md)
 """
 
 from __future__ import annotations
@@ -77,13 +78,20 @@ def save(trained: Any, artifacts_dir: str | Path | None = None, metrics: pd.Data
 
 def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir: str | Path | None = None,
           models: Sequence[str] | str = ("ensemble", "deep_learning"), *, seed: int | None = None,
-          config: Config | None = None, progress: bool = True, observed_at: str | None = None
-          ) -> dict[str, Any]:
+          config: Config | None = None, progress: bool = True, observed_at: str | None = None,
+          cluster: Any = None) -> dict[str, Any]:
     """Train the requested model families on every video of ``source`` and write the artifact bundle.
 
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
     base learner and of the stack are under ``oof["ensemble"]``. ``config``: default ``model_config.json``.
+    ``cluster``: ``"local"``, ``"tcp://HOST:PORT"`` or a ``distributed.Client`` trains on Dask
+    (``videoperf.dask_training``; ``source`` a folder of partitions).
     """
+    if cluster is not None:
+        from videoperf import dask_training
+
+        return dask_training.train(source, speed, artifacts_dir, models, cluster=cluster, seed=seed,
+                                   config=config, progress=progress, observed_at=observed_at)
     from videoperf.bundle import Bundle
     from videoperf.pipeline import train_models
     from videoperf.settings import resolve
@@ -101,7 +109,7 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
              models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
              data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
              seed: int | None = None, config: Config | None = None, progress: bool = True,
-             history: str = "live", observed_at: str | None = None) -> dict[str, Any]:
+             history: str = "live", observed_at: str | None = None, cluster: Any = None) -> dict[str, Any]:
     """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
@@ -109,7 +117,15 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     strictly before its publish time and the live level learnt from them, as a deployed system has both;
     ``"live_channels"`` the channel history alone; ``"train"`` freezes channel history at the training cut.
     Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
+    ``cluster`` (with ``data`` and ``split_date``): run on Dask, as ``train``.
     """
+    if cluster is not None:
+        from videoperf import dask_training
+
+        if data is None or split_date is None or train_source is not None or test_source is not None:
+            raise ValueError("cluster: evaluating on a cluster takes data and split_date")
+        return dask_training.evaluate(data, split_date, speed, models, predictions, cluster=cluster, seed=seed,
+                                      config=config, progress=progress, history=history, observed_at=observed_at)
     from videoperf.evaluation import check_history
     from videoperf.evaluation import evaluate as _evaluate
     from videoperf.settings import resolve
@@ -171,19 +187,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
         command.add_argument("--quiet", action="store_true", help="no progress bars or info logging")
         command.add_argument("--observed-at", help="snapshot time of video-resource files without a snapshot column")
+        command.add_argument("--cluster", default=None,
+                             help="run on Dask: 'local' or a scheduler address tcp://HOST:PORT (docs/dask.md)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "train":
             result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
-                           progress=not args.quiet, seed=args.seed, observed_at=args.observed_at)
+                           progress=not args.quiet, seed=args.seed, observed_at=args.observed_at,
+                           cluster=args.cluster)
             _print_report(result["oof"])
             print(f"\nartifacts written to {result['artifacts_dir']} in {result['seconds']:.0f} s")
             return 0
         result = evaluate(args.train_source, args.test_source, args.speed, args.models or "ensemble",
                           args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet,
-                          history=args.history, observed_at=args.observed_at)
+                          history=args.history, observed_at=args.observed_at, cluster=args.cluster)
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@
     python predict.py --title "..." --tags a,b --categories Music --duration 600 \\
         --channel-avg-views 50000 --channel-video-count 25 [--model deep_learning] [--days 7]
     python predict.py --batch videos.csv [--output predictions.csv]
+    python predict.py --batch FOLDER --cluster local|tcp://HOST:PORT --output OUT_FOLDER   # Dask, docs/dask.md
     python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]   # REST API, videoperf.service
 
 The artifacts (``artifacts/`` by default, see ``model_config.json``) are a ``videoperf.bundle.Bundle``: verified
@@ -70,12 +71,22 @@ def predict_many(calls: list[dict[str, Any]], model_type: str = "ensemble", *,
 
 
 def predict_batch(rows: pd.DataFrame | str | os.PathLike, model_type: str = "ensemble", *,
-                  artifacts_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                  artifacts_dir: str | os.PathLike | None = None, cluster: Any = None,
+                  output: str | os.PathLike | None = None) -> pd.DataFrame | dict[str, Any]:
     """Predictions for many videos: a DataFrame or a CSV / parquet path with the arguments of
     ``predict_performance`` as columns (``tags`` / ``categories`` as lists, or comma-separated text in CSV).
 
     Returns one row per input row: ``video_id`` when given, ``predicted_views``, ``views_lo``, ``views_hi``, ...
+    ``cluster`` (``"local"``, ``"tcp://HOST:PORT"`` or a ``distributed.Client``): ``rows`` is a file or folder of
+    partitions, each scored on a Dask worker into one parquet file of the folder ``output``; returns
+    ``{"rows", "partitions", "written"}`` (``videoperf.dask_scoring``).
     """
+    if cluster is not None:
+        from videoperf.dask_scoring import score_partitions
+
+        if output is None or isinstance(rows, pd.DataFrame):
+            raise ValueError("cluster: give rows as a file or folder of partitions and an output folder")
+        return score_partitions(rows, output, model_type, cluster=cluster, artifacts_dir=artifacts_dir)
     return _predictions.predict_rows(rows, model_type, artifacts_dir)
 
 
@@ -93,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--days", type=float, default=None, help="days since publishing (default from config)")
     parser.add_argument("--artifacts", default=None)
     parser.add_argument("--batch", default=None, help="CSV / parquet of requests instead of one video")
-    parser.add_argument("--output", default=None, help="with --batch: write a CSV instead of printing")
+    parser.add_argument("--output", default=None, help="with --batch: write a CSV instead of printing "
+                        "(with --cluster: a folder of parquet partitions)")
+    parser.add_argument("--cluster", default=None, help="with --batch: score the partitions on Dask, 'local' or "
+                        "tcp://HOST:PORT (docs/dask.md)")
     for name in _inputs.OPTIONAL_FACTS:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None)
     commands = parser.add_subparsers(dest="command", metavar="{serve}")
@@ -121,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                      log_level=args.log_level)
     facts = {name: getattr(args, name) for name in _inputs.OPTIONAL_FACTS if getattr(args, name) is not None}
     try:
+        if args.batch and args.cluster:
+            if not args.output:
+                parser.error("--cluster needs --output FOLDER")
+            print(json.dumps(predict_batch(args.batch, args.model, artifacts_dir=args.artifacts, cluster=args.cluster,
+                                           output=args.output)))
+            return 0
         if args.batch:
             result = predict_batch(args.batch, args.model, artifacts_dir=args.artifacts)
             if args.output:

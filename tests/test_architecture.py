@@ -15,15 +15,16 @@ TRAINING = {"videoperf.pipeline", "videoperf.deep_training", "videoperf.validati
             "videoperf.backtest", "videoperf.live_level", "videoperf.settings", "videoperf.sampling",
             "videoperf.report",
             "videoperf.run_settings", "videoperf.data", "videoperf.synthetic", "videoperf.plots", "model_update",
-            "videoperf.api_export", "videoperf.population", "videoperf.tables"}
+            "videoperf.api_export", "videoperf.population", "videoperf.tables", "videoperf.dask_data",
+            "videoperf.dask_training"}
 # data -> targets -> features -> models -> bundle -> predict / serve; a module imports its own layer or lower ones.
 LAYERS = {
-    "videoperf.config": 0, "videoperf.plain": 0, "videoperf.progress": 0,
+    "videoperf.config": 0, "videoperf.plain": 0, "videoperf.progress": 0, "videoperf.cluster": 0,
     "videoperf.data": 1, "videoperf.synthetic": 1, "videoperf.api_export": 1, "videoperf.population": 1,
     "videoperf.lifecycle": 2, "videoperf.validation": 2, "videoperf.sampling": 2, "videoperf.metrics": 2,
     "videoperf.curve": 2, "videoperf.observed": 2,
     "videoperf.channel_history": 3, "videoperf.content_features": 3, "videoperf.target_encoding": 3,
-    "videoperf.features": 3,
+    "videoperf.features": 3, "videoperf.dask_data": 3,
     "videoperf.intervals": 4, "videoperf.fast_trees": 4, "videoperf.ensemble": 4, "videoperf.text_encoders": 4,
     "videoperf.deep": 4,
     "videoperf.deep_training": 4, "videoperf.family": 4, "videoperf.artifacts": 4, "videoperf.ensemble_family": 4,
@@ -32,7 +33,7 @@ LAYERS = {
     "videoperf.inputs": 6, "videoperf.predictions": 6, "videoperf.service": 6, "videoperf.evaluation": 6,
     "videoperf.live_level": 6,
     "videoperf.backtest": 6, "videoperf.report": 6, "videoperf.run_settings": 6, "videoperf.plots": 6,
-    "videoperf.tables": 6,
+    "videoperf.tables": 6, "videoperf.dask_training": 6, "videoperf.dask_scoring": 6,
     "predict": 7, "model_update": 7,
 }
 

@@ -44,7 +44,8 @@ class TokenTargetEncoder(BaseEstimator):
         self.smoothing = smoothing
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        # A copy: BaseEstimator hands back the live __dict__, and pickling must not break the fitted encoder.
+        state = dict(super().__getstate__())
         state.pop("_lookup", None)
         return state
 

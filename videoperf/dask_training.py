@@ -1,0 +1,242 @@
+"""Training and evaluation on a Dask cluster: ``model_update.py train|evaluate --cluster local|tcp://HOST:PORT``.
+
+What runs where (``docs/dask.md``):
+
+* loading, targets, the time split, every training row's features, the test videos' features and predictions:
+  on the workers, partition by partition (``videoperf.dask_data``), with the single-machine functions;
+* the feature pipeline, the forward-chaining folds, CatBoost, HistGradientBoosting, the forest, the meta-learner
+  and the intervals (and the deep model, when asked for): on the client, by ``pipeline.train_models`` on a sample
+  of whole videos (all of them up to ``FIT_VIDEOS``; the learners then take the preset's ``max_train_rows``
+  balanced rows of it, as on one machine);
+* the final XGBoost and LightGBM of the stack: ``xgboost.dask`` / ``lightgbm.dask`` on every training row, each
+  video weighing the same (1 / its rows). The ensemble's report says so (``distributed`` in the manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from videoperf import dask_data
+from videoperf.cluster import open_client
+from videoperf.config import Config, resolve_path
+from videoperf.evaluation import baseline_tables, check_history, metrics_table, predict_videos, test_rows
+from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
+from videoperf.sampling import training_cut
+from videoperf.settings import TrainSettings, resolve
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+
+logger = logging.getLogger(__name__)
+
+# Whole videos the client fits the feature pipeline and the sampled learners on (the real export has 150,253).
+FIT_VIDEOS = 200_000
+DASK_LEARNERS = ("xgboost", "lightgbm")
+
+
+def fit_videos(snapshots: dd.DataFrame, max_videos: int = FIT_VIDEOS) -> pd.DataFrame:
+    """The client's sample: every row of about ``max_videos`` whole videos (all when there are fewer), chosen by a
+    hash of the video id, so the sample does not depend on the partitioning."""
+    n_videos = int(snapshots["video_id"].nunique().compute())
+    if n_videos <= max_videos:
+        return prepare_snapshots(snapshots.compute())
+    share = max_videos / n_videos
+
+    def keep(part: pd.DataFrame) -> pd.DataFrame:
+        hashed = pd.util.hash_array(part["video_id"].to_numpy(dtype=object), hash_key="videoperf-sample")
+        return part[(hashed % np.uint64(1_000_000)).astype(np.float64) < share * 1_000_000]
+
+    sample = snapshots.map_partitions(keep, meta=snapshots._meta).compute()
+    logger.info("dask: the client fits on %d of %d videos", sample["video_id"].nunique(), n_videos)
+    return prepare_snapshots(sample)
+
+
+def fit(snapshots: dd.DataFrame, settings: TrainSettings, client: Any, max_videos: int = FIT_VIDEOS
+        ) -> TrainedModels:
+    """Train every family of ``settings`` from canonical snapshots on the cluster (see the module docstring)."""
+    start = time.perf_counter()
+    if "target_encodings" not in settings.preset.features.excluded_families:
+        raise ValueError("features.excluded_families: the Dask path needs 'target_encodings' left out")
+    snapshots = client.persist(snapshots)
+    sample = fit_videos(snapshots, max_videos)
+    trained = train_models(sample, settings)
+    if "ensemble" in trained.models:
+        _fit_dask_learners(trained, snapshots, sample, client)
+    trained.seconds = round(time.perf_counter() - start, 1)
+    return trained
+
+
+def _fit_dask_learners(trained: TrainedModels, snapshots: dd.DataFrame, sample: pd.DataFrame, client: Any) -> None:
+    """Refit the stack's final XGBoost and LightGBM on every training row with their Dask estimators."""
+    import lightgbm.dask as dlgb
+    import xgboost as xgb
+    import xgboost.dask as dxgb
+
+    from videoperf.ensemble import N_JOBS
+
+    settings, ensemble = trained.settings, trained.models["ensemble"]
+    ecfg = settings.preset.ensemble
+    dask_data.check_builder(trained.features)
+    [builder] = client.scatter([trained.features], broadcast=True)
+    rows = dask_data.feature_rows(snapshots, builder, settings.config.training.recency_half_life_days,
+                                  training_cut(sample))
+    rows = client.persist(rows)
+    X, y, w = dask_data.model_arrays(rows, ensemble.feature_names_)
+    n_rows = int(X.shape[0])
+    timings = {}
+    if "xgboost" in ensemble.models_:
+        begin = time.perf_counter()
+        params = dict(ecfg.xgboost)
+        distributed = dxgb.DaskXGBRegressor(**params, tree_method="hist", random_state=settings.seed, verbosity=0)
+        distributed.client = client
+        distributed.fit(X, y, sample_weight=w)
+        local = xgb.XGBRegressor(**params, tree_method="hist", n_jobs=N_JOBS, random_state=settings.seed,
+                                 verbosity=0)
+        local.load_model(bytearray(distributed.get_booster().save_raw("ubj")))
+        ensemble.models_["xgboost"] = local
+        timings["xgboost"] = round(time.perf_counter() - begin, 1)
+    if "lightgbm" in ensemble.models_:
+        begin = time.perf_counter()
+        distributed = dlgb.DaskLGBMRegressor(**ecfg.lightgbm, random_state=settings.seed, verbose=-1, client=client)
+        with warnings.catch_warnings():
+            # lightgbm.dask gives each worker its own threads and says so about n_jobs: not a problem.
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            distributed.fit(X, y, sample_weight=w)
+        local = distributed.to_local()
+        local.set_params(n_jobs=N_JOBS)
+        ensemble.models_["lightgbm"] = local
+        timings["lightgbm"] = round(time.perf_counter() - begin, 1)
+    ensemble.__dict__.pop("_tree_arrays", None)
+    report = trained.reports["ensemble"]
+    report["distributed"] = {
+        "learners_on_all_rows": {name: {"rows": n_rows, "library": f"{name}.dask", "fit_seconds": seconds}
+                                 for name, seconds in timings.items()},
+        "row_weight": "1 / rows of the video (every video weighs the same), times the recency weight",
+        "learners_on_sample": [name for name in ensemble.models_ if name not in DASK_LEARNERS],
+        "sample": {"videos": int(sample["video_id"].nunique()), "snapshots": int(len(sample)),
+                   "max_train_rows": ecfg.max_train_rows},
+        "note": "the meta-learner and the intervals come from the forward-chaining folds on the sample",
+        "workers": len(client.scheduler_info()["workers"]),
+    }
+    client.cancel(rows)
+
+
+def train(source: str | Path, speed: str = "fast", artifacts_dir: str | Path | None = None,
+          models: Sequence[str] | str = ("ensemble", "deep_learning"), *, cluster: Any = "local",
+          seed: int | None = None, config: Config | None = None, progress: bool = True,
+          observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
+    """``model_update.train`` on a cluster: ``source`` is a folder of partitions (local or an fsspec URL)."""
+    from videoperf.bundle import Bundle
+
+    settings = resolve(speed, models, seed, config, progress)
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else settings.config.paths.artifacts_dir)
+    with open_client(cluster, **cluster_options) as client:
+        trained = fit(dask_data.load_snapshots(source, observed_at=observed_at), settings, client)
+    path = Bundle.save(trained, folder)
+    return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
+            "seconds": trained.seconds, "data": trained.fingerprint}
+
+
+class _Stats:
+    """Channel statistics computed on the workers, answered in the order they were computed (for
+    ``evaluation.baseline_tables``, which asks for exactly those rows)."""
+
+    def __init__(self, stats: pd.DataFrame) -> None:
+        self._stats = stats.reset_index(drop=True)
+
+    def stats(self, channel_ids: pd.Series, published_at: pd.Series) -> pd.DataFrame:
+        if len(channel_ids) != len(self._stats):
+            raise ValueError(f"history: {len(channel_ids)} queries, {len(self._stats)} precomputed rows")
+        return self._stats
+
+
+def _last_rows(part: pd.DataFrame) -> pd.DataFrame:
+    """Each test video's last observation with its targets (prefixed ``_t_``), as ``evaluation.test_rows``."""
+    last, last_targets = test_rows(part)
+    return pd.concat([last, last_targets.add_prefix("_t_")], axis=1)
+
+
+def _predict_part(observed: pd.DataFrame, last: pd.DataFrame, trained: TrainedModels) -> dict[str, Any]:
+    """Predictions for the test videos of a ``by_channel`` partition, with channel history from ``observed`` (the
+    same partition of the observations)."""
+    last, _ = dask_data.channel_part(last)
+    _, observed = dask_data.channel_part(observed)
+    if last.empty:
+        return {}
+    columns = [col for col in last if col.startswith("_t_")]
+    targets = last[columns].rename(columns=lambda col: col.removeprefix("_t_")).reset_index(drop=True)
+    last = last.drop(columns=columns).reset_index(drop=True)
+    history = trained.features.channel_history(prepare_snapshots(observed))
+    return {"last": last, "targets": targets, "stats": history.stats(last["channel_id"], last["published_at"]),
+            "predictions": predict_videos(trained, last, targets, history=history)}
+
+
+def predict_test(trained: TrainedModels, test: dd.DataFrame, observed: dd.DataFrame, client: Any
+                 ) -> dict[str, Any]:
+    """Every test video at its last observed age, predicted on the workers per channel partition; the pieces in
+    the single-machine order (by ``video_id``)."""
+    import dask
+
+    meta = _last_rows(test._meta)
+    last = test.map_partitions(_last_rows, meta=meta, enforce_metadata=False)
+    n = max(observed.npartitions, 1)
+    pairs = zip(dask_data.by_channel(observed, n).to_delayed(), dask_data.by_channel(last, n).to_delayed())
+    [light] = client.scatter([dataclasses.replace(trained, training=None)], broadcast=True)
+    parts = [part for part in client.gather(client.compute([dask.delayed(_predict_part)(o, q, light)
+                                                             for o, q in pairs])) if part]
+    if not parts:
+        raise ValueError("test: no test videos")
+    order = np.argsort(pd.concat([p["last"]["video_id"] for p in parts], ignore_index=True).to_numpy(), kind="stable")
+
+    def joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
+
+    return {"last": joined([p["last"] for p in parts]), "targets": joined([p["targets"] for p in parts]),
+            "stats": joined([p["stats"] for p in parts]),
+            "predictions": {name: joined([p["predictions"][name] for p in parts]) for name in trained.models}}
+
+
+def evaluate(data: str | Path, split_date: str, speed: str = "fast", models: Sequence[str] | str = ("ensemble",),
+             predictions: str | Path | None = None, *, cluster: Any = "local", seed: int | None = None,
+             config: Config | None = None, progress: bool = True, history: str = "live",
+             observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
+    """``model_update.evaluate(data=..., split_date=...)`` on a cluster; the same result keys.
+
+    The live level (``videoperf.live_level``) is not applied here: ``history="live"`` scores with the live channel
+    history alone, as ``"live_channels"`` does on one machine, and the result says so."""
+    settings = resolve(speed, models, seed, config, progress)
+    check_history(history)
+    if history == "live":
+        logger.warning("evaluate on a cluster: the live level is not applied; scoring with live channel history "
+                       "alone (history live_channels)")
+        history = "live_channels"
+    start = time.perf_counter()
+    with open_client(cluster, **cluster_options) as client:
+        snapshots = client.persist(dask_data.load_snapshots(data, observed_at=observed_at))
+        train_side, test_side = dask_data.split(snapshots, split_date)
+        trained = fit(train_side, settings, client)
+        scored = predict_test(trained, test_side, snapshots if history != "train" else train_side, client)
+        train_rows = prepare_snapshots(train_side.compute())
+    baselines = baseline_tables(train_rows, scored["last"], scored["targets"],
+                                history=_Stats(scored["stats"]) if history != "train" else None)
+    table = metrics_table(scored["predictions"], baselines)
+    written = []
+    if predictions is not None:
+        path = Path(predictions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for i, (name, frame) in enumerate(scored["predictions"].items()):
+            target = path if i == 0 else path.with_name(f"{path.stem}_{name}{path.suffix}")
+            frame.to_csv(target, index=False)
+            written.append(str(target))
+    return {"metrics": table, "predictions": scored["predictions"], "oof": trained.reports, "trained": trained,
+            "history": history, "test_videos": int(len(scored["last"])), "written": written,
+            "seconds": round(time.perf_counter() - start, 1)}
