@@ -4,6 +4,7 @@
     python model_update.py evaluate --train SOURCE --test SOURCE --speed fast --predictions FILE.csv
     python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
         [--history live|train]
+    python model_update.py calibrate --artifacts DIR --data EXPORT [--method offset|isotonic]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from videoperf import synthetic as _synthetic
 from videoperf.config import SPEEDS, Config, resolve_path
 
 logger = logging.getLogger("videoperf.model_update")
+MIN_CALIBRATION_HISTORY = 10  # earlier videos of its channel a video needs to calibrate a bundle (see calibrate)
 
 
 def load_data(source: str | Path | pd.DataFrame, observed_at: str | None = None) -> pd.DataFrame:
@@ -130,6 +132,64 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
                      progress=progress, history=history, observed=observed, seed=settings.seed)
 
 
+def calibrate(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame, *,
+              models: Sequence[str] | str | None = None, method: str = "offset", shrinkage: float = 5.0,
+              observed_at: str | None = None) -> dict[str, Any]:
+    """Calibrate the bundle of ``artifacts_dir`` to the channels of ``data`` (e.g. a channel-uploads export of the
+    user's earlier videos) and store the calibration in the bundle; ``predict_*`` use it from then on.
+
+    Each video of ``data`` is predicted at every observation, with channel history as of its publish time from
+    ``data`` (videos whose channel had fewer than ``MIN_CALIBRATION_HISTORY`` earlier videos are left out when
+    enough others remain); a ``videoperf.calibration.ChannelCalibration`` per model type (default: every model
+    of the bundle) learns how those predictions map to the actual views. Returns the description the manifest records
+    (``to``, videos, the mean log error before and after, in sample).
+    """
+    import numpy as np
+
+    from videoperf.bundle import Bundle, clear_cache
+    from videoperf.calibration import MIN_VIDEOS, ChannelCalibration
+    from videoperf.data import data_fingerprint
+    from videoperf.inputs import check_model_type
+
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else _configured_artifacts())
+    bundle = Bundle.load(folder)
+    types = bundle.model_types if models is None else [check_model_type(m) for m in
+                                                       (models.split(",") if isinstance(models, str) else models)]
+    snapshots = _snapshots(data, observed_at)
+    fitted, report = {}, {}
+    for model_type in types:
+        # Every observation: the videos at every age they were seen at, so the age slope is learned from young
+        # and old observations alike.
+        frame = bundle.predict_observed(snapshots, model_type, calibrated=False, every_observation=True)
+        # Predictions are asked for videos with the channel's whole history before them; a channel's first videos
+        # (little history) are in another regime of the bundle, so they calibrate only if nothing else can.
+        settled = frame["channel_video_count"].to_numpy(float) >= MIN_CALIBRATION_HISTORY
+        if settled.sum() >= MIN_VIDEOS:
+            frame = frame[settled].reset_index(drop=True)
+        predicted, actual = np.log1p(frame["predicted_views"].to_numpy(float)), np.log1p(frame["actual_views"])
+        covariates = (frame["age_days"].to_numpy(float), frame["channel_video_count"].to_numpy(float))
+        calibration = ChannelCalibration(shrinkage=shrinkage, method=method).fit(predicted, actual,
+                                                                                 frame["channel_id"], *covariates)
+        after = calibration.transform(predicted, frame["channel_id"], *covariates)
+        fitted[model_type] = calibration
+        report[model_type] = {**calibration.describe(), "log_bias_before": float(np.mean(predicted - actual)),
+                              "log_bias_after_in_sample": float(np.mean(after - actual))}
+    titles = snapshots.drop_duplicates("channel_id").set_index("channel_id")["channel_title"]
+    to = f"channel {titles.iloc[0]}" if len(titles) == 1 else f"{len(titles)} channels"
+    description = {"to": to, "data": data_fingerprint(snapshots), "models": report,
+                   "videos": int(snapshots["video_id"].nunique()),
+                   "observed_to": str(snapshots["observed_at"].max())}
+    Bundle.save_calibration(folder, fitted, description)
+    clear_cache()
+    return description
+
+
+def _configured_artifacts() -> str:
+    from videoperf.config import load_config
+
+    return load_config().paths.artifacts_dir
+
+
 def _print_report(oof: dict[str, Any]) -> None:
     from videoperf.report import oof_scores
 
@@ -164,6 +224,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     eval_cmd.add_argument("--history", default="live", choices=("live", "train"),
                           help="channel history of test videos: every observation before each publish time "
                                "(live, default) or the training data only (train)")
+    calibrate_cmd = commands.add_parser("calibrate", help="calibrate a bundle to your channels' earlier videos")
+    calibrate_cmd.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
+    calibrate_cmd.add_argument("--data", required=True, help="your channels' videos: an export file or folder")
+    calibrate_cmd.add_argument("--models", default=None, help="comma-separated (default: every model of the bundle)")
+    calibrate_cmd.add_argument("--method", default="offset", choices=("offset", "isotonic"))
+    calibrate_cmd.add_argument("--shrinkage", type=float, default=5.0,
+                               help="pseudo-videos pulling each offset towards 0 (default 5)")
+    calibrate_cmd.add_argument("--observed-at", help="snapshot time of video-resource files without a snapshot column")
+    calibrate_cmd.add_argument("--quiet", action="store_true", help="no info logging")
     for command in (train_cmd, eval_cmd):
         command.add_argument("--speed", default="fast", choices=SPEEDS)
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
@@ -173,6 +242,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "calibrate":
+            found = calibrate(args.artifacts, args.data, models=args.models, method=args.method,
+                              shrinkage=args.shrinkage, observed_at=args.observed_at)
+            print(f"calibrated to {found['to']}:")
+            for model_type, entry in found["models"].items():
+                print(f"  {model_type}: {entry['observations']} observations, mean log error "
+                      f"{entry['log_bias_before']:+.3f} -> {entry['log_bias_after_in_sample']:+.3f} (in sample), "
+                      f"offset {entry['offset_log']:+.3f}, slopes {entry['slopes']}")
+            return 0
         if args.command == "train":
             result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
                            progress=not args.quiet, seed=args.seed, observed_at=args.observed_at)
