@@ -164,11 +164,11 @@ def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
              "| \\|mean log error\\| ≤ 0.3 |", "|---|---|---|---|---|---|---|"]
     for name, found in evaluate["scores"].items():
         bars = evaluate["bars"].get(name)
-        lines.append(f"| {name} | {found.get('views_log_r2', float('nan')):.3f} | "
-                     f"{found.get('views_spearman', float('nan')):.3f} | {found.get('views_log_mae', float('nan')):.3f}"
-                     f" | {found.get('log_bias', float('nan')):+.3f} | " + (f"{'yes' if bars['beats_channel_mean_spearman'] else 'NO'} | "
-                                                         f"{'yes' if bars['abs_log_bias_at_most_0.3'] else 'NO'} |"
-                                                         if bars else "– | – |"))
+        verdict = ("– | –" if bars is None else " | ".join("yes" if bars[key] else "NO" for key in
+                                                          ("beats_channel_mean_spearman", "abs_log_bias_at_most_0.3")))
+        cells = [f"{found.get(key, float('nan')):.3f}" for key in METRICS]
+        cells.append(f"{found.get('log_bias', float('nan')):+.3f}")
+        lines.append(f"| {name} | {' | '.join(cells)} | {verdict} |")
     lines += ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels with "
               f"≥ {settings['min_videos']} uploads, {calibrate['later_videos']:,} later uploads; largest channel "
               f"{calibrate['largest_channel_videos']} uploads); bundle trained on the chart before "

@@ -11,8 +11,8 @@ from _tiny import tiny_config
 
 import model_update
 from videoperf import artifacts, bundle, settings
-from videoperf.bundle import Bundle
-from videoperf.calibration import CALIBRATION_FILE, ChannelCalibration, calibrate_frame
+from videoperf.bundle import CALIBRATION_FILE, Bundle
+from videoperf.calibration import ChannelCalibration, calibrate_frame
 from videoperf.data import load_data
 from videoperf.population import generate_population, write_upload_snapshots
 

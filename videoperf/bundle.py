@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
-from videoperf.calibration import CALIBRATION_FILE, calibrate_frame
 from videoperf.config import load_config, resolve_path
 from videoperf.registry import FAMILIES
 
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("videoperf.predict")
 
 FEATURES_FILE = "feature_pipeline.pkl"
+CALIBRATION_FILE = "calibration.pkl"  # {model type: calibration.ChannelCalibration}, from model_update.calibrate
 MANIFEST_FILE = artifacts.MANIFEST_FILE
 SHARED_FILES = (FEATURES_FILE,)
 SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
@@ -167,6 +167,8 @@ class Bundle:
         out = FAMILIES[model_type].predict(model, X, requests)
         calibration = self.calibration.get(model_type)
         if calibration is not None:
+            from videoperf.calibration import calibrate_frame  # scikit-learn: only for a calibrated bundle
+
             out = calibrate_frame(out, calibration, channel_ids, requests["age_days"].to_numpy(float),
                                   requests["channel_video_count"].to_numpy(float))
         out["model_age_days"] = self.model_age_days(requests["published_at"])
@@ -193,6 +195,8 @@ class Bundle:
         ages = (last["observed_at"] - last["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
         calibration = self.calibration.get(model_type) if calibrated else None
         if calibration is not None:
+            from videoperf.calibration import calibrate_frame
+
             out = calibrate_frame(out, calibration, last["channel_id"], ages, self.channel_counts(X))
         front = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "channel_id": last["channel_id"].to_numpy(),
                               "published_at": last["published_at"].to_numpy(), "age_days": ages,

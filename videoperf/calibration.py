@@ -14,7 +14,7 @@ isotonic map of the log predictions comes first (for a bundle whose error grows 
 A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log, channel_ids, age_days,
 channel_count)``, ``transform(...)`` with the same arguments.
 
-``model_update.calibrate`` fits one per model type and stores them in the bundle (``CALIBRATION_FILE``,
+``model_update.calibrate`` fits one per model type and stores them in the bundle (``bundle.CALIBRATION_FILE``,
 hashed in the manifest); ``Bundle.predict_frame`` applies it and every prediction says so (``calibrated``,
 ``population``).
 """
@@ -28,7 +28,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-CALIBRATION_FILE = "calibration.pkl"
 METHODS = ("offset", "isotonic")
 MIN_VIDEOS = 5  # fewer earlier videos say too little about a channel to calibrate to it
 
