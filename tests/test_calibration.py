@@ -135,8 +135,28 @@ def test_predictions_say_they_are_calibrated_and_read_the_calibration(chart_bund
     expected = fitted.transform(np.log1p([raw["predicted_views"]]), None, [7.0], [20.0])[0]
     assert np.log1p(calibrated["predicted_views"]) == pytest.approx(expected, abs=1e-6)
     assert abs(expected - np.log1p(raw["predicted_views"])) > 0.05
+    # A batch naming the channel gets that channel's own offset.
+    channel = max(fitted.channel_offsets_, key=lambda c: abs(fitted.channel_offsets_[c] - fitted.offset_))
+    row = {key: value for key, value in call.items() if key not in ("model_type", "artifacts_dir")}
+    rows = pd.DataFrame([row | {"tags": "cooking", "categories": "Howto & Style"}] * 2)
+    rows["channel_id"] = [channel, "not-calibrated"]
+    batch = predict.predict_batch(rows, artifacts_dir=folder)
+    gap = np.log1p(batch["predicted_views"]).diff().iloc[1]
+    assert gap == pytest.approx(fitted.offset_ - fitted.channel_offsets_[channel], abs=1e-6)
+    assert batch["calibrated"].all()
     # The calibration file is read by inference and checked: an altered one is refused.
     (folder / CALIBRATION_FILE).write_bytes((folder / CALIBRATION_FILE).read_bytes() + b"x")
     bundle.clear_cache()
     with pytest.raises(ValueError, match=CALIBRATION_FILE):
         predict.predict_performance(**call)
+
+
+def test_calibrate_names_what_is_wrong(chart_bundle, tmp_path, capsys):
+    source, _ = chart_bundle
+    assert model_update.main(["calibrate", "--artifacts", str(tmp_path / "none"), "--data", "synthetic"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"video_id": ["a"], "views": [1]}).to_csv(bad, index=False)
+    assert model_update.main(["calibrate", "--artifacts", str(source), "--data", str(bad)]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert CALIBRATION_FILE not in json.loads((source / artifacts.MANIFEST_FILE).read_text())["files"]
