@@ -19,6 +19,7 @@ Writes ``benchmarks/results/channel_uploads.json`` and ``channel_uploads.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
@@ -38,6 +39,7 @@ from common import machine, peak_memory_mb  # noqa: E402
 
 import model_update  # noqa: E402
 from videoperf.bundle import Bundle  # noqa: E402
+from videoperf.config import load_config  # noqa: E402
 from videoperf.data import load_data  # noqa: E402
 from videoperf.population import generate_population, write_upload_snapshots  # noqa: E402
 from videoperf.validation import split_by_date  # noqa: E402
@@ -60,10 +62,14 @@ def write_export(snapshots: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str, ...]) -> dict[str, Any]:
-    """Point 3: ``model_update.evaluate`` on the uploads folder; metrics and mean log error per model."""
+def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str, ...], target: str
+                    ) -> dict[str, Any]:
+    """Point 3: ``model_update.evaluate`` on the uploads folder (``training.views_target`` = ``target``); metrics
+    and mean log error per model."""
+    config = load_config()
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, views_target=target))
     result = model_update.evaluate(data=str(folder), split_date=split_date, speed=speed, models=models,
-                                   progress=False)
+                                   progress=False, config=config)
     table = result["metrics"]
     out = {name: {metric: float(table.loc[metric, name]) for metric in METRICS if metric in table.index}
            for name in table.columns}
@@ -125,6 +131,8 @@ def main() -> int:
     parser.add_argument("--min-videos", type=int, default=30)
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--models", default="ensemble,deep_learning")
+    parser.add_argument("--targets", default="absolute,channel_relative",
+                        help="training.views_target values to evaluate with (the calibration uses the default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -137,7 +145,8 @@ def main() -> int:
         tmp = Path(tmp_name)
         write_upload_snapshots(population, tmp / "uploads")
         population.chart.to_csv(tmp / "chart.csv", index=False)
-        report["evaluate"] = evaluate_folder(tmp / "uploads", args.split_date, args.speed, models)
+        report["evaluate"] = {target: evaluate_folder(tmp / "uploads", args.split_date, args.speed, models, target)
+                              for target in args.targets.split(",")}
         print("evaluate done", flush=True)
         report["calibrate"] = calibration_figures(load_data(tmp / "chart.csv"), load_data(tmp / "uploads"), tmp,
                                                   args.chart_cut, args.speed, models, args.min_videos)
@@ -154,21 +163,23 @@ def main() -> int:
 
 def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
     """Both parts as markdown tables."""
-    settings, evaluate, calibrate = report["settings"], report["evaluate"], report["calibrate"]
+    settings, calibrate = report["settings"], report["calibrate"]
+    first = next(iter(report["evaluate"].values()))
     lines = ["# Channel-uploads data on the simulated population", "",
              f"{settings['channels']} channels (seed {settings['seed']}), `{settings['speed']}` preset, whole run "
              f"{report['seconds'] / 60:.1f} min.", "",
              f"## `evaluate --data FOLDER --split-date {settings['split_date']}` "
-             f"({evaluate['test_videos']:,} test uploads)", "",
-             "| model | log R² | Spearman | log MAE | mean log error | beats channel mean (Spearman) "
-             "| \\|mean log error\\| ≤ 0.3 |", "|---|---|---|---|---|---|---|"]
-    for name, found in evaluate["scores"].items():
-        bars = evaluate["bars"].get(name)
+             f"({first['test_videos']:,} test uploads)", "",
+             "| views target | model | log R² | Spearman | log MAE | mean log error | beats channel mean (Spearman) "
+             "| \\|mean log error\\| ≤ 0.3 |", "|---|---|---|---|---|---|---|---|"]
+    rows = [(target, name, found, evaluate["bars"].get(name)) for target, evaluate in report["evaluate"].items()
+            for name, found in evaluate["scores"].items()]
+    for target, name, found, bars in rows:
         verdict = ("– | –" if bars is None else " | ".join("yes" if bars[key] else "NO" for key in
                                                           ("beats_channel_mean_spearman", "abs_log_bias_at_most_0.3")))
         cells = [f"{found.get(key, float('nan')):.3f}" for key in METRICS]
         cells.append(f"{found.get('log_bias', float('nan')):+.3f}")
-        lines.append(f"| {name} | {' | '.join(cells)} | {verdict} |")
+        lines.append(f"| {target} | {name} | {' | '.join(cells)} | {verdict} |")
     lines += ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels with "
               f"≥ {settings['min_videos']} uploads, {calibrate['later_videos']:,} later uploads; largest channel "
               f"{calibrate['largest_channel_videos']} uploads); bundle trained on the chart before "
