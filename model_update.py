@@ -184,6 +184,68 @@ def calibrate(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame,
     return description
 
 
+def simulated_uploads(folder: str | Path | None = None, n_channels: int = 30, seed: int = 0) -> Path:
+    """A simulated channel-uploads export (``videoperf.population``: every upload of ``n_channels`` ordinary
+    channels, one file per monthly snapshot) written to ``folder`` (default: a new temporary folder)."""
+    import tempfile
+
+    from videoperf.population import generate_population, write_upload_snapshots
+
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="channel_uploads_"))
+    write_upload_snapshots(generate_population(n_channels, seed), folder)
+    return folder
+
+
+def calibration_check(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame, *,
+                      earlier_fraction: float = 0.6, min_videos: int = 20, observed_at: str | None = None
+                      ) -> pd.DataFrame:
+    """Before / after ``calibrate`` on the later videos of the channels of ``data``, on a copy of the bundle.
+
+    Each channel with at least ``min_videos`` videos: its first ``earlier_fraction`` (by publish time) calibrate a
+    temporary copy of the bundle (the bundle itself is left as it is), its other videos are predicted at their last
+    observation, with channel history from ``data``, before and after. One row per model type.
+    """
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from videoperf.bundle import Bundle
+
+    if not 0 < earlier_fraction < 1:
+        raise ValueError(f"earlier_fraction: must be in (0, 1), got {earlier_fraction!r}")
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else _configured_artifacts())
+    snapshots = _snapshots(data, observed_at)
+    firsts = snapshots.sort_values("published_at").drop_duplicates("video_id")
+    sizes = firsts["channel_id"].value_counts()
+    firsts = firsts[firsts["channel_id"].isin(sizes.index[sizes >= min_videos])]
+    if firsts.empty:
+        raise ValueError(f"data: no channel has {min_videos} videos (min_videos)")
+    rank = firsts.groupby("channel_id").cumcount() / firsts["channel_id"].map(sizes)
+    earlier = set(firsts.loc[rank < earlier_fraction, "video_id"])
+    mine = snapshots[snapshots["video_id"].isin(set(firsts["video_id"]))]
+    later = mine[~mine["video_id"].isin(earlier)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "bundle"
+        shutil.copytree(folder, copy)
+        before = Bundle.load(copy)
+        raw = {model: before.predict_observed(later, model, history=mine) for model in before.model_types}
+        calibrate(copy, mine[mine["video_id"].isin(earlier)])
+        after = Bundle.load(copy)
+        for model, frame in raw.items():
+            calibrated = after.predict_observed(later, model, history=mine)
+            errors = {name: np.log1p(f["predicted_views"].to_numpy(float)) - np.log1p(f["actual_views"].to_numpy(float))
+                      for name, f in (("before", frame), ("after", calibrated))}
+            rows.append({"model": model, "channels": int(firsts["channel_id"].nunique()),
+                         "earlier videos": len(earlier), "later videos": int(later["video_id"].nunique()),
+                         "mean log error before": float(errors["before"].mean()),
+                         "mean log error after": float(errors["after"].mean()),
+                         "log MAE before": float(np.abs(errors["before"]).mean()),
+                         "log MAE after": float(np.abs(errors["after"]).mean())})
+    return pd.DataFrame(rows).set_index("model")
+
+
 def _configured_artifacts() -> str:
     from videoperf.config import load_config
 

@@ -160,3 +160,14 @@ def test_calibrate_names_what_is_wrong(chart_bundle, tmp_path, capsys):
     assert model_update.main(["calibrate", "--artifacts", str(source), "--data", str(bad)]) == 2
     assert "missing" in capsys.readouterr().err
     assert CALIBRATION_FILE not in json.loads((source / artifacts.MANIFEST_FILE).read_text())["files"]
+
+
+def test_calibration_check_leaves_the_bundle_as_it_is(chart_bundle):
+    source, uploads = chart_bundle
+    before = (source / artifacts.MANIFEST_FILE).read_text()
+    table = model_update.calibration_check(source, uploads, earlier_fraction=0.6, min_videos=20)
+    assert list(table.index) == ["ensemble"] and table.loc["ensemble", "later videos"] > 50
+    assert abs(table.loc["ensemble", "mean log error after"]) < abs(table.loc["ensemble", "mean log error before"])
+    assert (source / artifacts.MANIFEST_FILE).read_text() == before and not (source / CALIBRATION_FILE).exists()
+    with pytest.raises(ValueError, match="earlier_fraction"):
+        model_update.calibration_check(source, uploads, earlier_fraction=1.0)
