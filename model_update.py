@@ -5,6 +5,7 @@
     python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
         [--history live|live_channels|train]
     add --cluster local|tcp://HOST:PORT to train or evaluate (--data) on Dask (videoperf.dask_training, docs/dask.md)
+    python model_update.py calibrate --artifacts DIR --data EXPORT [--method offset|isotonic]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from videoperf import synthetic as _synthetic
 from videoperf.config import SPEEDS, Config, resolve_path
 
 logger = logging.getLogger("videoperf.model_update")
+MIN_CALIBRATION_HISTORY = 10  # earlier videos of its channel a video needs to calibrate a bundle (see calibrate)
 
 
 def load_data(source: str | Path | pd.DataFrame, observed_at: str | None = None) -> pd.DataFrame:
@@ -147,6 +149,126 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
                      progress=progress, history=history, observed=observed, seed=settings.seed)
 
 
+def calibrate(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame, *,
+              models: Sequence[str] | str | None = None, method: str = "offset", shrinkage: float = 5.0,
+              observed_at: str | None = None) -> dict[str, Any]:
+    """Calibrate the bundle of ``artifacts_dir`` to the channels of ``data`` (e.g. a channel-uploads export of the
+    user's earlier videos) and store the calibration in the bundle; ``predict_*`` use it from then on.
+
+    Each video of ``data`` is predicted at every observation, with channel history as of its publish time from
+    ``data`` (videos whose channel had fewer than ``MIN_CALIBRATION_HISTORY`` earlier videos are left out when
+    enough others remain); a ``videoperf.calibration.ChannelCalibration`` per model type (default: every model
+    of the bundle) learns how those predictions map to the actual views. Returns the description the manifest records
+    (``to``, videos, the mean log error before and after, in sample).
+    """
+    import numpy as np
+
+    from videoperf.bundle import Bundle, clear_cache
+    from videoperf.calibration import MIN_VIDEOS, ChannelCalibration
+    from videoperf.data import data_fingerprint
+    from videoperf.inputs import check_model_type
+
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else _configured_artifacts())
+    bundle = Bundle.load(folder)
+    types = bundle.model_types if models is None else [check_model_type(m) for m in
+                                                       (models.split(",") if isinstance(models, str) else models)]
+    snapshots = _snapshots(data, observed_at)
+    fitted, report = {}, {}
+    for model_type in types:
+        # Every observation: the videos at every age they were seen at, so the age slope is learned from young
+        # and old observations alike.
+        frame = bundle.predict_observed(snapshots, model_type, calibrated=False, every_observation=True)
+        # Predictions are asked for videos with the channel's whole history before them; a channel's first videos
+        # (little history) are in another regime of the bundle, so they calibrate only if nothing else can.
+        settled = frame["channel_video_count"].to_numpy(float) >= MIN_CALIBRATION_HISTORY
+        if settled.sum() >= MIN_VIDEOS:
+            frame = frame[settled].reset_index(drop=True)
+        predicted, actual = np.log1p(frame["predicted_views"].to_numpy(float)), np.log1p(frame["actual_views"])
+        covariates = (frame["age_days"].to_numpy(float), frame["channel_video_count"].to_numpy(float))
+        calibration = ChannelCalibration(shrinkage=shrinkage, method=method).fit(predicted, actual,
+                                                                                 frame["channel_id"], *covariates)
+        after = calibration.transform(predicted, frame["channel_id"], *covariates)
+        fitted[model_type] = calibration
+        report[model_type] = {**calibration.describe(), "log_bias_before": float(np.mean(predicted - actual)),
+                              "log_bias_after_in_sample": float(np.mean(after - actual))}
+    titles = snapshots.drop_duplicates("channel_id").set_index("channel_id")["channel_title"]
+    to = f"channel {titles.iloc[0]}" if len(titles) == 1 else f"{len(titles)} channels"
+    description = {"to": to, "data": data_fingerprint(snapshots), "models": report,
+                   "videos": int(snapshots["video_id"].nunique()),
+                   "observed_to": str(snapshots["observed_at"].max())}
+    Bundle.save_calibration(folder, fitted, description)
+    clear_cache()
+    return description
+
+
+def simulated_uploads(folder: str | Path | None = None, n_channels: int = 30, seed: int = 0) -> Path:
+    """A simulated channel-uploads export (``videoperf.population``: every upload of ``n_channels`` ordinary
+    channels, one file per monthly snapshot) written to ``folder`` (default: a new temporary folder)."""
+    import tempfile
+
+    from videoperf.population import generate_population, write_upload_snapshots
+
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="channel_uploads_"))
+    write_upload_snapshots(generate_population(n_channels, seed), folder)
+    return folder
+
+
+def calibration_check(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame, *,
+                      earlier_fraction: float = 0.6, min_videos: int = 20, observed_at: str | None = None
+                      ) -> pd.DataFrame:
+    """Before / after ``calibrate`` on the later videos of the channels of ``data``, on a copy of the bundle.
+
+    Each channel with at least ``min_videos`` videos: its first ``earlier_fraction`` (by publish time) calibrate a
+    temporary copy of the bundle (the bundle itself is left as it is), its other videos are predicted at their last
+    observation, with channel history from ``data``, before and after. One row per model type.
+    """
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from videoperf.bundle import Bundle
+
+    if not 0 < earlier_fraction < 1:
+        raise ValueError(f"earlier_fraction: must be in (0, 1), got {earlier_fraction!r}")
+    folder = resolve_path(artifacts_dir if artifacts_dir is not None else _configured_artifacts())
+    snapshots = _snapshots(data, observed_at)
+    firsts = snapshots.sort_values("published_at").drop_duplicates("video_id")
+    sizes = firsts["channel_id"].value_counts()
+    firsts = firsts[firsts["channel_id"].isin(sizes.index[sizes >= min_videos])]
+    if firsts.empty:
+        raise ValueError(f"data: no channel has {min_videos} videos (min_videos)")
+    rank = firsts.groupby("channel_id").cumcount() / firsts["channel_id"].map(sizes)
+    earlier = set(firsts.loc[rank < earlier_fraction, "video_id"])
+    mine = snapshots[snapshots["video_id"].isin(set(firsts["video_id"]))]
+    later = mine[~mine["video_id"].isin(earlier)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "bundle"
+        shutil.copytree(folder, copy)
+        before = Bundle.load(copy)
+        raw = {model: before.predict_observed(later, model, history=mine) for model in before.model_types}
+        calibrate(copy, mine[mine["video_id"].isin(earlier)])
+        after = Bundle.load(copy)
+        for model, frame in raw.items():
+            calibrated = after.predict_observed(later, model, history=mine)
+            errors = {name: np.log1p(f["predicted_views"].to_numpy(float)) - np.log1p(f["actual_views"].to_numpy(float))
+                      for name, f in (("before", frame), ("after", calibrated))}
+            rows.append({"model": model, "channels": int(firsts["channel_id"].nunique()),
+                         "earlier videos": len(earlier), "later videos": int(later["video_id"].nunique()),
+                         "mean log error before": float(errors["before"].mean()),
+                         "mean log error after": float(errors["after"].mean()),
+                         "log MAE before": float(np.abs(errors["before"]).mean()),
+                         "log MAE after": float(np.abs(errors["after"]).mean())})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def _configured_artifacts() -> str:
+    from videoperf.config import load_config
+
+    return load_config().paths.artifacts_dir
+
+
 def _print_report(oof: dict[str, Any]) -> None:
     from videoperf.report import oof_scores
 
@@ -182,6 +304,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                           help="what the system knows after its cut: channel history from every observation "
                                "before each publish time and the live level (live, default), that channel "
                                "history alone (live_channels), or the training data only (train)")
+    calibrate_cmd = commands.add_parser("calibrate", help="calibrate a bundle to your channels' earlier videos")
+    calibrate_cmd.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
+    calibrate_cmd.add_argument("--data", required=True, help="your channels' videos: an export file or folder")
+    calibrate_cmd.add_argument("--models", default=None, help="comma-separated (default: every model of the bundle)")
+    calibrate_cmd.add_argument("--method", default="offset", choices=("offset", "isotonic"))
+    calibrate_cmd.add_argument("--shrinkage", type=float, default=5.0,
+                               help="pseudo-videos pulling each offset towards 0 (default 5)")
+    calibrate_cmd.add_argument("--observed-at", help="snapshot time of video-resource files without a snapshot column")
+    calibrate_cmd.add_argument("--quiet", action="store_true", help="no info logging")
     for command in (train_cmd, eval_cmd):
         command.add_argument("--speed", default="fast", choices=SPEEDS)
         command.add_argument("--models", default=None, help="comma-separated: ensemble,deep_learning")
@@ -193,6 +324,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "calibrate":
+            found = calibrate(args.artifacts, args.data, models=args.models, method=args.method,
+                              shrinkage=args.shrinkage, observed_at=args.observed_at)
+            print(f"calibrated to {found['to']}:")
+            for model_type, entry in found["models"].items():
+                print(f"  {model_type}: {entry['observations']} observations, mean log error "
+                      f"{entry['log_bias_before']:+.3f} -> {entry['log_bias_after_in_sample']:+.3f} (in sample), "
+                      f"offset {entry['offset_log']:+.3f}, slopes {entry['slopes']}")
+            return 0
         if args.command == "train":
             result = train(args.data, args.speed, args.artifacts, args.models or "ensemble,deep_learning",
                            progress=not args.quiet, seed=args.seed, observed_at=args.observed_at,

@@ -1,23 +1,29 @@
-"""What a chart-trained model gets wrong on ordinary uploads: the chart's selection bias, measured on the simulator.
+"""What a chart-trained model gets wrong on ordinary uploads, and the selection correction, on the simulator.
 
-    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/population_bias.py [--channels 300] [--seed 0]
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/population_bias.py [--channels 300] [--seed 0] \
+        [--models ensemble,deep_learning] [--targets absolute,channel_relative]
 
 One ground truth (``videoperf.population``): every upload of ``--channels`` channels, and the daily top-10
 chart per region that samples it. The chart goes through the trending-export loader, the population
 through the channel-uploads loader (monthly snapshot files written to a temporary folder). Both are split
-by publish date (``--split-date``): the fast ensemble is trained once on the chart's earlier videos (what
-the project has done so far) and once on the population's earlier videos (the reference a correction
-could approach), then scored on the later videos, each at its last observation: the never-charted
-uploads and the charted ones at their last monthly snapshot, and the chart's own test videos at their
-last chart day. ``log_bias`` is the mean of log1p(predicted) - log1p(actual): positive = over-prediction.
+by publish date (``--split-date``). Each model is trained on the chart's earlier videos (what the project
+did so far) and on the population's earlier videos (the reference), once per views target
+(``training.views_target``: ``absolute`` log views, the default, and ``channel_relative``, log views minus the
+channel's as-of level: the selection correction), then scored on the later videos, each at its last
+observation: the population's test uploads (all, never charted, charted) at their last monthly snapshot, and
+the chart's own test videos at their last chart day. Channel history of a test video: ``training``, the
+training sample's observations only (for a chart-trained model, only the channel's charted videos: the
+"before" protocol), or ``uploads``, every upload of the channel observed before its publish time (what a
+channel analyst passes as the channel's average views; the chart test videos get the chart's observations).
+``log_bias`` is the mean of log1p(predicted) - log1p(actual): positive = over-prediction.
 
-Writes ``benchmarks/results/population_bias.json`` and ``population_bias.md``: the "before" figures for
-the selection correction.
+Writes ``benchmarks/results/population_bias.json`` and ``population_bias.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -34,19 +40,23 @@ sys.path.insert(0, str(ROOT))
 
 from common import machine, peak_memory_mb  # noqa: E402
 
-from videoperf.config import load_config  # noqa: E402
+from videoperf.config import Config, load_config  # noqa: E402
 from videoperf.data import load_data  # noqa: E402
-from videoperf.evaluation import baseline_tables, predict_videos, test_rows  # noqa: E402
+from videoperf.evaluation import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
 from videoperf.metrics import views_metrics  # noqa: E402
 from videoperf.pipeline import train_models  # noqa: E402
 from videoperf.population import generate_population, write_upload_snapshots  # noqa: E402
+from videoperf.settings import resolve  # noqa: E402
 from videoperf.validation import split_by_date  # noqa: E402
 
 TEST_SETS = {
-    "never_charted": "population videos that never charted, at their last monthly snapshot",
-    "charted": "population videos that charted, at their last monthly snapshot",
+    "population": "every population upload published on or after the split date, at its last monthly snapshot",
+    "never_charted": "those that never charted",
+    "charted": "those that charted",
     "chart_test": "the chart's own test videos, at their last chart day",
 }
+HISTORIES = {"training": "the training sample's observations only",
+             "uploads": "every observation of the channel's uploads before the publish time (chart test: the chart's)"}
 
 
 def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -66,6 +76,11 @@ def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFram
         return load_data(chart_file), load_data(Path(tmp) / "uploads"), population.videos
 
 
+def with_target(config: Config, target: str) -> Config:
+    """``config`` with ``training.views_target`` set to ``target``."""
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, views_target=target))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--channels", type=int, default=300)
@@ -73,75 +88,120 @@ def main() -> int:
     parser.add_argument("--chart-size", type=int, default=10)
     parser.add_argument("--split-date", default="2026-04-15")
     parser.add_argument("--speed", default="fast")
+    parser.add_argument("--models", default="ensemble,deep_learning")
+    parser.add_argument("--targets", default="absolute,channel_relative")
+    parser.add_argument("--sources", default="chart,population")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--name", default="population_bias", help="file stem of the JSON / markdown written")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     chart, uploads, videos = load_samples(args.channels, args.seed, args.chart_size)
     charted = set(videos.loc[videos["charted"], "video_id"])
-    chart_train, chart_test = split_by_date(chart, args.split_date)
-    population_train, population_test = split_by_date(uploads, args.split_date)
-    tests = {"never_charted": population_test[~population_test["video_id"].isin(charted)],
-             "charted": population_test[population_test["video_id"].isin(charted)], "chart_test": chart_test}
-    config = load_config()
+    train = dict(zip(("chart", "population"), (split_by_date(chart, args.split_date)[0],
+                                               split_by_date(uploads, args.split_date)[0])))
+    population_test = split_by_date(uploads, args.split_date)[1]
+    tests = {"population": population_test,
+             "never_charted": population_test[~population_test["video_id"].isin(charted)],
+             "charted": population_test[population_test["video_id"].isin(charted)],
+             "chart_test": split_by_date(chart, args.split_date)[1]}
+    observed = {"chart": chart, "population": uploads}
+    models = tuple(args.models.split(","))
     report: dict[str, Any] = {
-        "protocol": __doc__.split("\n\n")[2].replace("\n", " "), "test_sets": TEST_SETS,
+        "protocol": __doc__.split("\n\n")[2].replace("\n", " "), "test_sets": TEST_SETS, "histories": HISTORIES,
         "settings": {**vars(args), "out": None},
         "data": {"uploads": len(videos), "charted_share": round(float(videos["charted"].mean()), 4),
                  "median_final_views": {"all": float(videos["final_views"].median()),
                                         "charted": float(videos.loc[videos["charted"], "final_views"].median())},
-                 "train_videos": {"chart": int(chart_train["video_id"].nunique()),
-                                  "population": int(population_train["video_id"].nunique())},
+                 "train_videos": {name: int(frame["video_id"].nunique()) for name, frame in train.items()},
                  "test_videos": {name: int(frame["video_id"].nunique()) for name, frame in tests.items()}},
         "results": {}, "fit_seconds": {},
     }
-    for source, train in (("chart", chart_train), ("population", population_train)):
-        fit_start = time.perf_counter()
-        trained = train_models(train, args.speed, ("ensemble",), config=config, progress=False)
-        report["fit_seconds"][source] = round(time.perf_counter() - fit_start, 1)
-        for name, test in tests.items():
-            last, last_targets = test_rows(test)
-            predicted = predict_videos(trained, last, last_targets)["ensemble"]["predicted_views"].to_numpy(float)
-            baseline = baseline_tables(train, last, last_targets)["channel_mean"]["predicted_views"].to_numpy(float)
-            actual = last["views"].to_numpy(float)
-            report["results"][f"{source}_trained/{name}"] = {
-                "ensemble": scores(actual, predicted), "channel_mean": scores(actual, baseline)}
-        print(f"trained on the {source} sample in {report['fit_seconds'][source]:.0f} s", flush=True)
+    for source in args.sources.split(","):
+        for target in args.targets.split(","):
+            fit_start = time.perf_counter()
+            settings = resolve(args.speed, models, None, with_target(load_config(), target), progress=False)
+            trained = train_models(train[source], settings)
+            report["fit_seconds"][f"{source}/{target}"] = round(time.perf_counter() - fit_start, 1)
+            for name, test in tests.items():
+                last, last_targets = test_rows(test)
+                actual = last["views"].to_numpy(float)
+                live = "chart" if name == "chart_test" else "population"
+                for history_name, history in (("training", None),
+                                              ("uploads", live_history(trained, observed[live]))):
+                    predicted = predict_videos(trained, last, last_targets, history=history)
+                    base = baseline_tables(train[source], last, last_targets, history=history)["channel_mean"]
+                    report["results"][f"{source}/{target}/{history_name}/{name}"] = {
+                        **{model: scores(actual, predicted[model]["predicted_views"].to_numpy(float))
+                           for model in models},
+                        "channel_mean": scores(actual, base["predicted_views"].to_numpy(float))}
+            print(f"trained on the {source} sample ({target}) in {report['fit_seconds'][f'{source}/{target}']:.0f} s",
+                  flush=True)
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["peak_memory_mb"] = round(peak_memory_mb())
     report["machine"] = machine()
+    report["correction"] = correction_summary(report, models)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "population_bias.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "population_bias.md").write_text(markdown(report))
-    print(markdown(report))
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(markdown(report, models))
+    print(markdown(report, models))
     return 0
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """The results as a markdown table, one row per (training sample, test set)."""
-    data = report["data"]
+def correction_summary(report: dict[str, Any], models: tuple[str, ...]) -> dict[str, Any]:
+    """Issue 12's bar per model: the chart-trained model's mean log error on never-charted uploads, before (absolute
+    target) and after (channel-relative target, both with the uploads' history), and Spearman on the population."""
+    results, out = report["results"], {}
+    for model in models:
+        keys = {"before_training_history": "chart/absolute/training", "before": "chart/absolute/uploads",
+                "after": "chart/channel_relative/uploads"}
+        if not all(f"{key}/never_charted" in results for key in keys.values()):
+            continue
+        bias = {name: results[f"{key}/never_charted"][model]["log_bias"] for name, key in keys.items()}
+        rank = {name: results[f"{key}/population"][model]["spearman"] for name, key in keys.items()}
+        reference = bias["before_training_history"]
+        out[model] = {"never_charted_log_bias": bias, "population_spearman": rank,
+                      "cut_vs_before_training_history": 1 - abs(bias["after"]) / abs(reference),
+                      "cut_vs_before": 1 - abs(bias["after"]) / abs(bias["before"])}
+    return out
+
+
+def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
+    """The results as markdown: the correction's summary, then one row per (training, target, history, test set)."""
+    data, settings = report["data"], report["settings"]
     lines = [
-        "# Chart selection bias on the simulated population", "",
-        f"{data['uploads']:,} uploads of {report['settings']['channels']} channels (seed "
-        f"{report['settings']['seed']}), {data['charted_share']:.1%} ever charted; median final views "
-        f"{data['median_final_views']['all']:,.0f} (charted: {data['median_final_views']['charted']:,.0f}). Split "
-        f"{report['settings']['split_date']}: {data['train_videos']['chart']:,} chart / "
-        f"{data['train_videos']['population']:,} population training videos. `{report['settings']['speed']}` "
-        f"ensemble, fits {report['fit_seconds']['chart']:.0f} s / {report['fit_seconds']['population']:.0f} s, "
-        f"whole run {report['seconds'] / 60:.1f} min.", "",
-        "| trained on | tested on | videos | ensemble log bias | ensemble log MAE | ensemble Spearman "
-        "| ensemble log R² | channel-mean log bias | channel-mean Spearman |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "# Chart selection bias on the simulated population, and the channel-relative correction", "",
+        f"{data['uploads']:,} uploads of {settings['channels']} channels (seed {settings['seed']}), "
+        f"{data['charted_share']:.1%} ever charted; median final views {data['median_final_views']['all']:,.0f} "
+        f"(charted: {data['median_final_views']['charted']:,.0f}). Split {settings['split_date']}: "
+        f"{data['train_videos']['chart']:,} chart / {data['train_videos']['population']:,} population training "
+        f"videos. `{settings['speed']}` preset; whole run {report['seconds'] / 60:.1f} min.", "",
     ]
+    for model, summary in report["correction"].items():
+        bias, rank = summary["never_charted_log_bias"], summary["population_spearman"]
+        lines += [f"**{model}, trained on the chart**: mean log error on never-charted uploads "
+                  f"{bias['before_training_history']:+.2f} (absolute target, chart history), "
+                  f"{bias['before']:+.2f} (absolute target, uploads' history), {bias['after']:+.2f} (channel-relative "
+                  f"target, uploads' history): cut by {summary['cut_vs_before_training_history']:.0%} / "
+                  f"{summary['cut_vs_before']:.0%}. Spearman on all test uploads "
+                  f"{rank['before_training_history']:.3f} / {rank['before']:.3f} / {rank['after']:.3f}.", ""]
+    head = "| trained on | views target | history | tested on | videos |"
+    rule = "|---|---|---|---|---|"
+    for model in (*models, "channel_mean"):
+        head += f" {model} log bias | {model} log MAE | {model} Spearman |"
+        rule += "---|---|---|"
+    lines += [head, rule]
     for key, result in report["results"].items():
-        source, name = key.split("/")
-        model, base = result["ensemble"], result["channel_mean"]
-        lines.append(f"| {source.split('_')[0]} | {name.replace('_', ' ')} | {data['test_videos'][name]:,} "
-                     f"| {model['log_bias']:+.3f} | {model['log_mae']:.3f} | {model['spearman']:.3f} "
-                     f"| {model['log_r2']:.3f} | {base['log_bias']:+.3f} | {base['spearman']:.3f} |")
+        source, target, history, name = key.split("/")
+        row = f"| {source} | {target} | {history} | {name.replace('_', ' ')} | {data['test_videos'][name]:,} |"
+        for model in (*models, "channel_mean"):
+            found = result[model]
+            row += f" {found['log_bias']:+.3f} | {found['log_mae']:.3f} | {found['spearman']:.3f} |"
+        lines.append(row)
     lines += ["", "log bias = mean of log1p(predicted) - log1p(actual) (positive: over-predicts). Test sets: "
-              + "; ".join(f"*{name.replace('_', ' ')}*: {text}" for name, text in report["test_sets"].items()) + "."]
+              + "; ".join(f"*{name.replace('_', ' ')}*: {text}" for name, text in report["test_sets"].items())
+              + ". Histories: " + "; ".join(f"*{k}*: {v}" for k, v in report["histories"].items()) + "."]
     return "\n".join(lines) + "\n"
 
 

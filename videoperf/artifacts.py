@@ -119,6 +119,38 @@ def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]],
     return target
 
 
+def update_bundle(folder: str | Path, writers: dict[str, Callable[[Path], None]], changes: dict[str, Any], *,
+                  known: Collection[str]) -> Path:
+    """Add or replace the files of ``writers`` in the existing bundle ``folder``, atomically, and lay ``changes``
+    over its manifest (the new files' hashes added; the recorded library versions, which the other files were
+    written with, kept). The bundle is verified first: an altered bundle is not re-signed.
+    """
+    folder = Path(folder).resolve()
+    manifest = verify_bundle(folder)
+    unknown = sorted(name for name in writers if name not in known or name == MANIFEST_FILE)
+    if unknown:
+        raise ValueError(f"writers: {unknown} are not bundle files")
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        for item in folder.iterdir():
+            if item.name not in writers and item.name != MANIFEST_FILE:
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
+        for name, write in writers.items():
+            write(staging / name)
+        files = {**manifest["files"], **{name: {"sha256": sha256_file(staging / name),
+                                                "bytes": (staging / name).stat().st_size} for name in writers}}
+        full = {**manifest, **changes, "files": dict(sorted(files.items())),
+                "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        text = json.dumps(jsonable(full), indent=2, default=str, allow_nan=False)
+        (staging / MANIFEST_FILE).write_text(text + "\n")
+        _swap(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("updated bundle %s (%s)", folder, ", ".join(sorted(writers)))
+    return folder
+
+
 def _exchange(first: Path, second: Path) -> bool:
     """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
     if not sys.platform.startswith("linux"):

@@ -7,6 +7,8 @@ Files (the family files are declared by each family, ``videoperf.registry``):
 * ``video_performance_ensemble.pkl`` - the stacking ensemble, when trained;
 * ``video_performance_model.pt``, ``numeric_scaler.pkl``, ``stage_encoder.pkl`` - the deep model's weights, the
   scaler of its numeric inputs and the encoder that decodes its stage head, when trained;
+* ``calibration.pkl`` - per model type, a ``calibration.ChannelCalibration`` to the user's channels, when
+  ``model_update.py calibrate`` was run (retraining drops it);
 * ``manifest.json`` - sha256 and size of every file, the models present, library versions, the settings training
   used, data fingerprint, training window, metrics.
 
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("videoperf.predict")
 
 FEATURES_FILE = "feature_pipeline.pkl"
+CALIBRATION_FILE = "calibration.pkl"  # {model type: calibration.ChannelCalibration}, from model_update.calibrate
 MANIFEST_FILE = artifacts.MANIFEST_FILE
 SHARED_FILES = (FEATURES_FILE,)
 SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
@@ -55,16 +58,22 @@ CHUNK_ROWS = 8192  # batches of at least twice this many rows are predicted in c
 
 def bundle_files() -> tuple[str, ...]:
     """Every file name a bundle may hold: the shared file, each family's files, the manifest."""
-    return (*SHARED_FILES, *(name for family in FAMILIES.values() for name in family.files), MANIFEST_FILE)
+    return (*SHARED_FILES, *(name for family in FAMILIES.values() for name in family.files), CALIBRATION_FILE,
+            MANIFEST_FILE)
 
 
 class Bundle:
     """A verified bundle: the feature pipeline loaded, each family's model on first use."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], features: FeatureBuilder) -> None:
+    def __init__(self, folder: Path, manifest: dict[str, Any], features: FeatureBuilder,
+                 calibration: dict[str, Any] | None = None) -> None:
         self.folder = Path(folder)
         self.manifest = manifest
         self.features = features
+        # {model type: ChannelCalibration} from ``model_update.calibrate``; predictions of those types use it.
+        self.calibration = calibration or {}
+        # What population the models describe (``population.training_population``); old bundles: unknown.
+        self.population = str((manifest.get("population") or {}).get("name", "unknown"))
         prediction = manifest.get("config", {}).get("prediction", {})
         self.default_days = float(prediction.get("default_days_since_publish", 7.0))
         self.coverage = float(prediction.get("interval_coverage", 0.8))
@@ -90,6 +99,8 @@ class Bundle:
             "config": trained.settings.manifest(),
             "data": trained.fingerprint,
             "training_window": trained.features.training_window_,
+            "population": trained.population or {"name": "unknown"},
+            "views_target": trained.settings.config.training.views_target,
             "feature_names": trained.features.feature_names,
             "metrics": {"oof": trained.reports, **(extra_metrics or {})},
             "training_seconds": trained.seconds,
@@ -101,7 +112,26 @@ class Bundle:
         """Verify every hash of ``folder``'s manifest, then load the feature pipeline (models wait for first use)."""
         folder = Path(folder)
         manifest = artifacts.verify_bundle(folder, required=SHARED_FILES, libraries=SHARED_LIBRARIES)
-        return cls(folder, manifest, artifacts.load_pickle(folder, FEATURES_FILE, manifest))
+        calibration = (artifacts.load_pickle(folder, CALIBRATION_FILE, manifest)
+                       if CALIBRATION_FILE in manifest["files"] else None)
+        return cls(folder, manifest, artifacts.load_pickle(folder, FEATURES_FILE, manifest), calibration)
+
+    @staticmethod
+    def save_calibration(folder: str | os.PathLike, calibration: dict[str, Any], description: dict[str, Any]
+                         ) -> Path:
+        """Store ``{model type: ChannelCalibration}`` in the bundle of ``folder`` (atomically, hashed in the
+        manifest, which records ``description`` under ``calibration``); returns the folder."""
+        manifest = artifacts.verify_bundle(folder)
+        population = {**(manifest.get("population") or {"name": "unknown"}), "calibrated_to": description["to"]}
+        return artifacts.update_bundle(folder, {CALIBRATION_FILE: artifacts.write_pickle(calibration)},
+                                       {"calibration": description, "population": population}, known=bundle_files())
+
+    def population_label(self, model_type: str) -> str:
+        """The population ``model_type``'s predictions are calibrated to: ``trending_chart``, ``channel_uploads``,
+        ..., with ``(calibrated to ...)`` when ``model_update.py calibrate`` fitted it to the user's channels."""
+        if model_type not in self.calibration:
+            return self.population
+        return f"{self.population} (calibrated to {self.manifest.get('calibration', {}).get('to', 'your channels')})"
 
     @property
     def model_types(self) -> list[str]:
@@ -135,10 +165,14 @@ class Bundle:
                 f"{error}); retrain the bundle") from None
 
     # -------------------------------------------------------------------------------------------- predict
-    def predict_frame(self, requests: Columns, model_type: str) -> pd.DataFrame:
-        """Predictions for validated request rows (``videoperf.inputs``), one row each, with ``model_age_days``.
+    def predict_frame(self, requests: Columns, model_type: str, channel_ids: pd.Series | None = None
+                      ) -> pd.DataFrame:
+        """Predictions for validated request rows (``videoperf.inputs``), one row each, with ``model_age_days``,
+        ``population`` and ``calibrated``.
 
-        ``requests``: a DataFrame, or a mapping of column -> values (one request or a few: no DataFrame needed)."""
+        ``requests``: a DataFrame, or a mapping of column -> values (one request or a few: no DataFrame needed).
+        ``channel_ids``: the rows' channels, for a calibration's per-channel offsets (without them, or for a
+        channel it was not fitted on, its overall offset)."""
         model = self.model(model_type)
         family = FAMILIES[model_type]
         n = len(requests["published_at"])
@@ -155,13 +189,54 @@ class Bundle:
                                                               thread_name_prefix="videoperf-rows") as pool:
                 parts = list(pool.map(partial(self._predict_rows, family, model, threads=1), chunks))
             out = pd.concat(parts, ignore_index=True)
+        calibration = self.calibration.get(model_type)
+        if calibration is not None:
+            from videoperf.calibration import calibrate_frame  # scikit-learn: only for a calibrated bundle
+
+            out = calibrate_frame(out, calibration, channel_ids, np.asarray(requests["age_days"], dtype=float),
+                                  np.asarray(requests["channel_video_count"], dtype=float))
         out["model_age_days"] = self.model_age_days(requests["published_at"])
+        out["population"] = self.population_label(model_type)
+        out["calibrated"] = calibration is not None
         return out
 
     def _predict_rows(self, family: ModelFamily, model: Any, requests: Columns, threads: int | None = None
                       ) -> pd.DataFrame:
         with threads_for_prediction(threads):
             return family.predict(model, self.features.transform_videos(requests), requests)
+
+    def predict_observed(self, snapshots: pd.DataFrame, model_type: str, history: pd.DataFrame | None = None,
+                         calibrated: bool = True, every_observation: bool = False) -> pd.DataFrame:
+        """Predictions for the videos of canonical ``snapshots`` (e.g. a channel-uploads export), each at its last
+        observed age (``every_observation``: at every one), with channel history as of its publish time from
+        ``history`` (default: ``snapshots``).
+
+        One row per video (observation): ``video_id``, ``channel_id``, ``published_at``, ``age_days``,
+        ``actual_views``, ``predicted_views`` (and the interval); ``calibrated=False`` leaves out the calibration.
+        """
+        from videoperf.metrics import last_observation
+
+        model = self.model(model_type)
+        last = (snapshots if every_observation else last_observation(snapshots)).reset_index(drop=True)
+        observed = (history if history is not None else snapshots).sort_values(["video_id", "observed_at"])
+        X = self.features.transform(last, history=self.features.channel_history(observed.reset_index(drop=True)))
+        out = FAMILIES[model_type].predict(model, X, last)
+        ages = (last["observed_at"] - last["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
+        calibration = self.calibration.get(model_type) if calibrated else None
+        if calibration is not None:
+            from videoperf.calibration import calibrate_frame
+
+            out = calibrate_frame(out, calibration, last["channel_id"], ages, self.channel_counts(X))
+        front = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "channel_id": last["channel_id"].to_numpy(),
+                              "published_at": last["published_at"].to_numpy(), "age_days": ages,
+                              "actual_views": last["views"].to_numpy(float)})
+        front["channel_video_count"] = self.channel_counts(X)
+        return pd.concat([front, out[[c for c in ("predicted_views", "views_lo", "views_hi") if c in out]]], axis=1)
+
+    @staticmethod
+    def channel_counts(X: pd.DataFrame) -> np.ndarray:
+        """How many earlier videos each feature row's channel had (``channel_log_count`` is its log1p)."""
+        return np.expm1(X["channel_log_count"].to_numpy(float))
 
     def model_age_days(self, published_at: pd.Series | list) -> np.ndarray:
         """Days from the training cut to each publish time; a warning past what the backtest measured."""

@@ -159,3 +159,60 @@ def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int, video_i
     out = stats.copy()
     out.loc[blank, list(OPTIONAL_STATS)] = np.nan
     return out
+
+
+# What the views head of a model can learn (``training.views_target``).
+VIEWS_TARGETS = ("absolute", "channel_relative")
+
+
+def check_views_target(views_target: str) -> str:
+    """``views_target`` if it is one of ``VIEWS_TARGETS``; else a ``ValueError`` naming the setting."""
+    if views_target not in VIEWS_TARGETS:
+        raise ValueError(f"training.views_target: {views_target!r} is not a views target; choose one of "
+                         f"{list(VIEWS_TARGETS)}")
+    return views_target
+
+
+def channel_level(X: pd.DataFrame, views_target: str) -> np.ndarray:
+    """The log-views offset a model's views head is relative to, per feature row of ``X``.
+
+    ``absolute``: 0. ``channel_relative``: the channel's as-of level, its earlier videos' mean log views where
+    known, else the log of their average views (what every caller gives), else 0 (a new channel: the model
+    learns its absolute level, which no channel history can correct). Why relative: which of a channel's videos
+    a sample holds (the trending chart keeps a channel's hits, an uploads export all of them) moves the channel
+    features and the views together, so the views relative to the channel's level carry across samples and
+    channel sizes where the absolute views do not.
+    """
+    if check_views_target(views_target) == "absolute":
+        return np.zeros(len(X))
+    missing = [name for name in ("channel_mean_log_views", "channel_log_avg_views") if name not in X]
+    if missing:
+        raise ValueError(f"training.views_target: 'channel_relative' needs the channel features {missing}; "
+                         "do not exclude the channel_history family")
+    mean_log = X["channel_mean_log_views"].to_numpy(float)
+    log_avg = X["channel_log_avg_views"].to_numpy(float)
+    level = np.where(np.isfinite(mean_log), mean_log, log_avg)
+    return np.where(np.isfinite(level), level, 0.0)
+
+
+# Channel features on the log-views scale: a channel-relative model sees them relative to the channel's level.
+LEVEL_FEATURES = ("channel_log_avg_views", "channel_mean_log_views", "channel_max_log_views", "channel_mean_residual",
+                  "channel_last_residual", "channel_vs_category", "channel_avg_vs_tags")
+
+
+def relative_inputs(X: pd.DataFrame, views_target: str) -> pd.DataFrame:
+    """The feature rows a model with ``views_target`` reads: ``X`` itself (``absolute``), or with every channel
+    feature on the log-views scale taken relative to the channel's level (``channel_relative``).
+
+    Why: the level itself is what differs between samples (a chart channel's charted videos vs. all its uploads),
+    so a model that saw it would still map a level to the chart's views; the spread of a channel's results
+    (best hit above its mean, mean below its average) is what carries.
+    """
+    if check_views_target(views_target) == "absolute":
+        return X
+    level = channel_level(X, views_target).astype(np.float32)
+    out = X.copy()
+    for name in LEVEL_FEATURES:
+        if name in out:
+            out[name] = out[name].to_numpy(np.float32) - level
+    return out

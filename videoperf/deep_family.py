@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
+from videoperf.channel_history import channel_level, check_views_target, relative_inputs
 from videoperf.family import ModelFamily, Writer
 from videoperf.intervals import interval_groups
 
@@ -39,6 +40,7 @@ class DeepModel:
     net: VideoPerformanceNet
     scaler: StandardScaler
     stage_encoder: LabelEncoder
+    views_target: str = "absolute"  # training.views_target; the manifest records it, ``load`` reads it back
 
 
 def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
@@ -54,11 +56,14 @@ def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
     recency = recency_weights(ctx.snapshots["published_at"], training_cut(ctx.snapshots),
                               settings.config.training.recency_half_life_days)
     keep = sample_rows(rows["video_id"].to_numpy(), settings.preset.deep.max_train_rows, settings.seed, recency)
-    result = fit_deep_model(rows.iloc[keep].reset_index(drop=True), ctx.training.rows(keep), settings.preset.deep,
+    target = check_views_target(settings.config.training.views_target)
+    X, rows = ctx.training.rows(keep), rows.iloc[keep].reset_index(drop=True)
+    rows["log_views"] = rows["log_views"].to_numpy(float) - channel_level(X, target)
+    result = fit_deep_model(rows, relative_inputs(X, target), settings.preset.deep,
                             seed=settings.seed, cache_dir=resolve_path(settings.config.paths.cache_dir),
                             progress=settings.progress, coverage=settings.config.prediction.interval_coverage)
     report = {"history": result.history, **{k: v for k, v in result.info.items() if k != "history"}}
-    return DeepModel(result.model, result.numeric_scaler, result.stage_encoder), report
+    return DeepModel(result.model, result.numeric_scaler, result.stage_encoder, target), report
 
 
 def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -67,7 +72,10 @@ def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None)
 
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")
-    out = model.net.predict(video_texts(rows), X)
+    out = model.net.predict(video_texts(rows), relative_inputs(X, model.views_target))
+    if model.views_target != "absolute":
+        out["log_views"] = out["log_views"] + channel_level(X, model.views_target)
+        out["views"] = np.expm1(out["log_views"])
     columns = {"predicted_views": np.clip(out["views"], 0, None)}
     if model.net.intervals is not None:
         lo, hi = model.net.intervals.bounds(interval_groups(X))
@@ -105,7 +113,8 @@ def load(folder: Path, manifest: dict[str, Any]) -> DeepModel:
     if [str(label) for label in stage_encoder.classes_] != net.stage_classes:
         raise artifacts.ArtifactError(f"artifacts: {Path(folder) / STAGE_FILE} decodes the stages "
                                       f"{list(stage_encoder.classes_)}, the model predicts {net.stage_classes}")
-    return DeepModel(net, scaler, stage_encoder)
+    target = manifest.get("views_target", "absolute")
+    return DeepModel(net, scaler, stage_encoder, check_views_target(target))
 
 
 FAMILY = ModelFamily(name="deep_learning", artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
+from videoperf.channel_history import channel_level, check_views_target, relative_inputs
 from videoperf.family import ModelFamily, Writer, prediction_threads
 
 if TYPE_CHECKING:
@@ -76,8 +77,12 @@ def ensemble_folds(ctx: TrainContext) -> list[Fold]:
         live = builder.channel_history(snapshots)
         half_life = settings.config.training.recency_half_life_days
         weights = recency_weights(train["published_at"].iloc[rows], cut, half_life)
-        folds.append(Fold(training.rows(rows), log_views(train.iloc[rows]),
-                          builder.transform(valid_rows, history=live), log_views(valid_rows), weights))
+        X_train, X_valid = training.rows(rows), builder.transform(valid_rows, history=live)
+        target = settings.config.training.views_target
+        y_train = log_views(train.iloc[rows]) - channel_level(X_train, target)
+        y_valid = log_views(valid_rows) - channel_level(X_valid, target)
+        folds.append(Fold(relative_inputs(X_train, target), y_train, relative_inputs(X_valid, target), y_valid,
+                          weights))
     return folds
 
 
@@ -95,15 +100,21 @@ def fit(ctx: TrainContext) -> tuple[StackingEnsemble, dict[str, Any]]:
                              coverage=settings.config.prediction.interval_coverage)
     weights = recency_weights(ctx.snapshots["published_at"].iloc[rows], training_cut(ctx.snapshots),
                               settings.config.training.recency_half_life_days)
-    model.fit(folds, ctx.training.rows(rows), log_views(ctx.snapshots.iloc[rows]), progress=settings.progress,
-              sample_weight=weights)
+    target = check_views_target(settings.config.training.views_target)
+    X = ctx.training.rows(rows)
+    model.fit(folds, relative_inputs(X, target), log_views(ctx.snapshots.iloc[rows]) - channel_level(X, target),
+              progress=settings.progress, sample_weight=weights)
+    model.views_target_ = target  # predict adds the channel level back
     report = {**model.report_, "seconds": round(time.perf_counter() - start, 1)}
     return model, report
 
 
 def predict(model: StackingEnsemble, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Views and their interval from the ensemble, for feature rows ``X``."""
-    pred, lo, hi = model.predict_interval(X, n_threads=prediction_threads())
+    target = getattr(model, "views_target_", "absolute")
+    pred, lo, hi = model.predict_interval(relative_inputs(X, target), n_threads=prediction_threads())
+    level = channel_level(X, target)
+    pred, lo, hi = pred + level, lo + level, hi + level
     return pd.DataFrame({"predicted_views": np.expm1(pred).clip(0, None), "views_lo": np.expm1(lo).clip(0, None),
                          "views_hi": np.expm1(hi).clip(0, None)})
 

@@ -18,6 +18,7 @@ from videoperf.config import Config
 from videoperf.content_features import ContentEncoder
 from videoperf.data import data_fingerprint
 from videoperf.features import FeatureBuilder, TrainingFeatures, video_table
+from videoperf.population import training_population
 from videoperf.registry import FAMILIES
 from videoperf.settings import TrainSettings
 
@@ -51,6 +52,7 @@ class TrainedModels:
     settings: TrainSettings
     fingerprint: dict[str, object]
     seconds: float = 0.0
+    population: dict[str, object] | None = None  # ``population.training_population`` of the training data
 
     @property
     def history(self) -> ChannelHistory:
@@ -74,6 +76,7 @@ class TrainedModels:
 def train_models(snapshots: pd.DataFrame, settings: TrainSettings) -> TrainedModels:
     """Fit the shared feature pipeline and every model family of ``settings`` on training snapshots."""
     start = time.perf_counter()
+    population = training_population(snapshots)  # before anything that could drop the load report
     snapshots = prepare_snapshots(snapshots)
     fingerprint = data_fingerprint(snapshots)
     logger.info("training on %d snapshots of %d videos (%s preset)", len(snapshots), fingerprint["videos"],
@@ -87,4 +90,4 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings) -> TrainedMod
     for name in settings.models:
         fitted[name], reports[name] = FAMILIES[name].fit(ctx)
     return TrainedModels(features, training, fitted, reports, settings, fingerprint,
-                         round(time.perf_counter() - start, 1))
+                         round(time.perf_counter() - start, 1), population)

@@ -198,3 +198,17 @@ def write_upload_snapshots(population: Population, folder: str | Path, file_form
         rows.to_csv(path, index=False) if file_format == "csv" else rows.to_parquet(path, index=False)
         paths.append(path)
     return paths
+
+
+# The population a bundle describes, from the format its training data was read in (``load_report``).
+POPULATIONS = {"api": "trending_chart", "kaggle": "trending_chart", "videos": "channel_uploads",
+               "api+videos": "trending_chart+channel_uploads"}
+
+
+def training_population(snapshots: pd.DataFrame) -> dict[str, object]:
+    """What population a model trained on ``snapshots`` describes: ``name`` (``trending_chart``: videos that made
+    a daily chart, ``channel_uploads``: every upload of the channels in the data, ``unknown``: a table that was
+    not read by ``videoperf.data.load_data``), the source format and how many channels the data holds."""
+    source = snapshots.attrs.get("load_report", {}).get("format")
+    return {"name": POPULATIONS.get(str(source), "unknown"), "source_format": source,
+            "channels": int(snapshots["channel_id"].nunique()) if "channel_id" in snapshots else 0}

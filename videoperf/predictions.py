@@ -64,7 +64,9 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
         requests = inputs.check_rows(rows, bundle.default_days)
         if requests.empty:
             return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
-        predicted = bundle.predict_frame(requests, model_type).reset_index(drop=True)
+        # A calibrated bundle offsets each channel it was calibrated to by its own amount.
+        channels = rows["channel_id"].reset_index(drop=True) if "channel_id" in rows else None
+        predicted = bundle.predict_frame(requests, model_type, channels).reset_index(drop=True)
     if "video_id" in rows:
         predicted.insert(0, "video_id", rows["video_id"].to_numpy())
     predicted["days_since_publish"] = requests["age_days"].to_numpy()

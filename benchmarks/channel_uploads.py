@@ -1,0 +1,201 @@
+"""Channel-uploads data on the simulator: evaluating on an uploads folder (issue 12, point 3) and calibrating a
+chart-trained bundle to channels' own earlier videos (point 4).
+
+    flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/channel_uploads.py [--channels 300] [--seed 0]
+
+One ground truth (``videoperf.population``, as ``benchmarks/population_bias.py``). *Evaluate*: the monthly
+channel-uploads files go to a folder and ``model_update.evaluate(data=FOLDER, split_date=...)`` (what
+``python model_update.py evaluate --data FOLDER --split-date D`` runs) trains both models on the uploads
+published before the split date and scores every later upload at its last snapshot, beside the baselines.
+*Calibrate*: a bundle trained on the chart's videos published before ``--chart-cut`` (both models, default
+settings), then for every channel with at least ``--min-videos`` uploads, its first 60% (by publish time) are
+its "earlier videos": ``model_update.calibrate`` on those of all channels at once (per-channel offsets), and on
+the largest channel's alone; the mean log error (mean of log1p(predicted) - log1p(actual)) of each channel's last
+40% at their last snapshot, before and after.
+
+Writes ``benchmarks/results/channel_uploads.json`` and ``channel_uploads.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common import machine, peak_memory_mb  # noqa: E402
+
+import model_update  # noqa: E402
+from videoperf.bundle import Bundle  # noqa: E402
+from videoperf.config import load_config  # noqa: E402
+from videoperf.data import load_data  # noqa: E402
+from videoperf.population import generate_population, write_upload_snapshots  # noqa: E402
+from videoperf.validation import split_by_date  # noqa: E402
+
+METRICS = ("views_log_r2", "views_spearman", "views_log_mae")
+
+
+def log_bias(frame: pd.DataFrame) -> float:
+    """Mean of log1p(predicted) - log1p(actual)."""
+    return float(np.mean(np.log1p(frame["predicted_views"].clip(lower=0)) - np.log1p(frame["actual_views"])))
+
+
+def write_export(snapshots: pd.DataFrame, path: Path) -> Path:
+    """Canonical snapshots back as a snake_case channel-uploads CSV (what a user's export looks like)."""
+    pd.DataFrame({"snapshot_utc": snapshots["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "video_id": snapshots["video_id"], "channel_id": snapshots["channel_id"],
+                  "channel_title": snapshots["channel_title"], "title": snapshots["title"],
+                  "published_at": snapshots["published_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "view_count": snapshots["views"].astype(np.int64)}).to_csv(path, index=False)
+    return path
+
+
+def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str, ...], target: str
+                    ) -> dict[str, Any]:
+    """Point 3: ``model_update.evaluate`` on the uploads folder (``training.views_target`` = ``target``); metrics
+    and mean log error per model."""
+    config = load_config()
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, views_target=target))
+    result = model_update.evaluate(data=str(folder), split_date=split_date, speed=speed, models=models,
+                                   progress=False, config=config)
+    table = result["metrics"]
+    out = {name: {metric: float(table.loc[metric, name]) for metric in METRICS if metric in table.index}
+           for name in table.columns}
+    for name, frame in result["predictions"].items():
+        out[name]["log_bias"] = log_bias(frame)
+    return {"test_videos": result["test_videos"], "seconds": result["seconds"], "scores": out,
+            "bars": {name: {"beats_channel_mean_spearman": out[name]["views_spearman"]
+                            > out["channel_mean"]["views_spearman"],
+                            "abs_log_bias_at_most_0.3": abs(out[name]["log_bias"]) <= 0.3}
+                     for name in models}}
+
+
+def calibration_figures(chart: pd.DataFrame, uploads: pd.DataFrame, tmp: Path, chart_cut: str, speed: str,
+                        models: tuple[str, ...], min_videos: int) -> dict[str, Any]:
+    """Point 4: calibrate a chart-trained bundle on channels' first 60% of videos, score their last 40%."""
+    bundle_dir = tmp / "bundle"
+    model_update.train(split_by_date(chart, chart_cut)[0], speed, bundle_dir, models=models, progress=False)
+    sizes = uploads.groupby("channel_id")["video_id"].nunique()
+    channels = sizes.index[sizes >= min_videos]
+    firsts = uploads.sort_values("published_at").drop_duplicates("video_id")
+    earlier = set()
+    for channel in channels:
+        order = firsts.loc[firsts["channel_id"] == channel, "video_id"].to_numpy()
+        earlier.update(order[:int(0.6 * len(order))])
+    mine = uploads[uploads["channel_id"].isin(channels)]
+    later = mine[~mine["video_id"].isin(earlier)]
+    largest = sizes.idxmax()
+    out: dict[str, Any] = {"channels": int(len(channels)), "later_videos": int(later["video_id"].nunique()),
+                           "largest_channel_videos": int(sizes.max()), "models": {}}
+    before = {model: Bundle.load(bundle_dir).predict_observed(later, model, history=mine) for model in models}
+    for scope, calibrate_on in (("all_channels", mine[mine["video_id"].isin(earlier)]),
+                                ("largest_channel", mine[mine["video_id"].isin(earlier)
+                                                         & (mine["channel_id"] == largest)])):
+        folder = tmp / f"bundle_{scope}"
+        shutil.copytree(bundle_dir, folder)
+        description = model_update.calibrate(folder, str(write_export(calibrate_on, tmp / f"{scope}.csv")))
+        calibrated = Bundle.load(folder)
+        for model in models:
+            after = calibrated.predict_observed(later, model, history=mine)
+            rows = {}
+            for name, frame in (("before", before[model]), ("after", after)):
+                if scope == "largest_channel":
+                    frame = frame[frame["channel_id"] == largest]
+                per_channel = frame.groupby("channel_id").apply(log_bias, include_groups=False)
+                rows[name] = {"pooled": log_bias(frame), "median_abs_per_channel": float(per_channel.abs().median()),
+                              "share_within_0.15": float((per_channel.abs() <= 0.15).mean())}
+            out["models"].setdefault(model, {})[scope] = {**rows, "calibration": description["models"][model]
+                                                           | {"channels": len(description["models"][model]
+                                                                               ["channels"])}}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-date", default="2026-04-15")
+    parser.add_argument("--chart-cut", default="2026-03-01")
+    parser.add_argument("--min-videos", type=int, default=30)
+    parser.add_argument("--speed", default="fast")
+    parser.add_argument("--models", default="ensemble,deep_learning")
+    parser.add_argument("--targets", default="absolute,channel_relative",
+                        help="training.views_target values to evaluate with (the calibration uses the default)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    models = tuple(args.models.split(","))
+    population = generate_population(args.channels, args.seed)
+    report: dict[str, Any] = {"protocol": __doc__.split("\n\n")[2].replace("\n", " "),
+                              "settings": {**vars(args), "out": None}}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        write_upload_snapshots(population, tmp / "uploads")
+        population.chart.to_csv(tmp / "chart.csv", index=False)
+        report["evaluate"] = {target: evaluate_folder(tmp / "uploads", args.split_date, args.speed, models, target)
+                              for target in args.targets.split(",")}
+        print("evaluate done", flush=True)
+        report["calibrate"] = calibration_figures(load_data(tmp / "chart.csv"), load_data(tmp / "uploads"), tmp,
+                                                  args.chart_cut, args.speed, models, args.min_videos)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["peak_memory_mb"] = round(peak_memory_mb())
+    report["machine"] = machine()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "channel_uploads.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "channel_uploads.md").write_text(markdown(report, models))
+    print(markdown(report, models))
+    return 0
+
+
+def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
+    """Both parts as markdown tables."""
+    settings, calibrate = report["settings"], report["calibrate"]
+    first = next(iter(report["evaluate"].values()))
+    lines = ["# Channel-uploads data on the simulated population", "",
+             f"{settings['channels']} channels (seed {settings['seed']}), `{settings['speed']}` preset, whole run "
+             f"{report['seconds'] / 60:.1f} min.", "",
+             f"## `evaluate --data FOLDER --split-date {settings['split_date']}` "
+             f"({first['test_videos']:,} test uploads)", "",
+             "| views target | model | log R² | Spearman | log MAE | mean log error | beats channel mean (Spearman) "
+             "| \\|mean log error\\| ≤ 0.3 |", "|---|---|---|---|---|---|---|---|"]
+    rows = [(target, name, found, evaluate["bars"].get(name)) for target, evaluate in report["evaluate"].items()
+            for name, found in evaluate["scores"].items()]
+    for target, name, found, bars in rows:
+        verdict = ("– | –" if bars is None else " | ".join("yes" if bars[key] else "NO" for key in
+                                                          ("beats_channel_mean_spearman", "abs_log_bias_at_most_0.3")))
+        cells = [f"{found.get(key, float('nan')):.3f}" for key in METRICS]
+        cells.append(f"{found.get('log_bias', float('nan')):+.3f}")
+        lines.append(f"| {target} | {name} | {' | '.join(cells)} | {verdict} |")
+    lines += ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels with "
+              f"≥ {settings['min_videos']} uploads, {calibrate['later_videos']:,} later uploads; largest channel "
+              f"{calibrate['largest_channel_videos']} uploads); bundle trained on the chart before "
+              f"{settings['chart_cut']}", "",
+              "| model | calibrated on | mean log error before → after | median \\|per-channel\\| before → after "
+              "| channels within ±0.15 before → after |", "|---|---|---|---|---|"]
+    for model in models:
+        for scope, found in calibrate["models"][model].items():
+            b, a = found["before"], found["after"]
+            lines.append(f"| {model} | {scope.replace('_', ' ')} | {b['pooled']:+.3f} → {a['pooled']:+.3f} | "
+                         f"{b['median_abs_per_channel']:.3f} → {a['median_abs_per_channel']:.3f} | "
+                         f"{b['share_within_0.15']:.0%} → {a['share_within_0.15']:.0%} |")
+    lines += ["", "Mean log error: mean of log1p(predicted) - log1p(actual) over the later uploads at their last "
+              "snapshot (pooled), and per channel."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

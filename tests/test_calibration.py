@@ -1,0 +1,173 @@
+"""Calibrating a bundle to the user's channels: the estimator, the bundle file, and issue 12's bar (point 4)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from _tiny import tiny_config
+
+import model_update
+from videoperf import artifacts, bundle, settings
+from videoperf.bundle import CALIBRATION_FILE, Bundle
+from videoperf.calibration import ChannelCalibration, calibrate_frame
+from videoperf.data import load_data
+from videoperf.population import generate_population, write_upload_snapshots
+
+
+def test_offsets_are_shrunk_towards_the_bundle():
+    rng = np.random.default_rng(0)
+    predicted = rng.normal(8, 2, 40)
+    channels = np.array(["a"] * 30 + ["b"] * 10)
+    actual = predicted - np.where(channels == "a", 1.0, 3.0) + rng.normal(0, 0.1, 40)
+    fitted = ChannelCalibration(shrinkage=5.0).fit(predicted, actual, channels)
+    overall = (actual - predicted).sum() / (40 + 5.0)
+    assert fitted.offset_ == pytest.approx(overall)
+    # Per channel: pulled from its own mean error towards the overall offset by 5 pseudo-videos.
+    assert fitted.offset_ < fitted.channel_offsets_["a"] < -0.95
+    assert -3.0 < fitted.channel_offsets_["b"] < fitted.offset_
+    shifted = fitted.transform(predicted[:3], ["a", "b", "unknown"]) - predicted[:3]
+    assert shifted == pytest.approx([fitted.channel_offsets_["a"], fitted.channel_offsets_["b"], fitted.offset_])
+    # No shrinkage: the mean error itself.
+    exact = ChannelCalibration(shrinkage=0.0).fit(predicted, actual, channels)
+    assert exact.channel_offsets_["b"] == pytest.approx(np.mean((actual - predicted)[channels == "b"]))
+
+
+def test_isotonic_maps_a_level_dependent_error():
+    predicted = np.linspace(2, 14, 200)
+    actual = 0.5 * predicted + 1.0  # the bundle over-predicts more the higher it predicts
+    fitted = ChannelCalibration(shrinkage=0.0, method="isotonic").fit(predicted, actual)
+    assert np.abs(fitted.transform(predicted) - actual).max() < 0.1
+    assert np.abs(ChannelCalibration(shrinkage=0.0).fit(predicted, actual).transform(predicted) - actual).max() > 1
+
+
+@pytest.mark.parametrize(("kwargs", "data", "name"), [
+    ({"method": "linear"}, 10, "method"), ({"shrinkage": -1}, 10, "shrinkage"), ({}, 3, "data"),
+])
+def test_bad_calibration_arguments_are_named(kwargs, data, name):
+    with pytest.raises(ValueError, match=name):
+        ChannelCalibration(**kwargs).fit(np.ones(data), np.ones(data))
+
+
+def test_the_interval_moves_with_the_prediction():
+    frame = pd.DataFrame({"predicted_views": [100.0], "views_lo": [50.0], "views_hi": [200.0]})
+    fitted = ChannelCalibration(shrinkage=0.0).fit(np.full(5, np.log1p(100.0)), np.full(5, np.log1p(100.0) - 1))
+    out = calibrate_frame(frame, fitted)
+    assert np.log1p(out.to_numpy()) == pytest.approx(np.log1p(frame.to_numpy()) - 1, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def chart_bundle(tmp_path_factory):
+    """A tiny ensemble trained on a simulated chart, and the channel-uploads export of the same channels."""
+    folder = tmp_path_factory.mktemp("calibration")
+    population = generate_population(60, seed=7, chart_size=3, uploads_per_week=3.0)
+    chart_file = folder / "chart.csv"
+    population.chart.to_csv(chart_file, index=False)
+    write_upload_snapshots(population, folder / "uploads")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "load_config", lambda *a, **k: tiny_config(max_train_rows=3000))
+        model_update.train(str(chart_file), "fast", folder / "bundle", models=("ensemble",), progress=False)
+    return folder / "bundle", load_data(folder / "uploads")
+
+
+def test_calibrating_on_a_channels_first_60_percent_fixes_its_last_40(chart_bundle, tmp_path):
+    source, uploads = chart_bundle
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    for item in source.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    channel = uploads.groupby("channel_id")["video_id"].nunique().idxmax()
+    mine = uploads[uploads["channel_id"] == channel]
+    order = mine.drop_duplicates("video_id").sort_values("published_at")["video_id"].to_numpy()
+    earlier = set(order[:int(0.6 * len(order))])
+    later = mine[~mine["video_id"].isin(earlier)]
+    before = Bundle.load(folder).predict_observed(later, "ensemble", history=mine)
+    bias_before = np.mean(np.log1p(before["predicted_views"]) - np.log1p(before["actual_views"]))
+
+    code = model_update.main(["calibrate", "--artifacts", str(folder), "--data", str(_write(mine[mine["video_id"]
+                              .isin(earlier)], tmp_path)), "--quiet"])
+    assert code == 0
+    calibrated = Bundle.load(folder)
+    after = calibrated.predict_observed(later, "ensemble", history=mine)
+    bias_after = np.mean(np.log1p(after["predicted_views"]) - np.log1p(after["actual_views"]))
+    assert len(later["video_id"].unique()) >= 20 and abs(bias_before) > 0.5
+    assert abs(bias_after) <= 0.15, (bias_before, bias_after)
+    # Stored as its own file, hashed in the manifest, which says what it is calibrated to.
+    manifest = json.loads((folder / artifacts.MANIFEST_FILE).read_text())
+    assert manifest["files"][CALIBRATION_FILE]["sha256"] == artifacts.sha256_file(folder / CALIBRATION_FILE)
+    assert manifest["population"]["name"] == "trending_chart"
+    assert manifest["population"]["calibrated_to"].startswith("channel ")
+    assert set(manifest["libraries"]) == set(json.loads((source / artifacts.MANIFEST_FILE).read_text())["libraries"])
+
+
+def _write(snapshots: pd.DataFrame, tmp_path) -> str:
+    """Snapshots back as a channel-uploads CSV (the user's export)."""
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"snapshot_utc": snapshots["observed_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "video_id": snapshots["video_id"], "channel_id": snapshots["channel_id"],
+                  "channel_title": snapshots["channel_title"], "title": snapshots["title"],
+                  "published_at": snapshots["published_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "view_count": snapshots["views"].astype(int), "like_count": snapshots["likes"]}).to_csv(path,
+                                                                                                          index=False)
+    return str(path)
+
+
+def test_predictions_say_they_are_calibrated_and_read_the_calibration(chart_bundle, tmp_path):
+    import predict
+
+    source, uploads = chart_bundle
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    for item in source.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    call = dict(title="Cooking pasta at home", tags=["cooking"], categories=["Howto & Style"], duration_seconds=600,
+                channel_avg_views=2000, channel_video_count=20, published_at="2026-05-01T12:00:00Z",
+                days_since_publish=7.0, model_type="ensemble", artifacts_dir=folder)
+    bundle.clear_cache()
+    raw = predict.predict_performance(**call)
+    assert raw["population"] == "trending_chart" and raw["calibrated"] is False
+    model_update.calibrate(folder, uploads, models="ensemble", shrinkage=0.0)
+    calibrated = predict.predict_performance(**call)
+    fitted = Bundle.load(folder).calibration["ensemble"]
+    assert calibrated["calibrated"] is True and calibrated["population"].startswith("trending_chart (calibrated to ")
+    expected = fitted.transform(np.log1p([raw["predicted_views"]]), None, [7.0], [20.0])[0]
+    assert np.log1p(calibrated["predicted_views"]) == pytest.approx(expected, abs=1e-6)
+    assert abs(expected - np.log1p(raw["predicted_views"])) > 0.05
+    # A batch naming the channel gets that channel's own offset.
+    channel = max(fitted.channel_offsets_, key=lambda c: abs(fitted.channel_offsets_[c] - fitted.offset_))
+    row = {key: value for key, value in call.items() if key not in ("model_type", "artifacts_dir")}
+    rows = pd.DataFrame([row | {"tags": "cooking", "categories": "Howto & Style"}] * 2)
+    rows["channel_id"] = [channel, "not-calibrated"]
+    batch = predict.predict_batch(rows, artifacts_dir=folder)
+    gap = np.log1p(batch["predicted_views"]).diff().iloc[1]
+    assert gap == pytest.approx(fitted.offset_ - fitted.channel_offsets_[channel], abs=1e-6)
+    assert batch["calibrated"].all()
+    # The calibration file is read by inference and checked: an altered one is refused.
+    (folder / CALIBRATION_FILE).write_bytes((folder / CALIBRATION_FILE).read_bytes() + b"x")
+    bundle.clear_cache()
+    with pytest.raises(ValueError, match=CALIBRATION_FILE):
+        predict.predict_performance(**call)
+
+
+def test_calibrate_names_what_is_wrong(chart_bundle, tmp_path, capsys):
+    source, _ = chart_bundle
+    assert model_update.main(["calibrate", "--artifacts", str(tmp_path / "none"), "--data", "synthetic"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"video_id": ["a"], "views": [1]}).to_csv(bad, index=False)
+    assert model_update.main(["calibrate", "--artifacts", str(source), "--data", str(bad)]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert CALIBRATION_FILE not in json.loads((source / artifacts.MANIFEST_FILE).read_text())["files"]
+
+
+def test_calibration_check_leaves_the_bundle_as_it_is(chart_bundle):
+    source, uploads = chart_bundle
+    before = (source / artifacts.MANIFEST_FILE).read_text()
+    table = model_update.calibration_check(source, uploads, earlier_fraction=0.6, min_videos=20)
+    assert list(table.index) == ["ensemble"] and table.loc["ensemble", "later videos"] > 50
+    assert abs(table.loc["ensemble", "mean log error after"]) < abs(table.loc["ensemble", "mean log error before"])
+    assert (source / artifacts.MANIFEST_FILE).read_text() == before and not (source / CALIBRATION_FILE).exists()
+    with pytest.raises(ValueError, match="earlier_fraction"):
+        model_update.calibration_check(source, uploads, earlier_fraction=1.0)

@@ -1,0 +1,137 @@
+"""Calibrating a bundle to the user's own channels: how its predictions map to their videos' views.
+
+A bundle describes the population it was trained on (the trending chart by default). A channel's videos
+may sit above or below what it predicts for them, by an amount the channel's history does not explain (the
+chart's selection, a niche, an audience the features do not see). ``ChannelCalibration`` learns that amount
+from the channel's earlier videos, at each age they were observed at: the mean log error, shrunk towards 0
+(trust the bundle) by ``shrinkage`` pseudo-videos, over all videos (``offset_``) and per channel
+(``channel_offsets_``, shrunk towards ``offset_``), plus slopes in log age and in log channel size (``slopes_``, a
+ridge fit shrunk towards 0 in the same way). The slopes are there because the error of a chart-trained bundle
+changes with both: the chart keeps observing only the videos still at its top, so a chart model's views grow too
+fast with age, and it trusts a channel's history more the longer it is; a user's earlier videos are seen older,
+and with less channel history before them, than the later ones it is asked about. With ``method="isotonic"`` an
+isotonic map of the log predictions comes first (for a bundle whose error grows with the level it predicts).
+A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log, channel_ids, age_days,
+channel_count)``, ``transform(...)`` with the same arguments.
+
+``model_update.calibrate`` fits one per model type and stores them in the bundle (``bundle.CALIBRATION_FILE``,
+hashed in the manifest); ``Bundle.predict_frame`` applies it and every prediction says so (``calibrated``,
+``population``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+METHODS = ("offset", "isotonic")
+MIN_VIDEOS = 5  # fewer earlier videos say too little about a channel to calibrate to it
+
+
+COVARIATES = ("log_age", "log_channel_count")  # log1p of the age asked about, of the channel's earlier videos
+
+
+def covariates(age_days: np.ndarray | None, channel_count: np.ndarray | None, n: int) -> np.ndarray:
+    """The (n, 2) covariate matrix of ``COVARIATES``; an absent one is NaN (it then gets no slope)."""
+    columns = [np.full(n, np.nan) if values is None else np.log1p(np.clip(np.asarray(values, float), 0, None))
+               for values in (age_days, channel_count)]
+    return np.column_stack(columns)
+
+
+class ChannelCalibration(BaseEstimator):
+    """Per-channel log offset with shrinkage and slopes in log age and log channel size, optionally after an
+    isotonic map (see the module docstring)."""
+
+    def __init__(self, shrinkage: float = 5.0, method: str = "offset") -> None:
+        self.shrinkage = shrinkage
+        self.method = method
+
+    def fit(self, predicted_log: np.ndarray, actual_log: np.ndarray,
+            channel_ids: Sequence[str] | np.ndarray | None = None, age_days: np.ndarray | None = None,
+            channel_count: np.ndarray | None = None) -> ChannelCalibration:
+        """Learn the map from the bundle's log1p predictions to the actual log1p views of the same observations
+        (``age_days``: the age of each, ``channel_count``: how many earlier videos its channel had; a slope for
+        each given).
+        """
+        if self.method not in METHODS:
+            raise ValueError(f"method: {self.method!r} is not a calibration method; choose one of {list(METHODS)}")
+        if not (isinstance(self.shrinkage, (int, float)) and self.shrinkage >= 0):
+            raise ValueError(f"shrinkage: must be a number >= 0, got {self.shrinkage!r}")
+        predicted, actual = np.asarray(predicted_log, float), np.asarray(actual_log, float)
+        if predicted.shape != actual.shape or predicted.ndim != 1:
+            raise ValueError(f"actual_log: expected one value per prediction ({predicted.shape}), got {actual.shape}")
+        known = np.isfinite(predicted) & np.isfinite(actual)
+        if known.sum() < MIN_VIDEOS:
+            raise ValueError(f"data: {int(known.sum())} videos with a prediction and views; calibrating needs at "
+                             f"least {MIN_VIDEOS} earlier videos")
+        channels = (np.full(len(predicted), "", dtype=object) if channel_ids is None
+                    else np.asarray(channel_ids, dtype=object).astype(str))
+        Z = covariates(age_days, channel_count, len(predicted))[known]
+        predicted, actual, channels = predicted[known], actual[known], channels[known]
+        self.isotonic_ = None
+        if self.method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            self.isotonic_ = IsotonicRegression(out_of_bounds="clip").fit(predicted, actual)
+        error = actual - self._mapped(predicted)
+        usable = np.isfinite(Z).all(axis=0)
+        self.centres_ = np.where(usable, np.nanmean(np.where(np.isfinite(Z), Z, 0.0), axis=0), 0.0)
+        Zc = np.where(usable, Z - self.centres_, 0.0)
+        # Ridge: each slope pulled towards 0 as if ``shrinkage`` observations without a slope said so.
+        gram = Zc.T @ Zc + self.shrinkage * np.eye(Zc.shape[1]) + np.diag(~usable * 1.0)
+        self.slopes_ = np.linalg.solve(gram, Zc.T @ (error - error.mean())) * usable
+        error = error - Zc @ self.slopes_
+        self.offset_ = float(error.sum() / (len(error) + self.shrinkage))
+        sums = pd.Series(error - self.offset_).groupby(channels).agg(["sum", "size"])
+        self.channel_offsets_ = {str(channel): float(self.offset_ + row["sum"] / (row["size"] + self.shrinkage))
+                                 for channel, row in sums.iterrows()}
+        self.n_observations_ = int(len(error))
+        self.channel_observations_ = {str(channel): int(size) for channel, size in sums["size"].items()}
+        return self
+
+    def _mapped(self, predicted: np.ndarray) -> np.ndarray:
+        return predicted if self.isotonic_ is None else self.isotonic_.predict(predicted)
+
+    def transform(self, predicted_log: np.ndarray, channel_ids: Sequence[str] | np.ndarray | None = None,
+                  age_days: np.ndarray | None = None, channel_count: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated log1p predictions: a channel seen in ``fit`` gets its own offset, any other the overall one;
+        each slope applies where its covariate is given (else the covariate is taken at its mean)."""
+        check_is_fitted(self, "offset_")
+        predicted = np.asarray(predicted_log, float)
+        Z = covariates(age_days, channel_count, len(predicted)) - self.centres_
+        shift = np.where(np.isfinite(Z), Z, 0.0) @ self.slopes_
+        offsets = np.full(len(predicted), self.offset_)
+        if channel_ids is not None:
+            found = pd.Series(np.asarray(channel_ids, dtype=object)).astype(str).map(self.channel_offsets_)
+            offsets = np.where(found.notna(), found.to_numpy(float, na_value=np.nan), offsets)
+        return self._mapped(predicted) + shift + offsets
+
+    def describe(self) -> dict[str, object]:
+        """What the manifest records: method, observations and channels it was fitted on, offsets and slopes."""
+        check_is_fitted(self, "offset_")
+        return {"method": self.method, "shrinkage": self.shrinkage, "observations": self.n_observations_,
+                "offset_log": round(self.offset_, 4),
+                "slopes": {name: round(float(b), 4) for name, b in zip(COVARIATES, self.slopes_)},
+                "channels": {channel: {"observations": self.channel_observations_[channel],
+                                       "offset_log": round(offset, 4)}
+                             for channel, offset in self.channel_offsets_.items()}}
+
+
+def calibrate_frame(predicted: pd.DataFrame, calibration: ChannelCalibration,
+                    channel_ids: Sequence[str] | np.ndarray | None = None, age_days: np.ndarray | None = None,
+                    channel_count: np.ndarray | None = None) -> pd.DataFrame:
+    """A predictions table (``predicted_views``, optional ``views_lo`` / ``views_hi``) moved by ``calibration``.
+
+    The interval moves with the point prediction (the same log shift), so its width is the bundle's.
+    """
+    out = predicted.copy()
+    raw = np.log1p(out["predicted_views"].to_numpy(float).clip(0, None))
+    shift = calibration.transform(raw, channel_ids, age_days, channel_count) - raw
+    for column in ("predicted_views", "views_lo", "views_hi"):
+        if column in out:
+            out[column] = np.expm1(np.log1p(out[column].to_numpy(float).clip(0, None)) + shift).clip(0, None)
+    return out
