@@ -8,6 +8,9 @@ import resource
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from videoperf.plain import plain  # noqa: F401  (re-exported: the benchmarks' JSON writer)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +32,22 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
+CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
+                 "duration_seconds"]
+
+
+def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
+    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
+    ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
+    if cache is not None and cache.is_file():
+        snaps = pd.read_parquet(cache)
+    else:
+        from videoperf.data import load_data
+
+        snaps = load_data(source).loc[:, CACHE_COLUMNS]
+        if cache is not None:
+            snaps.to_parquet(cache)
+    if video_fraction < 1.0:
+        hashed = pd.util.hash_array(snaps["video_id"].to_numpy(dtype=object)) % np.uint64(1_000_000)
+        snaps = snaps[hashed.astype(float) < video_fraction * 1_000_000].reset_index(drop=True)
+    return snaps

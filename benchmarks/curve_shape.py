@@ -31,6 +31,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
+
 from videoperf.curve import (  # noqa: E402
     SHAPES,
     Intervals,
@@ -47,27 +49,6 @@ from videoperf.curve import (  # noqa: E402
 )
 from videoperf.metrics import classification_metrics  # noqa: E402
 from videoperf.observed import CurveForecaster, first_k  # noqa: E402
-
-CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",
-                 "duration_seconds"]
-
-
-def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
-    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
-    ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
-    if cache is not None and cache.is_file():
-        snaps = pd.read_parquet(cache)
-    else:
-        from videoperf.data import load_data
-
-        snaps = load_data(source).loc[:, CACHE_COLUMNS]
-        if cache is not None:
-            snaps.to_parquet(cache)
-    if video_fraction < 1.0:
-        hashed = pd.util.hash_array(snaps["video_id"].to_numpy(dtype=object)) % np.uint64(1_000_000)
-        snaps = snaps[hashed.astype(float) < video_fraction * 1_000_000].reset_index(drop=True)
-    return snaps
-
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 AGE_BUCKETS = (1.0, 3.0, 7.0, 14.0)
