@@ -280,6 +280,10 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
                   "Mean over the origins "
                   "that reach that far (mean log error > 0: too many views predicted; width: of the 80% interval, in "
                   "log views):", "", *backtest_summary_table(report), ""]
+        missing = [MODELS[m] for m in MODELS if m not in report.get("models", list(MODELS))]
+        if missing:
+            parts += [f"(`{speed}`: run with `--models {','.join(report['models'])}`; the {', '.join(missing)} was not "
+                      f"backtested at this preset.)", ""]
     final = backtests.get("fast")
     if final is not None:
         parts += [decay_sentence(final), "", decay_sentence(final, "deep_learning"), "",
