@@ -105,8 +105,7 @@ def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]],
         full = {**manifest, "manifest_version": MANIFEST_VERSION,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "files": files, "libraries": library_versions()}
-        text = json.dumps(jsonable(full), indent=2, default=str, allow_nan=False)
-        (staging / MANIFEST_FILE).write_text(text + "\n")
+        _write_manifest(staging, full)
         if target.exists():
             for item in target.iterdir():  # keep what is not ours (README.md, .gitignore, ...)
                 if item.name not in known and not (staging / item.name).exists():
@@ -117,6 +116,12 @@ def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]],
         raise
     logger.info("wrote bundle %s (%s)", target, ", ".join(sorted(writers)))
     return target
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """The manifest as strict JSON (no NaN), in ``folder``."""
+    text = json.dumps(jsonable(manifest), indent=2, default=str, allow_nan=False)
+    (folder / MANIFEST_FILE).write_text(text + "\n")
 
 
 def update_bundle(folder: str | Path, writers: dict[str, Callable[[Path], None]], changes: dict[str, Any], *,
@@ -141,8 +146,7 @@ def update_bundle(folder: str | Path, writers: dict[str, Callable[[Path], None]]
                                                 "bytes": (staging / name).stat().st_size} for name in writers}}
         full = {**manifest, **changes, "files": dict(sorted(files.items())),
                 "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        text = json.dumps(jsonable(full), indent=2, default=str, allow_nan=False)
-        (staging / MANIFEST_FILE).write_text(text + "\n")
+        _write_manifest(staging, full)
         _swap(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
