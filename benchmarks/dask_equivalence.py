@@ -7,7 +7,10 @@ The export is written as a folder of parquet partitions (consecutive row ranges,
 1. canonical snapshots and targets: ``load_data`` + ``build_targets`` on the file, and the Dask path on the folder
    (a LocalCluster of 2 workers): equal row for row?
 2. a `fast` ensemble evaluated on the time split both ways (``model_update.evaluate`` with and without
-   ``cluster``): the training rows' features (max difference) and every test metric (difference);
+   ``cluster``, live history and level): the training rows' features (max difference) and every test metric
+   (difference). The cluster's XGBoost and LightGBM train on every row, one machine's on the preset's sample, so
+   the single-machine run is also scored with those two learners refit in one process on the same rows with the
+   same arguments (``dask_training.refit_in_process``): that is the like-for-like comparison of the cluster path;
 3. batch scoring: the test videos' requests as partitions, ``predict_batch`` with and without the cluster (max
    relative difference), with the bundle the Dask run trained (kept for ``benchmarks/scale.py``).
 
@@ -36,8 +39,11 @@ import predict  # noqa: E402
 from videoperf import dask_data  # noqa: E402
 from videoperf.bundle import Bundle  # noqa: E402
 from videoperf.cluster import open_client  # noqa: E402
+from videoperf.dask_training import refit_in_process  # noqa: E402
 from videoperf.data import load_data  # noqa: E402
+from videoperf.evaluation import baseline_tables, metrics_table, predict_under, test_rows  # noqa: E402
 from videoperf.lifecycle import build_targets  # noqa: E402
+from videoperf.validation import split_by_date  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 METRIC_TOLERANCE = 0.005
@@ -82,6 +88,7 @@ def main() -> None:
     start = time.perf_counter()
     single = load_data(args.data)
     single_targets = build_targets(single)
+    single_train, single_test = split_by_date(single, args.split_date)
     result["single_load_targets_seconds"] = round(time.perf_counter() - start, 1)
 
     with open_client("local", memory_limit=args.memory_limit) as client:
@@ -117,20 +124,40 @@ def main() -> None:
         result["features"] = {"rows": int(len(expected)), "columns": len(names), "same_columns": same_names,
                               "max_abs_difference": float(diff[finite].max()) if finite.any() else 0.0,
                               "missing_values_in_the_same_places": nan_same}
-        del rows, expected
+        del expected
+
+        # One machine with the cluster's training rows: XGBoost and LightGBM refit in this process on every row.
+        trained = alone["trained"]
+        rows = dask_data.collect(dask_data.feature_rows(
+            train_side, trained.features, trained.settings.config.training.recency_half_life_days,
+            pd.Timestamp(single_train["observed_at"].max())))
+        start = time.perf_counter()
+        refit_seconds = refit_in_process(trained, rows)
+        del rows
+        last, last_targets = test_rows(single_test)
+        tables, channels = predict_under(trained, last, last_targets, single, ["live"])
+        same_rows = metrics_table(tables["live"], baseline_tables(single_train, last, last_targets,
+                                                                  history=channels["live"]))
+        result["single_same_rows_seconds"] = round(time.perf_counter() - start, 1)
+        result["single_same_rows_fit_seconds"] = refit_seconds
 
         metrics = {}
         for metric in alone["metrics"].index:
             a, d = alone["metrics"].loc[metric, "ensemble"], dist["metrics"].loc[metric, "ensemble"]
-            if a is not None and d is not None and np.isfinite(a) and np.isfinite(d):
-                metrics[metric] = {"single": float(a), "dask": float(d), "difference": float(d - a)}
+            b = same_rows.loc[metric, "ensemble"]
+            if all(v is not None and np.isfinite(v) for v in (a, b, d)):
+                metrics[metric] = {"single": float(a), "single_same_rows": float(b), "dask": float(d),
+                                   "difference": float(d - a), "difference_same_rows": float(d - b)}
         log_metrics = {k: v for k, v in metrics.items() if k.startswith("views_log") or k in (
             "views_spearman", "interval_coverage")}
         result["test_videos"] = {"single": alone["test_videos"], "dask": dist["test_videos"]}
+        result["history"] = {"single": alone["history"], "dask": dist["history"]}
         result["metrics"] = metrics
         result["metrics_within_tolerance"] = {
             "tolerance": METRIC_TOLERANCE,
             "log_scale_metrics": all(abs(v["difference"]) <= METRIC_TOLERANCE for v in log_metrics.values()),
+            "log_scale_metrics_same_rows": all(abs(v["difference_same_rows"]) <= METRIC_TOLERANCE
+                                               for v in log_metrics.values()),
             "checked": sorted(log_metrics)}
         result["baselines_equal"] = bool(alone["metrics"][["global_mean", "channel_mean"]].equals(
             dist["metrics"][["global_mean", "channel_mean"]]))
@@ -183,20 +210,27 @@ def markdown(r: dict) -> str:
              f"| training features: max abs difference ({r['features']['rows']:,} rows x "
              f"{r['features']['columns']} columns) | {r['features']['max_abs_difference']:.2e} |",
              f"| baselines' test metrics equal | {r['baselines_equal']} |",
-             f"| ensemble's log-scale test metrics within {r['metrics_within_tolerance']['tolerance']} | "
+             f"| ensemble's log-scale test metrics within {r['metrics_within_tolerance']['tolerance']}, one machine "
+             f"with the same training rows | {r['metrics_within_tolerance']['log_scale_metrics_same_rows']} |",
+             f"| the same, one machine with the preset's sample (the default) | "
              f"{r['metrics_within_tolerance']['log_scale_metrics']} |",
              f"| batch scoring, {r['batch_scoring']['rows']:,} requests in {r['batch_scoring']['partitions']} "
              f"partitions: max relative difference | "
              f"{max(r['batch_scoring']['max_relative_difference'].values()):.2e} |", "",
-             "| ensemble test metric | single machine | Dask | difference |", "|---|---|---|---|"]
+             "| ensemble test metric | one machine | one machine, same rows | Dask | Dask - one machine | "
+             "Dask - same rows |", "|---|---|---|---|---|---|"]
     for name, m in r["metrics"].items():
-        lines.append(f"| {name} | {m['single']:.4f} | {m['dask']:.4f} | {m['difference']:+.4f} |")
+        lines.append(f"| {name} | {m['single']:.4f} | {m['single_same_rows']:.4f} | {m['dask']:.4f} | "
+                     f"{m['difference']:+.4f} | {m['difference_same_rows']:+.4f} |")
     d = r["distributed_training"]
     n_rows = d["learners_on_all_rows"]["xgboost"]["rows"]
     lines += ["", f"On the cluster XGBoost and LightGBM trained on all {n_rows:,} "
               f"training rows ({d['row_weight']}); {', '.join(d['learners_on_sample'])} on the preset's "
               f"{d['sample']['max_train_rows']:,}-row sample of the {d['sample']['videos']:,} training videos, "
-              "as on one machine.", "",
+              "as on one machine. \"One machine, same rows\": the single-machine run with its XGBoost and LightGBM "
+              "refit in one process on the same rows with the same arguments and weights "
+              f"({r['single_same_rows_fit_seconds']} s); both paths score with history "
+              f"{r['history']['single']} / {r['history']['dask']}.", "",
               f"Seconds: load + targets {r['single_load_targets_seconds']} (one process) vs "
               f"{r['dask_load_targets_seconds']} (cluster); evaluate {r['single_evaluate_seconds']} vs "
               f"{r['dask_evaluate_seconds']}; batch scoring {r['batch_scoring']['one_process_seconds']} vs "

@@ -124,6 +124,30 @@ def test_evaluate_on_the_cluster_gives_the_single_machine_baselines(partitions, 
     assert abs(dist["metrics"].loc["views_log_r2", "ensemble"] - alone["metrics"].loc["views_log_r2", "ensemble"]) < 0.1
 
 
+def test_the_live_level_on_the_cluster_equals_the_single_machine_level(partitions, client, single):
+    from videoperf import dask_data
+    from videoperf.dask_training import live_levels
+    from videoperf.evaluation import live_history
+    from videoperf.live_level import recent_level
+    from videoperf.pipeline import train_models
+    from videoperf.settings import resolve
+    from videoperf.validation import split_by_date
+
+    split = str((single["published_at"].min() + (single["published_at"].max() - single["published_at"].min())
+                 * 0.6).date())
+    train_frame, test_frame = split_by_date(single, split)
+    trained = train_models(train_frame, resolve("fast", "ensemble", 3, tiny_config(400), False))
+    until = pd.to_datetime(test_frame["published_at"], utc=True).max()
+    alone = recent_level(trained, single, live_history(trained, single), until=until)["ensemble"]
+    dist = live_levels(trained, dask_data.load_snapshots(partitions), client, until)["ensemble"]
+    assert len(alone.times_) > 10  # the level has rows to learn from
+    np.testing.assert_array_equal(dist.times_, alone.times_)
+    np.testing.assert_allclose(dist.sums_, alone.sums_, rtol=1e-9, atol=1e-9)
+    times = test_frame["published_at"]
+    np.testing.assert_allclose(dist.offsets(times), alone.offsets(times), rtol=1e-9, atol=1e-12)
+    assert np.abs(alone.offsets(times)).max() > 0
+
+
 def test_bad_cluster_arguments_name_the_argument(partitions):
     import model_update
     from videoperf.cluster import check_cluster

@@ -28,9 +28,10 @@ import pandas as pd
 from videoperf import dask_data
 from videoperf.cluster import open_client
 from videoperf.config import Config, resolve_path
-from videoperf.evaluation import baseline_tables, check_history, metrics_table, predict_videos, test_rows
+from videoperf.evaluation import baseline_tables, check_history, metrics_table, predict_videos, test_rows, training_cut
+from videoperf.live_level import RecentLevel, apply_level, fit_levels, level_rows, predict_level_rows
 from videoperf.pipeline import TrainedModels, prepare_snapshots, train_models
-from videoperf.sampling import training_cut
+from videoperf.sampling import training_cut as sample_cut
 from videoperf.settings import TrainSettings, resolve
 
 if TYPE_CHECKING:
@@ -75,6 +76,15 @@ def fit(snapshots: dd.DataFrame, settings: TrainSettings, client: Any, max_video
     return trained
 
 
+def _learner_params(trained: TrainedModels, name: str) -> dict[str, Any]:
+    """The constructor arguments of the stack's ``name`` learner (``xgboost`` or ``lightgbm``), as fitted."""
+    settings = trained.settings
+    params = dict(getattr(settings.preset.ensemble, name))
+    if name == "xgboost":
+        return {**params, "tree_method": "hist", "random_state": settings.seed, "verbosity": 0}
+    return {**params, "random_state": settings.seed, "verbose": -1}
+
+
 def _fit_dask_learners(trained: TrainedModels, snapshots: dd.DataFrame, sample: pd.DataFrame, client: Any) -> None:
     """Refit the stack's final XGBoost and LightGBM on every training row with their Dask estimators."""
     import lightgbm.dask as dlgb
@@ -84,29 +94,27 @@ def _fit_dask_learners(trained: TrainedModels, snapshots: dd.DataFrame, sample: 
     from videoperf.ensemble import N_JOBS
 
     settings, ensemble = trained.settings, trained.models["ensemble"]
-    ecfg = settings.preset.ensemble
     dask_data.check_builder(trained.features)
     [builder] = client.scatter([trained.features], broadcast=True)
     rows = dask_data.feature_rows(snapshots, builder, settings.config.training.recency_half_life_days,
-                                  training_cut(sample))
+                                  sample_cut(sample))
     rows = client.persist(rows)
     X, y, w = dask_data.model_arrays(rows, ensemble.feature_names_)
     n_rows = int(X.shape[0])
     timings = {}
     if "xgboost" in ensemble.models_:
         begin = time.perf_counter()
-        params = dict(ecfg.xgboost)
-        distributed = dxgb.DaskXGBRegressor(**params, tree_method="hist", random_state=settings.seed, verbosity=0)
+        params = _learner_params(trained, "xgboost")
+        distributed = dxgb.DaskXGBRegressor(**params)
         distributed.client = client
         distributed.fit(X, y, sample_weight=w)
-        local = xgb.XGBRegressor(**params, tree_method="hist", n_jobs=N_JOBS, random_state=settings.seed,
-                                 verbosity=0)
+        local = xgb.XGBRegressor(**params, n_jobs=N_JOBS)
         local.load_model(bytearray(distributed.get_booster().save_raw("ubj")))
         ensemble.models_["xgboost"] = local
         timings["xgboost"] = round(time.perf_counter() - begin, 1)
     if "lightgbm" in ensemble.models_:
         begin = time.perf_counter()
-        distributed = dlgb.DaskLGBMRegressor(**ecfg.lightgbm, random_state=settings.seed, verbose=-1, client=client)
+        distributed = dlgb.DaskLGBMRegressor(**_learner_params(trained, "lightgbm"), client=client)
         with warnings.catch_warnings():
             # lightgbm.dask gives each worker its own threads and says so about n_jobs: not a problem.
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
@@ -123,11 +131,33 @@ def _fit_dask_learners(trained: TrainedModels, snapshots: dd.DataFrame, sample: 
         "row_weight": "1 / rows of the video (every video weighs the same), times the recency weight",
         "learners_on_sample": [name for name in ensemble.models_ if name not in DASK_LEARNERS],
         "sample": {"videos": int(sample["video_id"].nunique()), "snapshots": int(len(sample)),
-                   "max_train_rows": ecfg.max_train_rows},
+                   "max_train_rows": settings.preset.ensemble.max_train_rows},
         "note": "the meta-learner and the intervals come from the forward-chaining folds on the sample",
         "workers": len(client.scheduler_info()["workers"]),
     }
     client.cancel(rows)
+
+
+def refit_in_process(trained: TrainedModels, rows: pd.DataFrame) -> dict[str, float]:
+    """What ``_fit_dask_learners`` does on a cluster, in this process: the stack's XGBoost and LightGBM refit with
+    the same arguments and weights on ``rows`` (every training row's ``dask_data.training_rows``, collected). For
+    comparing the cluster's distributed training with one machine's on the same rows; fit seconds per learner."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    from videoperf.ensemble import N_JOBS
+
+    ensemble = trained.models["ensemble"]
+    X = rows[ensemble.feature_names_].to_numpy(np.float32)
+    y, w = rows[dask_data.TARGET].to_numpy(float), rows[dask_data.WEIGHT].to_numpy(float)
+    timings = {}
+    for name, make in (("xgboost", xgb.XGBRegressor), ("lightgbm", lgb.LGBMRegressor)):
+        if name in ensemble.models_:
+            begin = time.perf_counter()
+            ensemble.models_[name] = make(**_learner_params(trained, name), n_jobs=N_JOBS).fit(X, y, sample_weight=w)
+            timings[name] = round(time.perf_counter() - begin, 1)
+    ensemble.__dict__.pop("_tree_arrays", None)
+    return timings
 
 
 def train(source: str | Path, speed: str = "fast", artifacts_dir: str | Path | None = None,
@@ -205,26 +235,61 @@ def predict_test(trained: TrainedModels, test: dd.DataFrame, observed: dd.DataFr
             "predictions": {name: joined([p["predictions"][name] for p in parts]) for name in trained.models}}
 
 
+def _level_part(observed: pd.DataFrame, rows: pd.DataFrame, trained: TrainedModels) -> pd.DataFrame | None:
+    """Every model's predicted views of the live level's rows in a ``by_channel`` partition (``_row``: their
+    position in ``level_rows``' order), with channel history from ``observed``."""
+    rows, _ = dask_data.channel_part(rows)
+    _, observed = dask_data.channel_part(observed)
+    if rows.empty:
+        return None
+    history = trained.features.channel_history(prepare_snapshots(observed))
+    predicted = predict_level_rows(trained, rows.drop(columns="_row"), history)
+    return pd.DataFrame({"_row": rows["_row"].to_numpy(), **predicted})
+
+
+def live_levels(trained: TrainedModels, snapshots: dd.DataFrame, client: Any, until: pd.Timestamp
+                ) -> dict[str, RecentLevel]:
+    """``live_level.recent_level`` on a cluster: the snapshots of videos published after the training cut are
+    collected on the client (what a live level learns from: weeks of data, not the whole history), and their rows
+    are predicted on the workers with each channel's live history."""
+    import dask
+    import dask.dataframe as dd
+
+    cut = training_cut(trained)
+    after = snapshots[snapshots["published_at"] > cut].compute()
+    rows, start, end = level_rows(trained, after, until=until)
+    n = max(snapshots.npartitions, 1)
+    with dask.config.set({"dataframe.convert-string": False}):  # tags and categories stay lists
+        frame = dd.from_pandas(rows.assign(_row=np.arange(len(rows))), npartitions=n)
+    pairs = zip(dask_data.by_channel(snapshots, n).to_delayed(), dask_data.by_channel(frame, n).to_delayed())
+    [light] = client.scatter([dataclasses.replace(trained, training=None)], broadcast=True)
+    parts = [part for part in client.gather(client.compute([dask.delayed(_level_part)(o, r, light)
+                                                             for o, r in pairs])) if part is not None]
+    predicted = pd.concat(parts, ignore_index=True).sort_values("_row") if parts else pd.DataFrame(
+        {"_row": [], **{name: [] for name in trained.models}})
+    if len(predicted) != len(rows):
+        raise RuntimeError(f"live level: {len(predicted)} predictions for {len(rows)} rows")
+    return fit_levels(rows, start, end, {name: predicted[name].to_numpy(float) for name in trained.models})
+
+
 def evaluate(data: str | Path, split_date: str, speed: str = "fast", models: Sequence[str] | str = ("ensemble",),
              predictions: str | Path | None = None, *, cluster: Any = "local", seed: int | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
              observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
-    """``model_update.evaluate(data=..., split_date=...)`` on a cluster; the same result keys.
-
-    The live level (``videoperf.live_level``) is not applied here: ``history="live"`` scores with the live channel
-    history alone, as ``"live_channels"`` does on one machine, and the result says so."""
+    """``model_update.evaluate(data=..., split_date=...)`` on a cluster; the same result keys and histories."""
     settings = resolve(speed, models, seed, config, progress)
     check_history(history)
-    if history == "live":
-        logger.warning("evaluate on a cluster: the live level is not applied; scoring with live channel history "
-                       "alone (history live_channels)")
-        history = "live_channels"
     start = time.perf_counter()
     with open_client(cluster, **cluster_options) as client:
         snapshots = client.persist(dask_data.load_snapshots(data, observed_at=observed_at))
         train_side, test_side = dask_data.split(snapshots, split_date)
         trained = fit(train_side, settings, client)
         scored = predict_test(trained, test_side, snapshots if history != "train" else train_side, client)
+        if history == "live":
+            published = scored["last"]["published_at"]
+            levels = live_levels(trained, snapshots, client, until=pd.to_datetime(published, utc=True).max())
+            scored["predictions"] = {name: apply_level(frame, levels[name].offsets(published))
+                                     for name, frame in scored["predictions"].items()}
         train_rows = prepare_snapshots(train_side.compute())
     baselines = baseline_tables(train_rows, scored["last"], scored["targets"],
                                 history=_Stats(scored["stats"]) if history != "train" else None)

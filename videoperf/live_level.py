@@ -90,28 +90,45 @@ class RecentLevel:
         return np.divide(self.sums_[at], weight, out=np.zeros(len(at)), where=weight > 0)
 
 
-def recent_level(trained: TrainedModels, observed: pd.DataFrame, history: ChannelHistory,
-                 settings: LevelSettings = LevelSettings(), until: pd.Timestamp | None = None
-                 ) -> dict[str, RecentLevel]:
-    """One ``RecentLevel`` per model from ``observed`` snapshots of videos published after the training cut,
-    each row predicted with ``history`` (live channel history). ``until``: no row needed after this time
-    (the last publish time to be corrected), which saves predicting rows that can never count."""
+def level_rows(trained: TrainedModels, observed: pd.DataFrame, settings: LevelSettings = LevelSettings(),
+               until: pd.Timestamp | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows a live level learns from: ``observed`` snapshots of videos published after the training cut that
+    count at some time (``ended_run_spans``), with their spans. ``until``: no row needed after this time (the last
+    publish time to be corrected), which saves predicting rows that can never count."""
     cut = pd.Timestamp(trained.features.training_window_["observed_to"])
     rows = prepare_snapshots(observed[pd.to_datetime(observed["published_at"], utc=True) > cut])
     start, end = ended_run_spans(rows, settings)
     useful = end > start
     if until is not None:
         useful &= start <= _ns(pd.Series([until]))[0]
-    rows, start, end = rows[useful].reset_index(drop=True), start[useful], end[useful]
-    levels = {}
-    X = trained.features.transform(rows, history=history) if len(rows) else None
-    for name, model in trained.models.items():
-        errors = np.zeros(0)
-        if X is not None:
-            predicted = FAMILIES[name].predict(model, X, rows)["predicted_views"].to_numpy(float)
-            errors = log_views(rows) - np.log1p(np.clip(predicted, 0, None))
-        levels[name] = RecentLevel(settings).fit(start, end, errors)
-    return levels
+    return rows[useful].reset_index(drop=True), start[useful], end[useful]
+
+
+def fit_levels(rows: pd.DataFrame, start: np.ndarray, end: np.ndarray, predicted: dict[str, np.ndarray],
+               settings: LevelSettings = LevelSettings()) -> dict[str, RecentLevel]:
+    """One ``RecentLevel`` per model from its predicted views of ``level_rows``' rows."""
+    actual = log_views(rows) if len(rows) else np.zeros(0)
+    return {name: RecentLevel(settings).fit(start, end, actual - np.log1p(np.clip(views, 0, None)))
+            for name, views in predicted.items()}
+
+
+def predict_level_rows(trained: TrainedModels, rows: pd.DataFrame, history: ChannelHistory
+                       ) -> dict[str, np.ndarray]:
+    """Every model's predicted views of ``rows`` with channel history ``history``."""
+    if not len(rows):
+        return {name: np.zeros(0) for name in trained.models}
+    X = trained.features.transform(rows, history=history)
+    return {name: FAMILIES[name].predict(model, X, rows)["predicted_views"].to_numpy(float)
+            for name, model in trained.models.items()}
+
+
+def recent_level(trained: TrainedModels, observed: pd.DataFrame, history: ChannelHistory,
+                 settings: LevelSettings = LevelSettings(), until: pd.Timestamp | None = None
+                 ) -> dict[str, RecentLevel]:
+    """One ``RecentLevel`` per model from ``observed`` snapshots of videos published after the training cut,
+    each row predicted with ``history`` (live channel history); ``until`` as in ``level_rows``."""
+    rows, start, end = level_rows(trained, observed, settings, until)
+    return fit_levels(rows, start, end, predict_level_rows(trained, rows, history), settings)
 
 
 def apply_level(frame: pd.DataFrame, offsets: np.ndarray) -> pd.DataFrame:
