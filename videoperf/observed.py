@@ -248,8 +248,10 @@ class CurveForecaster:
 
     def __init__(self, shape: str = DEFAULT_SHAPE, coverage: float = 0.8,
                  calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5), max_calibration_videos: int = 20000,
-                 seed: int = 0, correct_bias: bool = True, shape_model: bool = True) -> None:
+                 seed: int = 0, correct_bias: bool = True, shape_model: bool = True,
+                 shape_model_min_used: int = 2) -> None:
         self.shape = shape
+        self.shape_model_min_used = shape_model_min_used
         self.shape_model = shape_model
         self.correct_bias = correct_bias
         self.coverage = coverage
@@ -332,7 +334,8 @@ class CurveForecaster:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         X = _first_features(iv, level_mean, features)
-        good = (hindsight["n_used"].to_numpy() >= 3) & np.isfinite(hindsight["log_level"].to_numpy())
+        good = ((hindsight["n_used"].to_numpy() >= self.shape_model_min_used)
+                & np.isfinite(hindsight["log_level"].to_numpy()))
         held = np.zeros(len(good), bool)
         held[calibration] = True
         targets = np.log(hindsight[["time_to_peak", "decay"]].to_numpy(float))
