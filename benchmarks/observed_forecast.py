@@ -16,6 +16,13 @@ Every test video with more than K observations is forecast at each of its later 
 the age). Both forecasters are scored on the same (video, observation) pairs; the last-age rows score each video
 once, at its last observed age, as ``model_update.py evaluate --observed K`` is to.
 
+The recommended forecaster (``videoperf.shape_select.ShapeByK``) takes the curve's shape per K as chosen on the
+training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
+series forecast their later halves better; a K switches to the other shape only where, on an inner split of the
+training videos (the last ``--inner-days`` before the split, forecast by forecasters fitted on the earlier ones),
+its forecasts are better by more than 2 standard errors of the per-video paired difference. Its rows on the test
+split are those of the chosen shape's section (the same forecasters, fitted the same way).
+
 Writes ``benchmarks/results/observed_forecast.json`` and ``observed_forecast.md``.
 """
 

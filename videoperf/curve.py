@@ -1,11 +1,12 @@
 """The lifecycle curve of a video: one daily-rate curve from which views at any age, the stage, the time to
 peak and the decay rate are all read, so that they agree.
 
-Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, was chosen on the real export: fitted to the first
-half of each series charted on 6 or more days, the power-law tail's error on the held-out later views and rates
-is lower than the exponential's in every days-ahead bucket, and forecasts from observed days are better with it,
-``benchmarks/curve_shape.py`` and ``benchmarks/observed_forecast.py``; the simulator is exponential by
-construction, so its tests fit ``"exp"``):
+Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, describes well-observed real series better: fitted
+to the first half of each training series charted on 6 or more days, the power-law tail's error on the held-out
+later views and rates is lower than the exponential's in every days-ahead bucket, ``shape_select.default_shape``
+and ``benchmarks/curve_shape.py``. Forecasts from K observed days may use the other shape where it forecast the
+training videos' last weeks clearly better, ``shape_select.choose_by_k`` and ``benchmarks/observed_forecast.py``;
+the simulator is exponential by construction, and its training half chooses ``"exp"``):
 
 * daily rate ``r(t) = R * exp(-g * (tp - t))`` for ``t < tp`` (the rise) and, after the peak, ``R * exp(-lam *
   (t - tp))`` (``"exp"``) or ``R * (1 + (t - tp) / tau) ** -alpha`` (``"power"``, ``tau = POWER_TAU_DAYS``);
@@ -49,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 SHAPES: tuple[str, ...] = ("exp", "power")
-DEFAULT_SHAPE = "power"  # chosen on the real export (benchmarks/curve_shape.py); the simulator is "exp"
+DEFAULT_SHAPE = "power"  # the real training series' held-out fit (shape_select.default_shape); simulator: "exp"
 GROWTH_K = 4.5
 POWER_TAU_DAYS = 1.0
 PEAK_BAND = 0.5

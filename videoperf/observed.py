@@ -10,7 +10,8 @@ Two forecasters, both fitted on training videos only and both with an interval c
   and its shape from the training videos' fitted shapes (``curve.empirical_prior``), updated by the observations
   (MAP: level in closed form, shape on a grid, so that with 1 observation mostly the level moves and with more
   the shape too). Views at later ages are ``v_last + R * (S(t) - S(t_last))``: never below the last observed
-  views, non-decreasing, following the curve's decay past the data.
+  views, non-decreasing, following the curve's decay past the data. ``videoperf.shape_select.ShapeByK`` holds one
+  per curve shape and forecasts from K observations with the shape chosen for K on training videos.
 
 Intervals are split-conformal: the quantiles of log forecast errors of training videos, conditioned the same way,
 per (observations used, days ahead) cell (``HORIZON_EDGES``); the lower bound is never below the last observed views
