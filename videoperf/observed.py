@@ -429,16 +429,18 @@ class CurveForecaster:
 
 
 def _first_features(iv: Intervals, level_mean: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-    """Per video: log age and log1p views at its first observation, the latter minus the level prior, and
-    ``features``; NaN rows for videos without an observation."""
+    """Per video: log age and log1p views at its first observation, the latter minus the level prior, the log of
+    its mean daily views since publish minus the level prior (the level is the ln peak rate: how near the peak
+    the video's mean rate already is), and ``features``; NaN rows for videos without an observation."""
     n = len(iv.video_ids)
-    out = np.full((n, 3), np.nan)
+    out = np.full((n, 4), np.nan)
     if len(iv.video):
         first = np.r_[True, iv.video[1:] != iv.video[:-1]]
         v = iv.video[first]
         out[v, 0] = np.log(np.maximum(iv.end[first], 1e-3))
         out[v, 1] = np.log1p(iv.end_views[first])
         out[v, 2] = out[v, 1] - np.broadcast_to(level_mean, (n,))[v]
+        out[v, 3] = out[v, 2] - out[v, 0]
     if features is None:
         return out
     extra = np.asarray(features, dtype=float).reshape(n, -1)
