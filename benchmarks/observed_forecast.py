@@ -20,7 +20,8 @@ The recommended forecaster (``videoperf.shape_select.ShapeByK``) takes the curve
 training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
 series forecast their later halves better; a K switches to the other shape only where, on an inner split of the
 training videos (the last ``--inner-days`` before the split, forecast by forecasters fitted on the earlier ones),
-its forecasts are better by more than 2 standard errors of the per-video paired difference. Its rows on the test
+its forecasts are better by more than 2 standard errors of the per-video paired difference and in log-MAE over
+the pairs. Its rows on the test
 split are those of the chosen shape's section (the same forecasters, fitted the same way).
 
 Writes ``benchmarks/results/observed_forecast.json`` and ``observed_forecast.md``.
@@ -190,8 +191,8 @@ def choose_shapes(snaps: pd.DataFrame, split_date: str, inner_days: int) -> dict
     """The shape per K, chosen on the training side of the split only (``videoperf.shape_select``): the default
     is the shape with the better held-out fit of the training series' later halves; each K then takes the shape
     whose forecasts on an inner split (the training videos published in the last ``inner_days`` days before the
-    split, forecast by forecasters fitted on those before) are better by more than 2 standard errors, else the
-    default."""
+    split, forecast by forecasters fitted on those before) are better by more than 2 standard errors and in
+    log-MAE, else the default."""
     from videoperf.validation import split_by_date
 
     train, _ = split_by_date(snaps, split_date)
@@ -225,8 +226,9 @@ def _selection_section(report: dict[str, Any]) -> list[str]:
              f"Default shape `{sel['default_shape']}`: the better held-out views log-MAE on the later halves of the "
              f"training series ({heldout}). Inner split {sel['inner_split_date']} (the last {sel['inner_days']} days "
              f"of the training window, {sel['inner_n_test_videos']:,} inner test videos): each K keeps the default "
-             "unless the other shape's forecasts are better by more than 2 standard errors of the per-video paired "
-             "difference (`videoperf.shape_select.choose_by_k`). Nothing of the test split is used.", "",
+             "unless the other shape's forecasts are better both by more than 2 standard errors of the per-video "
+             "paired difference and in log-MAE over the pairs (`videoperf.shape_select.choose_by_k`). Nothing of "
+             "the test split is used.", "",
              "| K | inner log-MAE " + " | inner log-MAE ".join(SHAPES) + " | difference (SE) | chosen |",
              "|---|" + "---|" * len(SHAPES) + "---|---|"]
     for k, st in sel["per_k"].items():

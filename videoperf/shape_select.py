@@ -10,9 +10,9 @@ Two choices, both made on training data only:
 * ``choose_by_k``: for forecasts from K observations the better shape can differ (with 1 observation the tail is
   the prior's, not the video's). Given each shape's absolute log errors on the same held-out (video, observation)
   pairs (e.g. the training months' last weeks, forecast by forecasters fitted on the weeks before), K keeps the
-  default unless another shape's mean error is lower by more than ``z`` standard errors of the per-video mean
-  paired difference (videos are the independent units; a one-standard-error-style rule, so that noise does not
-  pick the shape).
+  default unless another shape is better both ways: its per-video mean paired difference is below ``-z``
+  standard errors (videos are the independent units; a one-standard-error-style rule, so that noise does not
+  pick the shape) and its log-MAE over the pairs is lower.
 
 ``ShapeByK`` holds one ``observed.CurveForecaster`` per shape used and answers each forecast with the shape chosen
 for its number of observations (K above the largest chosen K uses that one's).
