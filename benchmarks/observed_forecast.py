@@ -16,6 +16,14 @@ Every test video with more than K observations is forecast at each of its later 
 the age). Both forecasters are scored on the same (video, observation) pairs; the last-age rows score each video
 once, at its last observed age, as ``model_update.py evaluate --observed K`` is to.
 
+The recommended forecaster (``videoperf.shape_select.ShapeByK``) takes the curve's shape per K as chosen on the
+training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
+series forecast their later halves better; a K switches to the other shape only where, on an inner split of the
+training videos (the last ``--inner-days`` before the split, forecast by forecasters fitted on the earlier ones),
+its forecasts are better by more than 2 standard errors of the per-video paired difference and in log-MAE over
+the pairs. Its rows on the test
+split are those of the chosen shape's section (the same forecasters, fitted the same way).
+
 Writes ``benchmarks/results/observed_forecast.json`` and ``observed_forecast.md``.
 """
 
@@ -52,6 +60,7 @@ from videoperf.observed import (  # noqa: E402
     forecast_pairs,
     horizon_bin,
 )
+from videoperf.shape_select import choose_by_k, default_shape  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 KS = (0, 1, 2, 3, 5)
@@ -114,6 +123,8 @@ def _cell(actual: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray)
 
 
 def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[str, Any]:
+    """Both forecasters with the curve ``shape`` on the split (see the module docstring); ``"errors"``: per K, the
+    curve's (video id, absolute log error) of every pair, for ``choose_shapes`` (not written out)."""
     from videoperf.validation import split_by_date
 
     started = time.perf_counter()
@@ -141,6 +152,7 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
 
     cells: list[dict[str, Any]] = []
     last_age_rows: list[dict[str, Any]] = []
+    errors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for k in KS:
         pairs = forecast_pairs(iv_te, k)
         observed = first_k(iv_te, k)
@@ -150,6 +162,7 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
         if k > 0:
             s_point, s_lo, s_hi = sh.predict(pairs["last_age"].to_numpy(), pairs["last_views"].to_numpy(), target, k)
         horizon = horizon_bin(target - pairs["last_age"].to_numpy())
+        errors[k] = (iv_te.video_ids[video], np.abs(np.log1p(c_point) - np.log1p(actual)))
         for h in [*range(len(HORIZON_LABELS)), None]:
             sel = np.ones(len(pairs), bool) if h is None else horizon == h
             if not sel.any():
@@ -170,7 +183,26 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
     return {"shape": shape, "split_date": split_date, "n_train_videos": int(len(iv_tr.video_ids)),
             "n_test_videos": int(len(iv_te.video_ids)), "shape_prior": shape_prior.__dict__,
             "level_prior": level_prior, "cells": cells, "last_age": last_age_rows,
-            "fit_seconds": round(fit_seconds, 1), "seconds": round(time.perf_counter() - started, 1)}
+            "fit_seconds": round(fit_seconds, 1), "seconds": round(time.perf_counter() - started, 1),
+            "errors": errors}
+
+
+def choose_shapes(snaps: pd.DataFrame, split_date: str, inner_days: int) -> dict[str, Any]:
+    """The shape per K, chosen on the training side of the split only (``videoperf.shape_select``): the default
+    is the shape with the better held-out fit of the training series' later halves; each K then takes the shape
+    whose forecasts on an inner split (the training videos published in the last ``inner_days`` days before the
+    split, forecast by forecasters fitted on those before) are better by more than 2 standard errors and in
+    log-MAE, else the default."""
+    from videoperf.validation import split_by_date
+
+    train, _ = split_by_date(snaps, split_date)
+    default, heldout = default_shape(intervals_from_snapshots(train))
+    inner_date = str((pd.Timestamp(split_date) - pd.Timedelta(days=inner_days)).date())
+    inner = {shape: evaluate(train, inner_date, shape) for shape in SHAPES}
+    chosen, stats = choose_by_k({shape: r["errors"] for shape, r in inner.items()}, default)
+    return {"default_shape": default, "heldout_views_log_mae": heldout, "inner_split_date": inner_date,
+            "inner_days": inner_days, "shape_by_k": chosen, "per_k": stats,
+            "inner_n_test_videos": inner[default]["n_test_videos"]}
 
 
 def _fmt(cell: dict[str, float] | None) -> tuple[str, str]:
@@ -180,9 +212,53 @@ def _fmt(cell: dict[str, float] | None) -> tuple[str, str]:
 def markdown(report: dict[str, Any]) -> str:
     lines = ["# Forecasts from observed days: lifecycle curve vs Szabo-Huberman", "",
              f"Command: `{report['command']}`."]
+    if "selection" in report:
+        lines += ["", *_selection_section(report)]
     for r in report["results"].values():
         lines += ["", *_shape_section(report, r)]
     return "\n".join(lines) + "\n"
+
+
+def _selection_section(report: dict[str, Any]) -> list[str]:
+    sel = report["selection"]
+    heldout = ", ".join(f"{k} {v:.4f}" for k, v in sel["heldout_views_log_mae"].items())
+    lines = ["## Recommended: the curve's shape per K, chosen on the training videos", "",
+             f"Default shape `{sel['default_shape']}`: the better held-out views log-MAE on the later halves of the "
+             f"training series ({heldout}). Inner split {sel['inner_split_date']} (the last {sel['inner_days']} days "
+             f"of the training window, {sel['inner_n_test_videos']:,} inner test videos): each K keeps the default "
+             "unless the other shape's forecasts are better both by more than 2 standard errors of the per-video "
+             "paired difference and in log-MAE over the pairs (`videoperf.shape_select.choose_by_k`). Nothing of "
+             "the test split is used.", "",
+             "| K | inner log-MAE " + " | inner log-MAE ".join(SHAPES) + " | difference (SE) | chosen |",
+             "|---|" + "---|" * len(SHAPES) + "---|---|"]
+    for k, st in sel["per_k"].items():
+        diff = next((v for key, v in st.items() if key.endswith(f"_minus_{sel['default_shape']}")), None)
+        d = "-" if diff is None else f"{diff['mean_per_video']:+.4f} ({diff['se']:.4f})"
+        lines.append(f"| {k} | " + " | ".join(f"{st['log_mae'][s]:.4f}" for s in SHAPES) + f" | {d} | "
+                     f"`{st['chosen']}` |")
+    lines += ["", "On the test split, each K's rows are those of its chosen shape's section below (the same "
+              "forecaster, `videoperf.shape_select.ShapeByK`):", "",
+              "| K | shape | days ahead | pairs | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for row in report["recommended"]["cells"]:
+        c_mae, c_cov = _fmt(row["curve"])
+        s_mae, s_cov = _fmt(row.get("szabo_huberman"))
+        red = f"{-row['reduction_vs_sh']:+.0%}" if "reduction_vs_sh" in row else "-"
+        label = f"**{row['days_ahead']}**" if row["days_ahead"] == "all" else row["days_ahead"]
+        lines.append(f"| {row['k']} | `{row['shape']}` | {label} | {row['n_pairs']:,} | {c_mae} | {s_mae} | {red} | "
+                     f"{c_cov} | {s_cov} |")
+    return lines
+
+
+def recommended(results: dict[str, dict[str, Any]], shape_by_k: dict[int, str]) -> dict[str, Any]:
+    """Per K the rows of the chosen shape's results."""
+    cells: list[dict[str, Any]] = []
+    last: list[dict[str, Any]] = []
+    for k in KS:
+        r = results[shape_by_k[k]]
+        cells += [{**row, "shape": shape_by_k[k]} for row in r["cells"] if row["k"] == k]
+        last += [{**row, "shape": shape_by_k[k]} for row in r["last_age"] if row["k"] == k]
+    return {"shape_by_k": {str(k): v for k, v in shape_by_k.items()}, "cells": cells, "last_age": last}
 
 
 def _shape_section(report: dict[str, Any], r: dict[str, Any]) -> list[str]:
@@ -224,14 +300,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="parquet of the loaded snapshots' needed columns: read when present, else written")
     parser.add_argument("--video-fraction", type=float, default=1.0, help="use this share of the videos only")
+    parser.add_argument("--inner-days", type=int, default=30,
+                        help="the shape per K is chosen on the training videos of the last this many days before "
+                             "the split (0: no choice, only the fixed shapes' sections)")
     args = parser.parse_args(argv)
     snaps = load_snapshots(args.data, args.cache, args.video_fraction)
+    selection = choose_shapes(snaps, args.split_date, args.inner_days) if args.inner_days > 0 else None
+    shapes = list(dict.fromkeys([*args.shapes, *(selection["shape_by_k"].values() if selection else [])]))
+    results = {shape: evaluate(snaps, args.split_date, shape) for shape in shapes}
+    for r in results.values():
+        r.pop("errors")
     command = "python benchmarks/observed_forecast.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = {"command": command,
               "data": Path(args.data).name + ("" if args.video_fraction >= 1 else
                                               f" (a {args.video_fraction:.0%} sample of its videos)"),
-              "video_fraction": args.video_fraction,
-              "results": {shape: evaluate(snaps, args.split_date, shape) for shape in args.shapes}}
+              "video_fraction": args.video_fraction, "results": results}
+    if selection is not None:
+        report["selection"] = selection
+        report["recommended"] = recommended(results, selection["shape_by_k"])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "observed_forecast.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / "observed_forecast.md").write_text(markdown(report))

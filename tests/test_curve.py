@@ -72,10 +72,17 @@ def test_stage_read_off_the_curve() -> None:
                          "exp")
     assert list(band) == ["growth", "peak", "peak", "decay"]
     assert list(stage_for_interval([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], tp)) == ["growth", "peak", "decay"]
+    # The band's width is the observation's interval: a first observation at day 5 covers the peak at day 2.
+    windows = np.array([0.5, 1.0, 1.0, 5.0, 1.0])
+    ends = np.array([0.5, 1.5, 2.5, 5.0, 6.0])
+    assert list(stage_at(ends, tp, windows)) == ["growth", "growth", "peak", "peak", "decay"]
+    assert list(stage_at(ends, tp, windows)) == list(stage_for_interval(ends - windows, ends, tp))
     with pytest.raises(ValueError, match="band"):
         stage_in_band(ages, tp, 0.5, band=1.5)
     with pytest.raises(ValueError, match="window_days"):
         stage_at(ages, tp, window_days=0)
+    with pytest.raises(ValueError, match="window_days"):
+        stage_at(ends, tp, window_days=windows - 1.0)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -135,7 +142,7 @@ def test_stage_agrees_with_the_hindsight_truth_at_every_observation(simulated) -
     keys = pd.DataFrame({"video_id": iv.video_ids[code], "age_days": iv.end})
     true = keys.merge(truth.snapshots[["video_id", "age_days", "stage"]], on=["video_id", "age_days"])["stage"]
     assert len(true) == len(keys)
-    predicted = stage_for_interval(iv.start, iv.end, c.time_to_peak[code])
+    predicted = stage_at(iv.end, c.time_to_peak[code], iv.end - iv.start)  # the band of its interval
     fitted = np.isfinite(c.log_level[code])
     bucket = np.searchsorted([1.0, 3.0, 7.0, 14.0], iv.end)
     for b in range(4):  # > 14 days has too few simulated observations to score

@@ -15,6 +15,7 @@ from videoperf.observed import (
     horizon_bin,
     level_from_views,
 )
+from videoperf.shape_select import ShapeByK, choose_by_k, default_shape
 from videoperf.synthetic import _cumulative_views, generate_synthetic
 
 AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
@@ -124,3 +125,39 @@ def test_level_from_views_round_trips(split) -> None:
     level = level_from_views(np.log(np.geomspace(1e3, 1e6, n)), np.full(n, 7.0), prior, "exp")
     curve = forecaster.condition(first_k(split[2], 0), level, 1.0)  # nothing observed: the prior curve
     np.testing.assert_allclose(curve.views(np.full(n, 7.0)), np.geomspace(1e3, 1e6, n), rtol=1e-9)
+
+
+def test_choose_by_k_switches_only_on_a_clear_paired_difference() -> None:
+    rng = np.random.default_rng(0)
+    video = np.repeat(np.arange(400), 3)
+    base = rng.exponential(0.3, len(video))
+    clear = base - 0.05 + rng.normal(0, 0.01, len(video))   # better on every video
+    noise = base + rng.normal(0, 0.05, len(video))           # no better
+    errors = {"power": {1: (video, base), 2: (video, base)}, "exp": {1: (video, clear), 2: (video, noise)}}
+    chosen, stats = choose_by_k(errors, "power")
+    assert chosen == {1: "exp", 2: "power"}
+    assert stats[1]["exp_minus_power"]["mean_per_video"] < -2 * stats[1]["exp_minus_power"]["se"]
+    with pytest.raises(ValueError, match="default"):
+        choose_by_k(errors, "gamma")
+    with pytest.raises(ValueError, match="pairs"):
+        choose_by_k({"power": {1: (video, base)}, "exp": {1: (video[:-1], base[:-1])}}, "power")
+
+
+def test_default_shape_is_the_simulators_and_shape_by_k_dispatches(split) -> None:
+    _, _, test, _ = split
+    shape, scores = default_shape(test)  # the simulator is exponential by construction
+    assert shape == "exp" and scores["exp"] < scores["power"]
+    model = ShapeByK({1: "exp", 3: "power"}, max_calibration_videos=1500).fit(test)
+    assert model.forecaster_for(1).shape == model.forecaster_for(2).shape == "exp"
+    assert model.forecaster_for(5).shape == "power" and model.forecaster_for(0).shape == "exp"
+    obs = first_k(test, 3)
+    video = np.unique(obs.video)[:200]
+    target = np.full(len(video), 30.0)
+    level = np.full(len(test.video_ids), model.forecasters_["power"].global_level_)
+    sd = np.full(len(test.video_ids), 1.0)
+    got = model.predict(obs, level, sd, video, target, 3)
+    want = model.forecasters_["power"].predict(obs, level, sd, video, target, 3)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b)
+    with pytest.raises(ValueError, match="shape_by_k"):
+        ShapeByK({1: "gamma"}).fit(test)

@@ -1,11 +1,12 @@
 """The lifecycle curve of a video: one daily-rate curve from which views at any age, the stage, the time to
 peak and the decay rate are all read, so that they agree.
 
-Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, was chosen on the real export: fitted to the first
-half of each series charted on 6 or more days, the power-law tail's error on the held-out later views and rates
-is lower than the exponential's in every days-ahead bucket, and forecasts from observed days are better with it,
-``benchmarks/curve_shape.py`` and ``benchmarks/observed_forecast.py``; the simulator is exponential by
-construction, so its tests fit ``"exp"``):
+Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, describes well-observed real series better: fitted
+to the first half of each training series charted on 6 or more days, the power-law tail's error on the held-out
+later views and rates is lower than the exponential's in every days-ahead bucket, ``shape_select.default_shape``
+and ``benchmarks/curve_shape.py``. Forecasts from K observed days may use the other shape where it forecast the
+training videos' last weeks clearly better, ``shape_select.choose_by_k`` and ``benchmarks/observed_forecast.py``;
+the simulator is exponential by construction, and its training half chooses ``"exp"``):
 
 * daily rate ``r(t) = R * exp(-g * (tp - t))`` for ``t < tp`` (the rise) and, after the peak, ``R * exp(-lam *
   (t - tp))`` (``"exp"``) or ``R * (1 + (t - tp) / tau) ** -alpha`` (``"power"``, ``tau = POWER_TAU_DAYS``);
@@ -20,13 +21,17 @@ construction, so its tests fit ``"exp"``):
   power law (by default one day after the peak), the quantity ``lifecycle``'s ``decay_rate`` estimates.
 
 Stage read off the curve (``stage_at``): ``growth`` before ``tp``; ``peak`` while the daily rate is within the band
-it falls through in the ``PEAK_WINDOW_DAYS`` (1 day, the chart's observation cadence) after the peak, i.e. at
-least ``exp(-lam * 1 day)`` of its maximum ``R`` (61% for the median decay of 0.5/day); ``decay`` after. That is
-``videoperf.lifecycle``'s hindsight rule 3 (``peak`` when the true peak lies in the observation's interval) for a
-one-day interval; ``stage_for_interval`` applies the rule to any interval, which is how the labels at every
-observation are scored. A band fixed in rate terms (``stage_in_band``, e.g. within 50% of the maximum) agrees
-less with those labels, since how far the rate falls in one interval depends on the decay
-(``benchmarks/curve_shape.py`` measures both on the simulator).
+it falls through in one observation interval after the peak, i.e. at least ``exp(-lam * w)`` of its maximum ``R``
+(power: ``(1 + w / tau) ** -alpha``), ``w`` the observation's interval (the time since the previous observation,
+since publish for the first one) and ``PEAK_WINDOW_DAYS`` (1 day, the chart's cadence) at an age without an
+observation (61% of the maximum for the median exponential decay of 0.5/day); ``decay`` after. Why this band: the
+hindsight label of an observation (``videoperf.lifecycle`` rule 3, the simulator's truth) is ``peak`` when the peak
+lies in the observation's interval, and the curve's rate is within the band at the observation exactly when its
+peak does, so the curve's stage at every observation is scored against hindsight labels of the same definition
+(``stage_for_interval``). A one-day band at every observation disagrees with those labels at first observations
+made days after publish (their interval holds the peak), and a band fixed in rate terms (``stage_in_band``, e.g.
+within 50% of the maximum) agrees less still, since how far the rate falls in one interval depends on the decay
+(``benchmarks/curve_shape.py`` measures the three readings on the simulator).
 
 Fitting (``fit_curves``): per video, the log interval rates (``lifecycle`` rule 2; zero increments dropped) are
 fitted by a vectorised MAP grid search over (``tp``, decay) with the level in closed form: a Gaussian noise of
@@ -45,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 SHAPES: tuple[str, ...] = ("exp", "power")
-DEFAULT_SHAPE = "power"  # chosen on the real export (benchmarks/curve_shape.py); the simulator is "exp"
+DEFAULT_SHAPE = "power"  # the real training series' held-out fit (shape_select.default_shape); simulator: "exp"
 GROWTH_K = 4.5
 POWER_TAU_DAYS = 1.0
 PEAK_BAND = 0.5
@@ -105,13 +110,15 @@ def stage_in_band(age: np.ndarray, tp: np.ndarray, decay: np.ndarray, shape: str
     return out
 
 
-def stage_at(age: np.ndarray, tp: np.ndarray, window_days: float = PEAK_WINDOW_DAYS) -> np.ndarray:
+def stage_at(age: np.ndarray, tp: np.ndarray, window_days: float | np.ndarray = PEAK_WINDOW_DAYS) -> np.ndarray:
     """The stage at ``age`` read off the curve: ``growth`` before the peak, ``peak`` while the peak lies in the last
-    ``window_days`` (the rate within ``exp(-decay * window_days)`` of its maximum), ``decay`` after."""
-    if not window_days > 0:
+    ``window_days`` (the rate within the band it falls through in that window), ``decay`` after. ``window_days``
+    (scalar or per age): the observation interval, 1 day by default (see the module docstring)."""
+    window = np.asarray(window_days, dtype=float)
+    if not np.all(window > 0):
         raise ValueError(f"window_days: must be > 0, got {window_days!r}")
     age = np.asarray(age, dtype=float)
-    return stage_for_interval(np.maximum(age - window_days, 0.0), age, tp)
+    return stage_for_interval(np.maximum(age - window, 0.0), age, tp)
 
 
 def stage_for_interval(start_age: np.ndarray, end_age: np.ndarray, tp: np.ndarray) -> np.ndarray:
@@ -143,8 +150,8 @@ class Curves:
         """Daily views at ``age`` days."""
         return np.exp(self.log_level) * unit_rate(age, self.time_to_peak, self.decay, self.shape)
 
-    def stage(self, age: np.ndarray, window_days: float = PEAK_WINDOW_DAYS) -> np.ndarray:
-        """The stage at ``age`` read off the curve (``stage_at``)."""
+    def stage(self, age: np.ndarray, window_days: float | np.ndarray = PEAK_WINDOW_DAYS) -> np.ndarray:
+        """The stage at ``age`` read off the curve (``stage_at``; ``window_days``: the observation interval)."""
         return stage_at(age, self.time_to_peak, window_days)
 
     def decay_rate(self, age: np.ndarray | None = None) -> np.ndarray:

@@ -10,7 +10,8 @@ Two forecasters, both fitted on training videos only and both with an interval c
   and its shape from the training videos' fitted shapes (``curve.empirical_prior``), updated by the observations
   (MAP: level in closed form, shape on a grid, so that with 1 observation mostly the level moves and with more
   the shape too). Views at later ages are ``v_last + R * (S(t) - S(t_last))``: never below the last observed
-  views, non-decreasing, following the curve's decay past the data.
+  views, non-decreasing, following the curve's decay past the data. ``videoperf.shape_select.ShapeByK`` holds one
+  per curve shape and forecasts from K observations with the shape chosen for K on training videos.
 
 Intervals are split-conformal: the quantiles of log forecast errors of training videos, conditioned the same way,
 per (observations used, days ahead) cell (``HORIZON_EDGES``); the lower bound is never below the last observed views
@@ -248,8 +249,10 @@ class CurveForecaster:
 
     def __init__(self, shape: str = DEFAULT_SHAPE, coverage: float = 0.8,
                  calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5), max_calibration_videos: int = 20000,
-                 seed: int = 0, correct_bias: bool = True, shape_model: bool = True) -> None:
+                 seed: int = 0, correct_bias: bool = True, shape_model: bool = True,
+                 shape_model_min_used: int = 2) -> None:
         self.shape = shape
+        self.shape_model_min_used = shape_model_min_used
         self.shape_model = shape_model
         self.correct_bias = correct_bias
         self.coverage = coverage
@@ -332,7 +335,8 @@ class CurveForecaster:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         X = _first_features(iv, level_mean, features)
-        good = (hindsight["n_used"].to_numpy() >= 3) & np.isfinite(hindsight["log_level"].to_numpy())
+        good = ((hindsight["n_used"].to_numpy() >= self.shape_model_min_used)
+                & np.isfinite(hindsight["log_level"].to_numpy()))
         held = np.zeros(len(good), bool)
         held[calibration] = True
         targets = np.log(hindsight[["time_to_peak", "decay"]].to_numpy(float))
@@ -425,16 +429,18 @@ class CurveForecaster:
 
 
 def _first_features(iv: Intervals, level_mean: np.ndarray, features: np.ndarray | None) -> np.ndarray:
-    """Per video: log age and log1p views at its first observation, the latter minus the level prior, and
-    ``features``; NaN rows for videos without an observation."""
+    """Per video: log age and log1p views at its first observation, the latter minus the level prior, the log of
+    its mean daily views since publish minus the level prior (the level is the ln peak rate: how near the peak
+    the video's mean rate already is), and ``features``; NaN rows for videos without an observation."""
     n = len(iv.video_ids)
-    out = np.full((n, 3), np.nan)
+    out = np.full((n, 4), np.nan)
     if len(iv.video):
         first = np.r_[True, iv.video[1:] != iv.video[:-1]]
         v = iv.video[first]
         out[v, 0] = np.log(np.maximum(iv.end[first], 1e-3))
         out[v, 1] = np.log1p(iv.end_views[first])
         out[v, 2] = out[v, 1] - np.broadcast_to(level_mean, (n,))[v]
+        out[v, 3] = out[v, 2] - out[v, 0]
     if features is None:
         return out
     extra = np.asarray(features, dtype=float).reshape(n, -1)
