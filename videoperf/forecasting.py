@@ -88,7 +88,8 @@ class ObservedForecaster:
             raise ValueError(f"snapshots: {(counts >= 2).sum()} videos observed twice or more; the observed-days "
                              f"forecaster needs at least {MIN_VIDEOS}")
         ordered = snapshots[keep].sort_values("observed_at", kind="stable")
-        first = ordered.groupby("video_id", sort=False).first().reindex(iv.video_ids)
+        # The first row itself (``groupby.first()`` would fill a hidden like count from a later row).
+        first = ordered.drop_duplicates("video_id", keep="first").set_index("video_id").reindex(iv.video_ids)
         hindsight, _ = fit_with_empirical_prior(iv, self.shape)
         stats = history.stats(first["channel_id"].to_numpy(), first["published_at"].to_numpy())
         self.level_ = _fit_level(stats["channel_avg_views"].to_numpy(float),
