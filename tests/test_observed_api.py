@@ -173,7 +173,8 @@ def test_rest_predict_and_trajectory(folder):
                                                                  {"days_since_publish": 3, "views": 1}]})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "observed"]
         assert "views decrease with age" in bad.json()["detail"][0]["msg"]
-        items = [{**VIDEO, "video_id": "a", "observed_days": 1.0, "observed_views": 52000.0}, {**VIDEO, "video_id": "b"}]
+        items = [{**VIDEO, "video_id": "a", "observed_days": 1.0, "observed_views": 52000.0},
+                 {**VIDEO, "video_id": "b"}]
         batch = http.post("/predict/batch", json={"items": items}).json()["predictions"]
         single = _call(folder, observed=[{"days_since_publish": 1.0, "views": 52000.0}])
         assert batch[0]["predicted_views"] == pytest.approx(single["predicted_views"], rel=1e-9)

@@ -1,8 +1,7 @@
 """Forecasts from a published video's observed days, as the bundle artifact ``observed_forecaster.pkl``.
 
-``ObservedForecaster`` is fitted at training time on the training videos' own series (``pipeline.train_models``;
-about 20 s on the whole export's 109,058 training videos, ``benchmarks/results/observed_forecast.json``) and wraps
-``videoperf.observed``:
+``ObservedForecaster`` is fitted at training time on the training videos' own series (``pipeline.train_models``)
+and wraps ``videoperf.observed``:
 
 * the lifecycle curve conditioned on the observations (``CurveForecaster``), with
   - a level prior (ln peak daily views) from what every request carries: ``a + b * log1p(channel_avg_views)``
