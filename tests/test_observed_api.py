@@ -44,6 +44,15 @@ def test_bundle_holds_the_forecaster_hashed_in_the_manifest(folder):
     assert manifest["observed_forecaster"]["shape"] in ("exp", "power")
 
 
+def test_requests_without_observations_do_not_load_the_forecaster(folder):
+    bundle.clear_cache()
+    _call(folder, days_since_publish=7)
+    predict.predict_batch(pd.DataFrame([VIDEO]), artifacts_dir=folder)
+    assert OBSERVED_FILE not in bundle.load_bundle(folder)._models
+    _call(folder, observed=TWO_DAYS)
+    assert OBSERVED_FILE in bundle.load_bundle(folder)._models
+
+
 def test_observations_move_the_prediction_toward_them(folder):
     before = _call(folder, days_since_publish=7)
     for factor in (0.05, 5.0):  # observed far below / above what the model expects

@@ -253,7 +253,9 @@ def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
     request = inputs.check_request(**arguments, default_days=bundle.default_days)
     series = None if observed is None else inputs.check_observed(observed)
     out: dict[str, Any] = {"model_type": model_type, "published_at": request["published_at"].isoformat(),
-                           "interval_coverage": bundle.coverage}
+                           "interval_coverage": bundle.coverage,
+                           "model_age_days": plain(bundle.model_age_days([request["published_at"]])[0]),
+                           "population": bundle.population_label(model_type)}
     if series is not None and len(series["days"]):
         forecaster = bundle.observed_forecaster()
         found = _forecast(bundle, _video_columns([request]), [series], [grid])
@@ -270,8 +272,7 @@ def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
         lo = frame["views_lo"].to_numpy(float) if "views_lo" in frame else np.full(len(grid), np.nan)
         hi = frame["views_hi"].to_numpy(float) if "views_hi" in frame else np.full(len(grid), np.nan)
         stage = _prior_stage(bundle, grid, frame)
-        out.update({"observed_used": 0, "model_age_days": plain(frame["model_age_days"].iloc[0]),
-                    "basis": f"{model_type} predictions at each age, made non-decreasing in age"})
+        out.update({"observed_used": 0, "basis": f"{model_type} predictions at each age, made non-decreasing in age"})
     point = np.maximum.accumulate(point)
     lo, hi = np.maximum.accumulate(np.minimum(lo, point)), np.maximum.accumulate(np.maximum(hi, point))
     out["points"] = [{"days_since_publish": float(a), "views": float(p), "views_lo": plain(lo_), "views_hi": plain(hi_),
