@@ -219,10 +219,12 @@ def test_evaluate_observed_k(tmp_path, monkeypatch, capsys):
     split = str(snapshots["published_at"].quantile(0.6).date())
     csv, report = tmp_path / "pred.csv", tmp_path / "report.json"
     code = model_update.main(["evaluate", "--data", str(source), "--split-date", split, "--quiet", "--models",
-                              "ensemble", "--observed", "2", "--predictions", str(csv), "--report", str(report)])
+                              "ensemble", "--observed", "2,1", "--predictions", str(csv), "--report", str(report)])
     assert code == 0, capsys.readouterr().err
     assert "From observed days" in capsys.readouterr().out
     frame = pd.read_csv(csv)
+    assert sorted(set(frame["observed_used"])) == [1, 2]
+    frame = frame[frame["observed_used"] == 2]
     assert {"observed_days", "observed_views", "predicted_views", "views_lo", "views_hi", "actual_views",
             "sh_predicted_views", "ensemble_prior_predicted_views"} <= set(frame.columns)
     test = snapshots[snapshots["published_at"] >= pd.Timestamp(split, tz="UTC")]
@@ -230,8 +232,9 @@ def test_evaluate_observed_k(tmp_path, monkeypatch, capsys):
     assert len(frame) == int((counts > 2).sum()) and set(frame["video_id"]) == set(counts.index[counts > 2])
     assert (frame["observed_days"] < frame["age_days"]).all()
     assert (frame["predicted_views"] >= frame["observed_views"]).all()
-    observed = json.loads(report.read_text())["observed"]
-    assert observed["k"] == 2 and observed["videos"] == len(frame)
+    by_k = {entry["k"]: entry for entry in json.loads(report.read_text())["observed"]}
+    observed = by_k[2]
+    assert sorted(by_k) == [1, 2] and observed["videos"] == len(frame) < by_k[1]["videos"]
     metrics = observed["metrics"]
     assert set(metrics) == {"curve", "szabo_huberman", "ensemble (no observations)"}
     # Two observed days say more about a video's views than anything known before publishing.

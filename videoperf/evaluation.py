@@ -174,14 +174,9 @@ def predict_under(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.D
 def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions_path: str | Path | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
-             observed: pd.DataFrame | None = None, seed: int | None = None, observed_k: int | None = None
-             ) -> dict[str, Any]:
+             observed: pd.DataFrame | None = None, seed: int | None = None,
+             observed_k: int | Sequence[int] | None = None) -> dict[str, Any]:
     """Fit on ``train_snapshots``, predict every video of ``test_snapshots`` at its last observed age.
-
-    ``observed_k``: also forecast every test video with more than ``observed_k`` observations at its last
-    observed age from its first ``observed_k`` (``observed_tables``: the bundle's forecaster, Szabo-Huberman
-    and the models before publishing, on the same videos); the result's ``observed`` holds their metrics and
-    table, and ``predictions_path`` receives that table instead of the models' own.
 
     ``history``: ``"live"`` answers each test video's channel history from every observation made strictly
     before its publish time, in ``observed`` (default: training and test snapshots together), and applies the
@@ -189,9 +184,14 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     channel history from the training snapshots only, no level. Returns ``{"metrics": DataFrame,
     "predictions": {model: DataFrame}, "oof": reports, "seconds": ...}``. ``predictions_path``: the CSV of the
     (first) model; further models go to ``<stem>_<model>.csv``.
+    ``observed_k`` (K, or several): also forecast every test video with more than K observations at its last
+    observed age from its first K (``observed_tables``: the bundle's forecaster, Szabo-Huberman and the models
+    before publishing, on the same videos); the result's ``observed`` lists, per K, their metrics and table, and
+    ``predictions_path`` receives those tables (one after the other, ``observed_used`` = K) instead of the
+    models' own.
     """
     check_history(history)
-    observed_k = check_observed_k(observed_k)
+    observed_ks = check_observed_k(observed_k)
     settings = resolve(speed, models, seed, config, progress)
     start = time.perf_counter()
     overlap = np.intersect1d(train_snapshots["video_id"].unique(), test_snapshots["video_id"].unique())
@@ -208,20 +208,22 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     table = metrics_table(predictions, baselines)
     written = []
     found = None
-    if observed_k is not None:
+    if observed_ks:
         if trained.observed is None:
             raise ValueError("observed: the training data had too few series to fit the forecaster from observed "
                              "days")
         live = channels[history] if channels[history] is not None else trained.history
-        tables_k = observed_tables(trained, test_snapshots, observed_k, live, predictions)
-        found = {"k": observed_k, "videos": int(len(tables_k["curve"])), "table": tables_k["curve"],
-                 "metrics": metrics_table({"curve": tables_k["curve"]},
-                                          {name: f for name, f in tables_k.items() if name != "curve"})}
+        found = []
+        for k in observed_ks:
+            tables_k = observed_tables(trained, test_snapshots, k, live, predictions)
+            found.append({"k": k, "videos": int(len(tables_k["curve"])), "table": tables_k["curve"],
+                          "metrics": metrics_table({"curve": tables_k["curve"]},
+                                                   {name: f for name, f in tables_k.items() if name != "curve"})})
     if predictions_path is not None:
         path = Path(predictions_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if found is not None:
-            found["table"].to_csv(path, index=False)
+            pd.concat([entry["table"] for entry in found], ignore_index=True).to_csv(path, index=False)
             written.append(str(path))
         for i, (name, frame) in enumerate({} if found is not None else predictions.items()):
             target = path if i == 0 else path.with_name(f"{path.stem}_{name}{path.suffix}")
@@ -232,14 +234,16 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
             "test_videos": int(len(last)), "written": written, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def check_observed_k(k: Any) -> int | None:
-    """``observed_k``: None, or a whole number of observations >= 1."""
+def check_observed_k(k: Any) -> list[int]:
+    """``observed_k``: None (none), a whole number of observations >= 1, or several (sorted, unique)."""
     if k is None:
-        return None
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"observed: the number of observations to forecast from must be a whole number >= 1, "
-                         f"got {k!r}")
-    return int(k)
+        return []
+    values = list(k) if isinstance(k, (list, tuple)) else [k]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"observed: the number of observations to forecast from must be a whole number >= 1, "
+                             f"got {value!r}")
+    return sorted({int(value) for value in values})
 
 
 def observed_tables(trained: TrainedModels, test_snapshots: pd.DataFrame, k: int, history: ChannelHistory,
