@@ -3,7 +3,7 @@
     python model_update.py train --data SOURCE --speed fast --artifacts DIR [--models ensemble,deep_learning]
     python model_update.py evaluate --train SOURCE --test SOURCE --speed fast --predictions FILE.csv
     python model_update.py evaluate --data SOURCE --split-date 2026-04-15 --speed fast --predictions FILE.csv \
-        [--history live|live_channels|train]
+        [--history live|live_channels|train] [--observed K]
     add --cluster local|tcp://HOST:PORT to train or evaluate (--data) on Dask (videoperf.dask_training, docs/dask.md)
     python model_update.py calibrate --artifacts DIR --data EXPORT [--method offset|isotonic]
 """
@@ -111,7 +111,8 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
              models: Sequence[str] | str = ("ensemble",), predictions: str | Path | None = None, *,
              data: str | Path | pd.DataFrame | None = None, split_date: str | None = None,
              seed: int | None = None, config: Config | None = None, progress: bool = True,
-             history: str = "live", observed_at: str | None = None, cluster: Any = None) -> dict[str, Any]:
+             history: str = "live", observed_at: str | None = None, cluster: Any = None,
+             observed: int | Sequence[int] | None = None) -> dict[str, Any]:
     """Fit on ``train_source`` and score every video of ``test_source`` at its last observed age, or, with
     ``data`` and ``split_date``, train on videos published before the date and test on those on or after it.
 
@@ -120,7 +121,13 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     ``"live_channels"`` the channel history alone; ``"train"`` freezes channel history at the training cut.
     Returns the ``videoperf.evaluation.evaluate`` result (``metrics`` table with both baselines, ...).
     ``cluster`` (with ``data`` and ``split_date``): run on Dask, as ``train``.
+    ``observed``: K (or several), forecast every test video with more than K observations at its last observed
+    age from its first K (the bundle's forecaster from observed days beside Szabo-Huberman, both fitted on the
+    training videos, and the models before publishing, on the same videos): ``result["observed"]``, one entry
+    per K; the predictions CSV is then those tables, with ``observed_days`` / ``observed_views``.
     """
+    if cluster is not None and observed is not None:
+        raise ValueError("observed: forecasts from observed days are not evaluated on a cluster; drop --cluster")
     if cluster is not None:
         from videoperf import dask_training
 
@@ -138,15 +145,16 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
     if data is not None or split_date is not None:
         if data is None or split_date is None or train_source is not None or test_source is not None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
-        observed = _snapshots(data, observed_at)
-        train_frame, test_frame = split_by_date(observed, split_date)
+        observed_frame = _snapshots(data, observed_at)
+        train_frame, test_frame = split_by_date(observed_frame, split_date)
     else:
         if train_source is None or test_source is None:
             raise ValueError("evaluate: give either train_source and test_source, or data and split_date")
         train_frame, test_frame = _snapshots(train_source, observed_at), _snapshots(test_source, observed_at)
-        observed = None
+        observed_frame = None
     return _evaluate(train_frame, test_frame, settings.speed, settings.models, predictions, config=settings.config,
-                     progress=progress, history=history, observed=observed, seed=settings.seed)
+                     progress=progress, history=history, observed=observed_frame, seed=settings.seed,
+                     observed_k=observed)
 
 
 def calibrate(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame, *,
@@ -263,6 +271,16 @@ def calibration_check(artifacts_dir: str | Path | None, data: str | Path | pd.Da
     return pd.DataFrame(rows).set_index("model")
 
 
+def _observed_ks(value: str | None) -> list[int] | None:
+    """``--observed``: K or comma-separated Ks."""
+    if value is None:
+        return None
+    try:
+        return [int(item) for item in value.split(",") if item.strip()]
+    except ValueError:
+        raise ValueError(f"observed: expected a number of observations or several (1,2,3), got {value!r}") from None
+
+
 def _configured_artifacts() -> str:
     from videoperf.config import load_config
 
@@ -304,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           help="what the system knows after its cut: channel history from every observation "
                                "before each publish time and the live level (live, default), that channel "
                                "history alone (live_channels), or the training data only (train)")
+    eval_cmd.add_argument("--observed", default=None, metavar="K",
+                          help="forecast each test video with more than K observations at its last observed age "
+                               "from its first K (curve vs Szabo-Huberman on the same videos); several: 1,2,3,5")
     calibrate_cmd = commands.add_parser("calibrate", help="calibrate a bundle to your channels' earlier videos")
     calibrate_cmd.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
     calibrate_cmd.add_argument("--data", required=True, help="your channels' videos: an export file or folder")
@@ -342,7 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         result = evaluate(args.train_source, args.test_source, args.speed, args.models or "ensemble",
                           args.predictions, data=args.data, split_date=args.split_date, progress=not args.quiet,
-                          history=args.history, observed_at=args.observed_at, cluster=args.cluster)
+                          history=args.history, observed_at=args.observed_at, cluster=args.cluster,
+                          observed=_observed_ks(args.observed))
     except (ValueError, NotImplementedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -352,12 +374,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from videoperf.evaluation import format_metrics
 
     print(format_metrics(result["metrics"]))
+    for found in result.get("observed") or []:
+        print(f"\nFrom observed days: {found['videos']} test videos with more than {found['k']} observations, each "
+              f"forecast at its last observed age from its first {found['k']} (log views: log1p):")
+        print(format_metrics(found["metrics"]))
     for path in result["written"]:
         print(f"predictions written to {path}")
     print(f"evaluation took {result['seconds']:.0f} s")
     if args.report:
         report = {"metrics": result["metrics"].to_dict(), "oof": result["oof"], "seconds": result["seconds"],
                   "test_videos": result["test_videos"]}
+        if result.get("observed"):
+            report["observed"] = [{"k": found["k"], "videos": found["videos"], "metrics": found["metrics"].to_dict()}
+                                  for found in result["observed"]]
         Path(args.report).write_text(json.dumps(report, indent=2, default=str) + "\n")
     return 0
 

@@ -7,6 +7,8 @@
 
     python predict.py --title "..." --tags a,b --categories Music --duration 600 \\
         --channel-avg-views 50000 --channel-video-count 25 [--model deep_learning] [--days 7]
+    python predict.py ... --observed '[{"days_since_publish": 1, "views": 52000}]'   # or --observed FILE.json
+    python predict.py ... --trajectory [--ages 1,7,30,365] [--observed ...]      # the curve at many ages
     python predict.py --batch videos.csv [--output predictions.csv]
     python predict.py --batch FOLDER --cluster local|tcp://HOST:PORT --output OUT_FOLDER   # Dask, docs/dask.md
     python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]   # REST API, videoperf.service
@@ -33,14 +35,15 @@ from videoperf.bundle import Bundle, load_bundle
 from videoperf.plain import split_list
 from videoperf.registry import MODEL_TYPES
 
-__all__ = ["Bundle", "load_bundle", "main", "predict_batch", "predict_many", "predict_performance"]
+__all__ = ["Bundle", "load_bundle", "main", "predict_batch", "predict_many", "predict_performance",
+           "predict_trajectory"]
 
 
 def predict_performance(title: str, tags: list[str] | None, categories: list[str] | None,
                         duration_seconds: float | None, channel_avg_views: float, channel_video_count: int,
                         model_type: str = "ensemble", *, published_at: Any = None,
                         days_since_publish: float | None = None, artifacts_dir: str | os.PathLike | None = None,
-                        **facts: Any) -> dict[str, Any]:
+                        observed: list[dict[str, float]] | None = None, **facts: Any) -> dict[str, Any]:
     """Predicted performance of one video ``days_since_publish`` days after ``published_at``.
 
     ``channel_avg_views`` / ``channel_video_count``: the channel's average views over its earlier videos and how
@@ -52,11 +55,40 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
     videos fall inside); the deep model adds its other targets. ``model_age_days``: ``published_at`` minus the
     end of the training data (accuracy by model age: README, "Measured results").
+
+    ``observed``: a published video's observations so far, any number at any ages, e.g.
+    ``[{"days_since_publish": 1.0, "views": 52000, "likes": 1800, "comments": 90}, ...]`` (likes / comments
+    optional). The views and interval then come from the lifecycle curve conditioned on them
+    (``videoperf.forecasting``; never below the last observed views) and the result adds ``observed_used``,
+    ``last_observed_days`` / ``last_observed_views``, ``curve_stage``, ``curve_time_to_peak_days``,
+    ``forecast_basis`` and the model's own prediction as ``prior_predicted_views`` / ``prior_views_lo`` /
+    ``prior_views_hi``. A bundle trained before this existed raises a ``ValueError`` naming ``observed``.
     """
     arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
                      channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
                      published_at=published_at, days_since_publish=days_since_publish, **facts)
+    if observed is not None:
+        arguments["observed"] = observed
     return _predictions.predict_one(model_type, arguments, artifacts_dir)
+
+
+def predict_trajectory(title: str, tags: list[str] | None, categories: list[str] | None,
+                       duration_seconds: float | None, channel_avg_views: float, channel_video_count: int,
+                       model_type: str = "ensemble", *, published_at: Any = None,
+                       observed: list[dict[str, float]] | None = None, ages: list[float] | None = None,
+                       artifacts_dir: str | os.PathLike | None = None, **facts: Any) -> dict[str, Any]:
+    """The video's views at each age of ``ages`` (days; default 0.25 ... 365) with the 80% interval and the stage.
+
+    Returns ``points``: ``[{"days_since_publish", "views", "views_lo", "views_hi", "stage"}, ...]`` by age, with
+    ``observed_used``, ``basis`` and, with observations, ``last_observed_days`` / ``last_observed_views`` and the
+    conditioned curve's ``time_to_peak_days``. Views never decrease with age and are never below the last
+    observed views. Without ``observed`` the points are the model's predictions at each age (made
+    non-decreasing); the arguments are those of ``predict_performance``.
+    """
+    arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
+                     channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
+                     published_at=published_at, observed=observed, **facts)
+    return _predictions.trajectory(model_type, arguments, ages, artifacts_dir)
 
 
 def predict_many(calls: list[dict[str, Any]], model_type: str = "ensemble", *,
@@ -103,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--published-at", default=None, help="ISO date/time (default now)")
     parser.add_argument("--days", type=float, default=None, help="days since publishing (default from config)")
     parser.add_argument("--artifacts", default=None)
+    parser.add_argument("--observed", default=None, help="the video's observations so far: a JSON list such as "
+                        "'[{\"days_since_publish\": 1, \"views\": 52000}]', or a JSON file holding one")
+    parser.add_argument("--trajectory", action="store_true", help="print the views at many ages (--ages)")
+    parser.add_argument("--ages", default=None, help="with --trajectory: comma-separated days (default 0.25 ... 365)")
     parser.add_argument("--batch", default=None, help="CSV / parquet of requests instead of one video")
     parser.add_argument("--output", default=None, help="with --batch: write a CSV instead of printing "
                         "(with --cluster: a folder of parquet partitions)")
@@ -151,15 +187,44 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.title is None:
             parser.error("--title is required (or --batch FILE)")
-        result = predict_performance(args.title, split_list(args.tags), split_list(args.categories), args.duration,
-                                     args.channel_avg_views, args.channel_video_count, args.model,
-                                     published_at=args.published_at, days_since_publish=args.days,
-                                     artifacts_dir=args.artifacts, **facts)
+        observed = _observed_argument(args.observed)
+        video = (args.title, split_list(args.tags), split_list(args.categories), args.duration, args.channel_avg_views,
+                 args.channel_video_count, args.model)
+        if args.trajectory:
+            result = predict_trajectory(*video, published_at=args.published_at, observed=observed,
+                                        ages=_ages_argument(args.ages), artifacts_dir=args.artifacts, **facts)
+        else:
+            result = predict_performance(*video, published_at=args.published_at, days_since_publish=args.days,
+                                         artifacts_dir=args.artifacts, observed=observed, **facts)
     except (ValueError, NotImplementedError) as error:
         print(json.dumps({"error": str(error)}), file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _observed_argument(value: str | None) -> Any:
+    """``--observed``: JSON text, or the path of a JSON file holding it."""
+    if value is None:
+        return None
+    text = value
+    if not value.lstrip().startswith("[") and os.path.isfile(value):
+        with open(value, encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"observed: neither a JSON list nor a JSON file ({error})") from None
+
+
+def _ages_argument(value: str | None) -> list[float] | None:
+    """``--ages``: comma-separated days."""
+    if value is None:
+        return None
+    try:
+        return [float(item) for item in split_list(value)]
+    except ValueError:
+        raise ValueError(f"ages: expected comma-separated numbers of days, got {value!r}") from None
 
 
 if __name__ == "__main__":

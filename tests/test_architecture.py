@@ -28,7 +28,7 @@ LAYERS = {
     "videoperf.intervals": 4, "videoperf.fast_trees": 4, "videoperf.ensemble": 4, "videoperf.text_encoders": 4,
     "videoperf.deep": 4,
     "videoperf.deep_training": 4, "videoperf.family": 4, "videoperf.artifacts": 4, "videoperf.ensemble_family": 4,
-    "videoperf.deep_family": 4, "videoperf.registry": 4, "videoperf.calibration": 4,
+    "videoperf.deep_family": 4, "videoperf.registry": 4, "videoperf.calibration": 4, "videoperf.forecasting": 4,
     "videoperf.bundle": 5, "videoperf.settings": 5, "videoperf.pipeline": 5,
     "videoperf.inputs": 6, "videoperf.predictions": 6, "videoperf.service": 6, "videoperf.evaluation": 6,
     "videoperf.live_level": 6,

@@ -11,7 +11,7 @@ from _tiny import tiny_config
 
 import model_update
 from videoperf import artifacts
-from videoperf.bundle import FEATURES_FILE, bundle_files
+from videoperf.bundle import FEATURES_FILE, OBSERVED_FILE, bundle_files
 from videoperf.registry import FAMILIES
 from videoperf.synthetic import generate_synthetic
 
@@ -125,8 +125,12 @@ def _predict_both(folder):
     from videoperf import bundle
 
     bundle.clear_cache()
-    return {model: predict.predict_performance(**CALL, model_type=model, artifacts_dir=folder)
-            for model in ("ensemble", "deep_learning")}
+    out = {model: predict.predict_performance(**CALL, model_type=model, artifacts_dir=folder)
+           for model in ("ensemble", "deep_learning")}
+    # A published video's observed days: the forecaster from observed days answers.
+    out["observed"] = predict.predict_performance(**CALL, artifacts_dir=folder,
+                                                  observed=[{"days_since_publish": 1.0, "views": 20000}])
+    return out
 
 
 def _repickle(folder, name, change):
@@ -168,6 +172,10 @@ def _perturb_weights(folder):
     _rehash(folder, FAMILIES["deep_learning"].artifact)
 
 
+def _shift_forecast(forecaster):
+    forecaster.curve_.bias_ = forecaster.curve_.bias_ + 0.5
+
+
 def _relabel_stages(encoder):
     encoder.classes_ = encoder.classes_[::-1].copy()
 
@@ -178,6 +186,7 @@ CHANGES = {
     ENSEMBLE_FILE: (lambda f: _repickle(f, ENSEMBLE_FILE, _shift_intercept), ("ensemble",)),
     SCALER_FILE: (lambda f: _repickle(f, SCALER_FILE, _shift_scaler), ("deep_learning",)),
     FAMILIES["deep_learning"].artifact: (_perturb_weights, ("deep_learning",)),
+    OBSERVED_FILE: (lambda f: _repickle(f, OBSERVED_FILE, _shift_forecast), ("observed",)),
 }
 
 
@@ -186,7 +195,7 @@ def test_inference_reads_every_file_of_the_bundle(full_bundle, tmp_path, monkeyp
 
     manifest = artifacts.verify_bundle(full_bundle)
     assert set(manifest["files"]) == {FEATURES_FILE, ENSEMBLE_FILE, SCALER_FILE, STAGE_FILE,
-                                      FAMILIES["deep_learning"].artifact}
+                                      FAMILIES["deep_learning"].artifact, OBSERVED_FILE}
     assert set(manifest["files"]) | {artifacts.MANIFEST_FILE} <= set(bundle_files())
     # Which files loading and predicting with both models opens (hashing aside): every one.
     opened = []
@@ -207,7 +216,7 @@ def test_inference_reads_every_file_of_the_bundle(full_bundle, tmp_path, monkeyp
         shutil.copytree(full_bundle, folder)
         change(folder)
         changed = _predict_both(folder)
-        for model in ("ensemble", "deep_learning"):
+        for model in ("ensemble", "deep_learning", "observed"):
             moved = changed[model]["predicted_views"] != pytest.approx(baseline[model]["predicted_views"], rel=1e-9)
             assert moved == (model in affected), (name, model, changed[model], baseline[model])
     # The stage encoder decodes the stage head: one whose labels do not match the model's is refused by name.

@@ -78,7 +78,23 @@ def _figures(snapshots, targets):
         "stage_confusion": plots.stage_confusion(deep["actual_lifecycle_stage"], deep["predicted_lifecycle_stage"]),
         "lifecycle_timing": plots.lifecycle_timing(deep),
         "backtest_horizons": plots.backtest_horizons(_backtest_cells()),
+        "observed_forecasts": plots.observed_forecasts(_observed_examples()),
     }
+
+
+def _observed_examples(n: int = 3) -> list[dict]:
+    """What ``report.observed_examples`` returns, drawn by hand: observations used, later ones, a trajectory."""
+    ages = np.geomspace(0.25, 60, 20)
+    out = []
+    for i in range(n):
+        views = 1e4 * (i + 1) * np.log1p(ages)
+        points = [{"days_since_publish": a, "views": v, "views_lo": v * 0.7, "views_hi": v * 1.4, "stage": "decay"}
+                  for a, v in zip(ages, views)]
+        out.append({"video_id": f"v{i}", "title": f"video {i}",
+                    "used": pd.DataFrame({"age_days": ages[:2], "views": views[:2]}),
+                    "later": pd.DataFrame({"age_days": ages[5:9], "views": views[5:9]}),
+                    "trajectory": {"points": points, "last_observed_days": float(ages[1])}})
+    return out
 
 
 def _backtest_cells() -> pd.DataFrame:

@@ -7,6 +7,8 @@ Files (the family files are declared by each family, ``videoperf.registry``):
 * ``video_performance_ensemble.pkl`` - the stacking ensemble, when trained;
 * ``video_performance_model.pt``, ``numeric_scaler.pkl``, ``stage_encoder.pkl`` - the deep model's weights, the
   scaler of its numeric inputs and the encoder that decodes its stage head, when trained;
+* ``observed_forecaster.pkl`` - the forecaster from observed days (``videoperf.forecasting``), fitted on the
+  training videos' series; read on first use by a request with observations or a trajectory;
 * ``calibration.pkl`` - per model type, a ``calibration.ChannelCalibration`` to the user's channels, when
   ``model_update.py calibrate`` was run (retraining drops it);
 * ``manifest.json`` - sha256 and size of every file, the models present, library versions, the settings training
@@ -48,6 +50,7 @@ logger = logging.getLogger("videoperf.predict")
 
 FEATURES_FILE = "feature_pipeline.pkl"
 CALIBRATION_FILE = "calibration.pkl"  # {model type: calibration.ChannelCalibration}, from model_update.calibrate
+OBSERVED_FILE = "observed_forecaster.pkl"  # forecasting.ObservedForecaster (forecasting.OBSERVED_FILE)
 MANIFEST_FILE = artifacts.MANIFEST_FILE
 SHARED_FILES = (FEATURES_FILE,)
 SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
@@ -59,7 +62,7 @@ CHUNK_ROWS = 8192  # batches of at least twice this many rows are predicted in c
 def bundle_files() -> tuple[str, ...]:
     """Every file name a bundle may hold: the shared file, each family's files, the manifest."""
     return (*SHARED_FILES, *(name for family in FAMILIES.values() for name in family.files), CALIBRATION_FILE,
-            MANIFEST_FILE)
+            OBSERVED_FILE, MANIFEST_FILE)
 
 
 class Bundle:
@@ -93,6 +96,9 @@ class Bundle:
         writers = {FEATURES_FILE: artifacts.write_pickle(trained.features)}
         for name, model in trained.models.items():
             writers.update(FAMILIES[name].save(model))
+        observed = getattr(trained, "observed", None)
+        if observed is not None:
+            writers[OBSERVED_FILE] = artifacts.write_pickle(observed)
         manifest = {
             "speed": trained.settings.speed,
             "models": list(trained.models),
@@ -104,6 +110,7 @@ class Bundle:
             "feature_names": trained.features.feature_names,
             "metrics": {"oof": trained.reports, **(extra_metrics or {})},
             "training_seconds": trained.seconds,
+            "observed_forecaster": observed.describe() if observed is not None else None,
         }
         return artifacts.write_bundle(folder, writers, manifest, known=bundle_files())
 
@@ -132,6 +139,22 @@ class Bundle:
         if model_type not in self.calibration:
             return self.population
         return f"{self.population} (calibrated to {self.manifest.get('calibration', {}).get('to', 'your channels')})"
+
+    def observed_forecaster(self) -> Any:
+        """The ``forecasting.ObservedForecaster`` (loaded on first use; ``ValueError`` naming ``observed`` when the
+        bundle predates it or its training data had too few series)."""
+        forecaster = self._models.get(OBSERVED_FILE)
+        if forecaster is not None:
+            return forecaster
+        if OBSERVED_FILE not in self.manifest["files"]:
+            raise ValueError(f"observed: the bundle in {self.folder} has no forecaster from observed days "
+                             f"({OBSERVED_FILE}; bundles trained before it existed, or on too few series, lack it); "
+                             "retrain it (python model_update.py train --data SOURCE --artifacts DIR) to use "
+                             "observations")
+        with self._lock:
+            if OBSERVED_FILE not in self._models:
+                self._models[OBSERVED_FILE] = artifacts.load_pickle(self.folder, OBSERVED_FILE, self.manifest)
+            return self._models[OBSERVED_FILE]
 
     @property
     def model_types(self) -> list[str]:

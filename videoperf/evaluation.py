@@ -174,7 +174,8 @@ def predict_under(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.D
 def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed: str = "fast",
              models: Sequence[str] | str = ("ensemble",), predictions_path: str | Path | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
-             observed: pd.DataFrame | None = None, seed: int | None = None) -> dict[str, Any]:
+             observed: pd.DataFrame | None = None, seed: int | None = None,
+             observed_k: int | Sequence[int] | None = None) -> dict[str, Any]:
     """Fit on ``train_snapshots``, predict every video of ``test_snapshots`` at its last observed age.
 
     ``history``: ``"live"`` answers each test video's channel history from every observation made strictly
@@ -183,8 +184,14 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     channel history from the training snapshots only, no level. Returns ``{"metrics": DataFrame,
     "predictions": {model: DataFrame}, "oof": reports, "seconds": ...}``. ``predictions_path``: the CSV of the
     (first) model; further models go to ``<stem>_<model>.csv``.
+    ``observed_k`` (K, or several): also forecast every test video with more than K observations at its last
+    observed age from its first K (``observed_tables``: the bundle's forecaster, Szabo-Huberman and the models
+    before publishing, on the same videos); the result's ``observed`` lists, per K, their metrics and table, and
+    ``predictions_path`` receives those tables (one after the other, ``observed_used`` = K) instead of the
+    models' own.
     """
     check_history(history)
+    observed_ks = check_observed_k(observed_k)
     settings = resolve(speed, models, seed, config, progress)
     start = time.perf_counter()
     overlap = np.intersect1d(train_snapshots["video_id"].unique(), test_snapshots["video_id"].unique())
@@ -200,13 +207,87 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     baselines = baseline_tables(train_snapshots, last, last_targets, history=channels[history])
     table = metrics_table(predictions, baselines)
     written = []
+    found = None
+    if observed_ks:
+        if trained.observed is None:
+            raise ValueError("observed: the training data had too few series to fit the forecaster from observed "
+                             "days")
+        live = channels[history] if channels[history] is not None else trained.history
+        found = []
+        for k in observed_ks:
+            tables_k = observed_tables(trained, test_snapshots, k, live, predictions)
+            found.append({"k": k, "videos": int(len(tables_k["curve"])), "table": tables_k["curve"],
+                          "metrics": metrics_table({"curve": tables_k["curve"]},
+                                                   {name: f for name, f in tables_k.items() if name != "curve"})})
     if predictions_path is not None:
         path = Path(predictions_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        for i, (name, frame) in enumerate(predictions.items()):
+        if found is not None:
+            pd.concat([entry["table"] for entry in found], ignore_index=True).to_csv(path, index=False)
+            written.append(str(path))
+        for i, (name, frame) in enumerate({} if found is not None else predictions.items()):
             target = path if i == 0 else path.with_name(f"{path.stem}_{name}{path.suffix}")
             frame.to_csv(target, index=False)
             written.append(str(target))
     return {"metrics": table, "predictions": predictions, "oof": trained.reports, "trained": trained,
-            "history": history,
+            "history": history, "observed": found,
             "test_videos": int(len(last)), "written": written, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def check_observed_k(k: Any) -> list[int]:
+    """``observed_k``: None (none), a whole number of observations >= 1, or several (sorted, unique)."""
+    if k is None:
+        return []
+    values = list(k) if isinstance(k, (list, tuple)) else [k]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"observed: the number of observations to forecast from must be a whole number >= 1, "
+                             f"got {value!r}")
+    return sorted({int(value) for value in values})
+
+
+def observed_tables(trained: TrainedModels, test_snapshots: pd.DataFrame, k: int, history: ChannelHistory,
+                    predictions: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every test video with more than ``k`` observations, forecast at its last observed age from its first ``k``.
+
+    ``curve``: the bundle's forecaster (``trained.observed``), with the channel statistics of ``history`` as of
+    each publish time; ``szabo_huberman``: the baseline fitted on the same training videos; ``<model> (no
+    observations)``: each model's own prediction (``predictions``) of the same videos. Tables share the
+    layout of a model's (``actual_views``, ``predicted_views``, ``views_lo``, ``views_hi``), plus
+    ``observed_days`` / ``observed_views`` (the k-th observation) in ``curve``."""
+    from videoperf.curve import intervals_from_arrays
+    from videoperf.observed import first_k
+
+    test = prepare_snapshots(test_snapshots)
+    age = (test["observed_at"] - test["published_at"]).dt.total_seconds().to_numpy(float) / _DAY
+    test = test[age > 0].assign(_age=age[age > 0])
+    counts = test.groupby("video_id")["video_id"].transform("size").to_numpy()
+    test = test[counts > k].reset_index(drop=True)
+    iv = intervals_from_arrays(test["video_id"].to_numpy(), test["_age"].to_numpy(), test["views"].to_numpy(float))
+    # Rows, not ``groupby.first()``, which would skip a missing value (hidden likes) for a later row's.
+    first = test.drop_duplicates("video_id", keep="first").set_index("video_id").reindex(iv.video_ids)
+    last = test.drop_duplicates("video_id", keep="last").set_index("video_id").reindex(iv.video_ids)
+    stats = history.stats(first["channel_id"].to_numpy(), first["published_at"].to_numpy())
+    videos = {"channel_avg_views": stats["channel_avg_views"].to_numpy(float),
+              "channel_video_count": stats["channel_video_count"].to_numpy(float),
+              "categories": first["categories"].tolist(), "duration_seconds": first["duration_seconds"].to_numpy(float),
+              "published_at": first["published_at"]}
+    n = len(iv.video_ids)
+    target = last["_age"].to_numpy(float)
+    actual = last["views"].to_numpy(float)
+    found = trained.observed.forecast(first_k(iv, k), first["likes"].to_numpy(float), videos, np.arange(n), target)
+    sh_point, sh_lo, sh_hi = trained.observed.baseline(found.last_age, found.last_views, target, k)
+    base = pd.DataFrame({"video_id": iv.video_ids, "age_days": target, "actual_views": actual})
+    out = {"curve": base.assign(predicted_views=found.point, views_lo=found.lo, views_hi=found.hi,
+                                observed_days=found.last_age, observed_views=found.last_views, observed_used=k,
+                                sh_predicted_views=sh_point, sh_views_lo=sh_lo, sh_views_hi=sh_hi),
+           "szabo_huberman": base.assign(predicted_views=sh_point, views_lo=sh_lo, views_hi=sh_hi)}
+    for name, frame in predictions.items():
+        own = frame.set_index("video_id").reindex(iv.video_ids)
+        columns = [c for c in ("predicted_views", "views_lo", "views_hi") if c in own]
+        prior = base.copy()
+        for column in columns:
+            prior[column] = own[column].to_numpy(float)
+        out["curve"][f"{name}_prior_predicted_views"] = own["predicted_views"].to_numpy(float)
+        out[f"{name} (no observations)"] = prior
+    return out

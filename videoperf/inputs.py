@@ -286,7 +286,8 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
             values.append(check_facts({name: _none_if_nan(value)}, f"rows[{i}].")[name])
         out[name] = values
     frame = pd.DataFrame(out)
-    known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS}
+    known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS,
+                                     *OBSERVED_COLUMNS}
     frame.attrs["ignored_columns"] = [col for col in rows.columns if col not in known]
     return frame
 
@@ -333,3 +334,115 @@ def _none_if_nan(value: Any) -> Any:
         return None if pd.isna(value) else value
     except (TypeError, ValueError):
         return value
+
+
+# ------------------------------------------------------------------------------------- observed days
+MAX_OBSERVATIONS = 1000  # observations of one video
+OBSERVED_COLUMNS = ("observed_days", "observed_views", "observed_likes", "observed_comments")
+MAX_TRAJECTORY_AGES = 1000
+
+
+def check_observed(observed: Any, name: str = "observed") -> dict[str, np.ndarray]:
+    """A published video's observations: a list of ``{"days_since_publish", "views"[, "likes", "comments"]}``.
+
+    Returns arrays ``days``, ``views``, ``likes``, ``comments`` sorted by age (NaN = not given). Each age must be in
+    (0, ``MAX_DAYS``], views, likes and comments finite and >= 0, views must not decrease with age, and one age
+    appears once. An empty list means no observations."""
+    if isinstance(observed, (str, bytes, Mapping)) or not isinstance(observed, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of observations such as [{{'days_since_publish': 1.0, "
+                         f"'views': 52000}}], got {type(observed).__name__} {_show(observed)}")
+    if len(observed) > MAX_OBSERVATIONS:
+        raise ValueError(f"{name}: at most {MAX_OBSERVATIONS} observations, got {len(observed)}")
+    rows = []
+    for i, item in enumerate(observed):
+        where = f"{name}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ValueError(f"{where}: expected a dict with days_since_publish and views, got "
+                             f"{type(item).__name__} {_show(item)}")
+        unknown = sorted(set(item) - {"days_since_publish", "views", "likes", "comments"})
+        if unknown:
+            raise ValueError(f"{where}.{unknown[0]}: unknown key; an observation has days_since_publish, views "
+                             "and optionally likes, comments")
+        for key in ("days_since_publish", "views"):
+            if key not in item or item[key] is None:
+                raise ValueError(f"{where}.{key}: required")
+        days = _number(item["days_since_publish"], f"{where}.days_since_publish")
+        if not 0 < days <= MAX_DAYS:
+            raise ValueError(f"{where}.days_since_publish: must be in (0, {MAX_DAYS:g}] days, got {days!r}")
+        values = [days]
+        for key in ("views", "likes", "comments"):
+            value = _number(item.get(key), f"{where}.{key}", allow_none=key != "views")
+            if value is not None and value < 0:
+                raise ValueError(f"{where}.{key}: must be >= 0, got {value!r}")
+            values.append(math.nan if value is None else value)
+        rows.append(values)
+    table = np.array(rows, dtype=float).reshape(-1, 4)
+    table = table[np.argsort(table[:, 0], kind="stable")]
+    _check_series(table[:, 0], table[:, 1], name)
+    return {"days": table[:, 0], "views": table[:, 1], "likes": table[:, 2], "comments": table[:, 3]}
+
+
+def _check_series(days: np.ndarray, views: np.ndarray, name: str) -> None:
+    """Ages distinct and views non-decreasing in age (cumulative counts cannot fall)."""
+    same = np.flatnonzero(np.diff(days) == 0)
+    if len(same):
+        raise ValueError(f"{name}: two observations at days_since_publish={days[same[0]]!r}; give one per age")
+    fall = np.flatnonzero(np.diff(views) < 0)
+    if len(fall):
+        j = int(fall[0])
+        raise ValueError(f"{name}: views decrease with age ({views[j]:g} at day {days[j]:g}, then {views[j + 1]:g} "
+                         f"at day {days[j + 1]:g}); views are cumulative and cannot fall")
+
+
+def check_ages(ages: Any, name: str = "ages") -> np.ndarray:
+    """Ages in days for a trajectory: a non-empty list of numbers in (0, ``MAX_DAYS``], returned sorted, unique."""
+    if isinstance(ages, (str, bytes, Mapping)) or not isinstance(ages, (list, tuple, np.ndarray, pd.Series)):
+        raise ValueError(f"{name}: expected a list of ages in days, got {type(ages).__name__} {_show(ages)}")
+    if not 0 < len(ages) <= MAX_TRAJECTORY_AGES:
+        raise ValueError(f"{name}: give 1 to {MAX_TRAJECTORY_AGES} ages, got {len(ages)}")
+    out = []
+    for i, value in enumerate(list(ages)):
+        if isinstance(value, np.generic):
+            value = value.item()
+        days = _number(value, f"{name}[{i}]")
+        if not 0 < days <= MAX_DAYS:
+            raise ValueError(f"{name}[{i}]: must be in (0, {MAX_DAYS:g}] days, got {days!r}")
+        out.append(days)
+    return np.unique(np.array(out, dtype=float))
+
+
+def check_observed_rows(rows: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """The latest observation of each batch row, from the columns ``observed_days`` and ``observed_views``
+    (optional ``observed_likes``, ``observed_comments``); None when the batch has neither column. A row with
+    both empty has no observation; one without the other, or a bad value, fails naming ``rows[i].column``."""
+    present = [c for c in OBSERVED_COLUMNS if c in rows.columns]
+    if not present:
+        return None
+    if present and not {"observed_days", "observed_views"} <= set(present):
+        missing = sorted({"observed_days", "observed_views"} - set(present))
+        raise ValueError(f"rows: column(s) {present} given without {missing}; an observation needs both "
+                         "observed_days and observed_views")
+    rows = rows.reset_index(drop=True)
+    out: dict[str, np.ndarray] = {}
+    for column in OBSERVED_COLUMNS:
+        if column not in rows:
+            out[column] = np.full(len(rows), np.nan)
+            continue
+        values = _numeric_column(rows[column])
+        given = rows[column].notna().to_numpy()
+        bad = np.flatnonzero(given & ~(np.isfinite(values) & (values >= 0)))
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"rows[{i}].{column}: expected a finite number >= 0, got {_show(rows[column].iloc[i])}")
+        out[column] = np.where(given, values, np.nan)
+    days, views = out["observed_days"], out["observed_views"]
+    half = np.flatnonzero(np.isfinite(days) != np.isfinite(views))
+    if len(half):
+        i = int(half[0])
+        which = "observed_views" if np.isfinite(days[i]) else "observed_days"
+        raise ValueError(f"rows[{i}].{which}: missing; an observation needs both observed_days and observed_views")
+    bad = np.flatnonzero(np.isfinite(days) & ~((days > 0) & (days <= MAX_DAYS)))
+    if len(bad):
+        i = int(bad[0])
+        raise ValueError(f"rows[{i}].observed_days: must be in (0, {MAX_DAYS:g}] days, got {days[i]!r}")
+    return out

@@ -403,14 +403,15 @@ class CurveForecaster:
         return point
 
     def predict(self, observed: Intervals, level_mean: np.ndarray, level_sd: np.ndarray, video: np.ndarray,
-                target_age: np.ndarray, k: int | np.ndarray | None = None, features: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                target_age: np.ndarray, k: int | np.ndarray | None = None, features: np.ndarray | None = None,
+                curves: Curves | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point forecast and interval of the views of video code ``video`` at ``target_age``.
 
         ``observed`` holds the observations each video is conditioned on (``first_k`` of a series, or a
         caller's points); the forecast is anchored on each video's last one. ``k``: observations used per
         forecast (default: counted from ``observed``), which picks the conformal cell. ``features``: per video,
-        as given to ``fit``.
+        as given to ``fit``. ``curves``: ``condition(observed, level_mean, level_sd, features)`` when the caller
+        already has it (not recomputed).
         """
         video = np.asarray(video, dtype=np.int64)
         target_age = np.asarray(target_age, dtype=float)
@@ -421,7 +422,8 @@ class CurveForecaster:
             is_last = np.r_[observed.video[1:] != observed.video[:-1], True]
             last_age[observed.video[is_last]] = observed.end[is_last]
             last_views[observed.video[is_last]] = observed.end_views[is_last]
-        curves = self.condition(observed, level_mean, level_sd, features)
+        if curves is None:
+            curves = self.condition(observed, level_mean, level_sd, features)
         k_used = counts[video] if k is None else np.broadcast_to(k, video.shape)
         return _monotone_interval(
             lambda age: self._corrected(curves, video, last_age[video], last_views[video], age, k_used),

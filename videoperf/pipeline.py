@@ -18,6 +18,7 @@ from videoperf.config import Config
 from videoperf.content_features import ContentEncoder
 from videoperf.data import data_fingerprint
 from videoperf.features import FeatureBuilder, TrainingFeatures, video_table
+from videoperf.forecasting import ObservedForecaster
 from videoperf.population import training_population
 from videoperf.registry import FAMILIES
 from videoperf.settings import TrainSettings
@@ -53,6 +54,7 @@ class TrainedModels:
     fingerprint: dict[str, object]
     seconds: float = 0.0
     population: dict[str, object] | None = None  # ``population.training_population`` of the training data
+    observed: object | None = None   # ``forecasting.ObservedForecaster`` (None: too few series to fit one)
 
     @property
     def history(self) -> ChannelHistory:
@@ -89,5 +91,21 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings) -> TrainedMod
     fitted, reports = {}, {}
     for name in settings.models:
         fitted[name], reports[name] = FAMILIES[name].fit(ctx)
+    observed = fit_observed(ctx)
     return TrainedModels(features, training, fitted, reports, settings, fingerprint,
-                         round(time.perf_counter() - start, 1), population)
+                         round(time.perf_counter() - start, 1), population, observed)
+
+
+def fit_observed(ctx: TrainContext) -> ObservedForecaster | None:
+    """The forecaster from observed days (``videoperf.forecasting``) on the training videos' series; None (and a
+    warning) when they are too few to fit it, so that such a bundle predicts as before and refuses ``observed=``."""
+    start = time.perf_counter()
+    try:
+        forecaster = ObservedForecaster(coverage=ctx.settings.config.prediction.interval_coverage,
+                                        seed=ctx.settings.seed).fit(ctx.snapshots, ctx.training.history)
+    except ValueError as error:
+        logger.warning("no forecaster from observed days: %s", error)
+        return None
+    logger.info("forecaster from observed days fitted on %d videos in %.1f s", forecaster.n_videos_,
+                time.perf_counter() - start)
+    return forecaster

@@ -289,3 +289,34 @@ def backtest_horizons(cells: pd.DataFrame, nominal: float = 0.8) -> Figure:
         ax.set(xlabel="months after the training cut", ylabel=label, title=title,
                xticks=sorted(data["months_ahead"].unique()))
     return _finish(fig, "Rolling-origin backtest: how the models hold up after training")
+
+
+@_styled
+def observed_forecasts(examples: list[dict[str, object]]) -> Figure:
+    """Forecasts from observed days (``report.observed_examples``): the observations used (black), the forecast
+    and its interval band, and what was observed later (orange), one panel per video, on log axes."""
+    n_cols = 2
+    n_rows = max(1, int(np.ceil(len(examples) / n_cols)))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(11, 3.4 * n_rows), squeeze=False)
+    for ax, example in zip(axes.ravel(), examples):
+        points = pd.DataFrame(example["trajectory"]["points"])
+        # Up to the last observation the forecast holds the last observed views: drawn from there on only.
+        points = points[points["days_since_publish"] >= example["trajectory"].get("last_observed_days", 0.0)]
+        ax.fill_between(points["days_since_publish"], points["views_lo"], points["views_hi"], color="#457b9d",
+                        alpha=0.2, lw=0, label="80% interval")
+        ax.plot(points["days_since_publish"], points["views"], color="#457b9d", lw=1.8, label="forecast")
+        used, later = example["used"], example["later"]
+        ax.scatter(used["age_days"], used["views"], color="black", s=30, zorder=3, label="observed (used)")
+        ax.scatter(later["age_days"], later["views"], color="#e76f51", s=22, zorder=3, label="observed later")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(_COUNT)
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(mticker.NullFormatter())
+        ax.set(xlabel="age (days)", ylabel="views", title=str(example["title"])[:48])
+    if examples:
+        axes[0, 0].legend(loc="lower right", fontsize=8)
+    for ax in axes.ravel()[len(examples):]:
+        ax.axis("off")
+    return _finish(fig, "Forecast from the first observed days (black), 80% band, and what came later")

@@ -3,6 +3,11 @@
 Each function checks ``model_type`` first, then loads the bundle (``bundle.load_bundle``: cached per folder),
 validates the input with ``videoperf.inputs`` (bad input: a ``ValueError`` naming the argument), runs one model
 pass (``Bundle.predict_frame``) and returns plain Python values (``videoperf.plain``).
+
+Observations of a published video (``observed=`` in a call, the ``observed_*`` columns of a batch) replace the
+views and interval by the bundle's forecaster from observed days (``Bundle.observed_forecaster``,
+``videoperf.forecasting``), read only when some request has observations; ``trajectory`` gives the views at many
+ages. Requests without observations take exactly the path they took before.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from videoperf import inputs
-from videoperf.bundle import GC_PAUSE_ROWS, Bundle, collector_paused, load_bundle
+from videoperf.bundle import GC_PAUSE_ROWS, OBSERVED_FILE, Bundle, collector_paused, load_bundle
 from videoperf.plain import plain
 
 # The evaluation tables say predicted_<target>; a single prediction names the target itself.
@@ -26,9 +32,16 @@ def predict_one(model_type: str, arguments: dict[str, Any], artifacts_dir: str |
     """What ``predict.predict_performance(**arguments, model_type=model_type)`` returns."""
     model_type = inputs.check_model_type(model_type)
     bundle = load_bundle(artifacts_dir)
+    observed = arguments.get("observed")
+    if "observed" in arguments:
+        arguments = {key: value for key, value in arguments.items() if key != "observed"}
     request = inputs.check_request(**arguments, default_days=bundle.default_days)
+    series = None if observed is None else inputs.check_observed(observed)
     predicted = bundle.predict_frame(_columns([request]), model_type)
-    return _result(_records(predicted)[0], request, model_type, bundle)
+    result = _result(_records(predicted)[0], request, model_type, bundle)
+    if series is not None:
+        _with_observed([result], [request], [series], bundle)
+    return result
 
 
 def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: str | os.PathLike | None = None
@@ -39,18 +52,33 @@ def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: s
     bundle = load_bundle(artifacts_dir)
     out: list[dict[str, Any] | ValueError] = []
     valid: list[tuple[int, dict[str, Any]]] = []
+    series: dict[int, dict[str, np.ndarray]] = {}  # call -> its observations (``observed=``)
     for i, call in enumerate(calls):
         try:
+            if isinstance(call, dict) and "observed" in call:
+                observed, call = call["observed"], {k: v for k, v in call.items() if k != "observed"}
+                if observed is not None:
+                    series[i] = inputs.check_observed(observed)
             valid.append((i, inputs.check_request(**call, default_days=bundle.default_days)))
             out.append(ValueError("unset"))
         except ValueError as error:
+            series.pop(i, None)
             out.append(error)
         except TypeError as error:  # a required argument missing, or not a dict of arguments
+            series.pop(i, None)
             out.append(ValueError(f"arguments: {error}"))
     if valid:
         predicted = bundle.predict_frame(_columns([request for _, request in valid]), model_type)
         for (i, request), row in zip(valid, _records(predicted)):
             out[i] = _result(row, request, model_type, bundle)
+    if series:
+        chosen = [(i, request) for i, request in valid if i in series]
+        try:
+            _with_observed([out[i] for i, _ in chosen], [r for _, r in chosen], [series[i] for i, _ in chosen],
+                           bundle)
+        except ValueError as error:  # a bundle without the forecaster: every call with observations fails
+            for i, _ in chosen:
+                out[i] = error
     return out
 
 
@@ -70,6 +98,9 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     if "video_id" in rows:
         predicted.insert(0, "video_id", rows["video_id"].to_numpy())
     predicted["days_since_publish"] = requests["age_days"].to_numpy()
+    observed = inputs.check_observed_rows(rows)
+    if observed is not None:
+        predicted = _rows_with_observed(predicted, requests, observed, bundle)
     return predicted
 
 
@@ -117,3 +148,146 @@ def _result(row: dict[str, Any], request: dict[str, Any], model_type: str, bundl
     out.update({"model_type": model_type, "days_since_publish": float(request["age_days"]),
                 "published_at": request["published_at"].isoformat()})
     return out
+
+
+# ------------------------------------------------------------------------------------- observed days
+DEFAULT_TRAJECTORY_AGES = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0, 90.0, 120.0,
+                           180.0, 270.0, 365.0)
+_VIDEO_COLUMNS = ("channel_avg_views", "channel_video_count", "categories", "duration_seconds", "published_at")
+
+
+def _video_columns(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the forecaster reads of validated requests, as columns."""
+    return {name: [request[name] for request in requests] for name in _VIDEO_COLUMNS}
+
+
+def _forecast(bundle: Bundle, videos: dict[str, Any], series: list[dict[str, np.ndarray]],
+              ages: list[np.ndarray]) -> Any:
+    """The forecaster's ``Forecast`` of video i (row i of the columns ``videos``) at ``ages[i]`` from its
+    observations ``series[i]`` (non-empty)."""
+    from videoperf.curve import intervals_from_arrays
+
+    forecaster = bundle.observed_forecaster()
+    sizes = [len(s["days"]) for s in series]
+    observed = intervals_from_arrays(np.repeat(np.arange(len(series)), sizes),
+                                     np.concatenate([s["days"] for s in series]),
+                                     np.concatenate([s["views"] for s in series]))
+    videos = dict(videos)
+    for name in ("channel_avg_views", "channel_video_count", "duration_seconds"):
+        videos[name] = np.asarray(videos[name], dtype=float)
+    first_likes = np.array([s["likes"][0] for s in series], dtype=float)
+    video = np.repeat(np.arange(len(series)), [len(a) for a in ages])
+    return forecaster.forecast(observed, first_likes, videos, video, np.concatenate(ages))
+
+
+def _basis(forecaster: Any, used: int) -> str:
+    return (f"lifecycle curve ({forecaster.shape}) conditioned on {used} observation(s); shape and level prior "
+            "fitted on the training videos' series (videoperf.forecasting)")
+
+
+def _with_observed(results: list[dict[str, Any]], requests: list[dict[str, Any]],
+                   series: list[dict[str, np.ndarray]], bundle: Bundle) -> None:
+    """Replace the views and interval of each result by the forecast from its observations (in place); the
+    model's own prediction stays as ``prior_predicted_views`` / ``prior_views_lo`` / ``prior_views_hi``."""
+    for result in results:
+        for key, prior in (("predicted_views", "prior_predicted_views"), ("views_lo", "prior_views_lo"),
+                           ("views_hi", "prior_views_hi")):
+            if key in result:
+                result[prior] = result[key]
+    seen = [i for i, s in enumerate(series) if len(s["days"])]
+    for i in set(range(len(results))) - set(seen):
+        results[i].update({"observed_used": 0, "forecast_basis": "model (no observations)"})
+    if not seen:
+        return
+    forecaster = bundle.observed_forecaster()
+    ages = [np.array([requests[i]["age_days"]]) for i in seen]
+    found = _forecast(bundle, _video_columns([requests[i] for i in seen]), [series[i] for i in seen], ages)
+    stages = found.curves.stage(np.concatenate(ages))
+    for j, i in enumerate(seen):
+        used = int(found.used[j])
+        results[i].update({
+            "predicted_views": float(found.point[j]), "views_lo": float(found.lo[j]), "views_hi": float(found.hi[j]),
+            "interval_coverage": forecaster.coverage, "observed_used": used,
+            "last_observed_days": float(found.last_age[j]), "last_observed_views": float(found.last_views[j]),
+            "curve_stage": stages[j], "curve_time_to_peak_days": float(found.curves.time_to_peak[j]),
+            "forecast_basis": _basis(forecaster, used)})
+
+
+def _rows_with_observed(predicted: pd.DataFrame, requests: pd.DataFrame, observed: dict[str, np.ndarray],
+                        bundle: Bundle) -> pd.DataFrame:
+    """``predict_rows``' table with the rows that carry an observation forecast from it (one observation each)."""
+    has = np.isfinite(observed["observed_days"])
+    predicted["prior_predicted_views"] = predicted["predicted_views"].to_numpy()
+    predicted["observed_days"] = observed["observed_days"]
+    predicted["observed_views"] = observed["observed_views"]
+    predicted["observed_used"] = has.astype(int)
+    if not has.any():
+        return predicted
+    rows = np.flatnonzero(has)
+    videos = {name: [values[i] for i in rows] for name, values in
+              ((name, requests[name].tolist()) for name in _VIDEO_COLUMNS)}
+    series = [{"days": observed["observed_days"][i:i + 1], "views": observed["observed_views"][i:i + 1],
+               "likes": observed["observed_likes"][i:i + 1]} for i in rows]
+    ages = requests["age_days"].to_numpy(float)[rows]
+    found = _forecast(bundle, videos, series, [ages[j:j + 1] for j in range(len(rows))])
+    for column, values in (("predicted_views", found.point), ("views_lo", found.lo), ("views_hi", found.hi)):
+        if column in predicted:
+            predicted[column] = predicted[column].astype(float)
+            predicted.loc[rows, column] = values
+    return predicted
+
+
+def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
+               artifacts_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What ``predict.predict_trajectory`` returns: views, 80% interval and stage at each age in ``ages``.
+
+    With observations (``arguments["observed"]``) from the forecaster from observed days; without, the model's
+    predictions at each age, made non-decreasing in age (a running maximum), with the stage of the curve of the
+    training videos' typical shape. Views never decrease with age and are never below the last observed views."""
+    model_type = inputs.check_model_type(model_type)
+    bundle = load_bundle(artifacts_dir)
+    arguments = dict(arguments)
+    observed = arguments.pop("observed", None)
+    arguments.pop("days_since_publish", None)
+    grid = inputs.check_ages(DEFAULT_TRAJECTORY_AGES if ages is None else ages)
+    request = inputs.check_request(**arguments, default_days=bundle.default_days)
+    series = None if observed is None else inputs.check_observed(observed)
+    out: dict[str, Any] = {"model_type": model_type, "published_at": request["published_at"].isoformat(),
+                           "interval_coverage": bundle.coverage,
+                           "model_age_days": plain(bundle.model_age_days([request["published_at"]])[0]),
+                           "population": bundle.population_label(model_type)}
+    if series is not None and len(series["days"]):
+        forecaster = bundle.observed_forecaster()
+        found = _forecast(bundle, _video_columns([request]), [series], [grid])
+        point, lo, hi = found.point, found.lo, found.hi
+        stage = found.curves.stage(grid)
+        used = int(found.used[0])
+        out.update({"observed_used": used, "last_observed_days": float(found.last_age[0]),
+                    "last_observed_views": float(found.last_views[0]),
+                    "time_to_peak_days": float(found.curves.time_to_peak[0]),
+                    "interval_coverage": forecaster.coverage, "basis": _basis(forecaster, used)})
+    else:
+        frame = bundle.predict_frame(_columns([{**request, "age_days": float(age)} for age in grid]), model_type)
+        point = frame["predicted_views"].to_numpy(float)
+        lo = frame["views_lo"].to_numpy(float) if "views_lo" in frame else np.full(len(grid), np.nan)
+        hi = frame["views_hi"].to_numpy(float) if "views_hi" in frame else np.full(len(grid), np.nan)
+        stage = _prior_stage(bundle, grid, frame)
+        out.update({"observed_used": 0, "basis": f"{model_type} predictions at each age, made non-decreasing in age"})
+    point = np.maximum.accumulate(point)
+    lo, hi = np.maximum.accumulate(np.minimum(lo, point)), np.maximum.accumulate(np.maximum(hi, point))
+    out["points"] = [{"days_since_publish": float(a), "views": float(p), "views_lo": plain(lo_), "views_hi": plain(hi_),
+                      "stage": plain(s)} for a, p, lo_, hi_, s in zip(grid, point, lo, hi, stage)]
+    return out
+
+
+def _prior_stage(bundle: Bundle, ages: np.ndarray, frame: pd.DataFrame) -> list[Any]:
+    """Stage at each age without observations: the curve of the training videos' typical shape (the
+    forecaster's prior), else the model's own stage head, else unknown."""
+    if OBSERVED_FILE in bundle.manifest["files"]:
+        from videoperf.curve import stage_at
+
+        prior = bundle.observed_forecaster().curve_.prior_
+        return list(stage_at(ages, np.full(len(ages), np.exp(prior.log_tp_mean))))
+    if "predicted_lifecycle_stage" in frame:
+        return list(frame["predicted_lifecycle_stage"])
+    return [None] * len(ages)

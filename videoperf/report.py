@@ -191,3 +191,46 @@ def backtest_cells(settings: RunSettings, snapshots: pd.DataFrame) -> pd.DataFra
     cells = backtest.cells_frame(result)
     return cells[cells["history"] == "live"].reset_index(drop=True)
 
+
+
+def observed_examples(test: pd.DataFrame, observed: pd.DataFrame, artifacts_dir: str | Path, k: int = 2,
+                      n_videos: int = 4, model_type: str = "ensemble", seed: int = 0) -> list[dict[str, Any]]:
+    """A few test videos with more than ``k`` + 2 observations, each forecast from its first ``k`` by the saved
+    bundle (``predict.predict_trajectory`` through ``videoperf.predictions``), with what was observed later.
+
+    ``observed``: every snapshot a deployed system has (the channel statistics of each video as of its publish
+    time come from it). Each item: ``video_id``, ``title``, ``used`` and ``later`` (``age_days``, ``views``) and
+    the ``trajectory``."""
+    from videoperf.bundle import load_bundle
+    from videoperf.pipeline import prepare_snapshots
+    from videoperf.predictions import trajectory
+
+    series = prepare_snapshots(test)
+    series = series.assign(age_days=(series["observed_at"] - series["published_at"]).dt.total_seconds() / 86400.0)
+    series = series[series["age_days"] > 0]
+    sizes = series.groupby("video_id").size()
+    candidates = np.asarray(sizes.index[sizes > k + 2])
+    if not len(candidates):
+        raise ValueError(f"test: no video has more than {k + 2} observations")
+    chosen = np.random.default_rng(seed).choice(candidates, size=min(n_videos, len(candidates)), replace=False)
+    history = load_bundle(artifacts_dir).features.channel_history(prepare_snapshots(observed))
+    out = []
+    for video_id in chosen:
+        rows = series[series["video_id"] == video_id]
+        first = rows.iloc[0]
+        stats = history.stats([first["channel_id"]], [first["published_at"]]).iloc[0]
+        request = {"title": first["title"], "tags": list(first["tags"]), "categories": list(first["categories"]),
+                   "duration_seconds": _number_or_none(first["duration_seconds"]),
+                   "channel_avg_views": _number_or_none(stats["channel_avg_views"]),
+                   "channel_video_count": float(stats["channel_video_count"]), "published_at": first["published_at"],
+                   "observed": [{"days_since_publish": float(r.age_days), "views": float(r.views),
+                                 "likes": _number_or_none(r.likes)} for r in rows.iloc[:k].itertuples()]}
+        ages = np.geomspace(0.25, max(30.0, 2.0 * float(rows["age_days"].max())), 40)
+        out.append({"video_id": video_id, "title": first["title"], "used": rows.iloc[:k][["age_days", "views"]],
+                    "later": rows.iloc[k:][["age_days", "views"]],
+                    "trajectory": trajectory(model_type, request, list(ages), artifacts_dir)})
+    return out
+
+
+def _number_or_none(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)

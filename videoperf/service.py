@@ -14,7 +14,15 @@ Endpoints (JSON in, JSON out):
   result dict (``predicted_views``, ``views_lo`` / ``views_hi``, ...). Concurrent calls share model passes
   (``predictions.predict_calls``, see ``_MicroBatcher``), equal to one call each up to float rounding;
 * ``POST /predict/batch`` - ``{"model_type": ..., "items": [...]}`` with at most ``MAX_BATCH_ITEMS`` videos;
-  returns ``{"model_type", "count", "predictions": [...]}``, one row of ``predict.predict_batch`` per item.
+  returns ``{"model_type", "count", "predictions": [...]}``, one row of ``predict.predict_batch`` per item
+  (an item's latest observation as ``observed_days``, ``observed_views``, optional ``observed_likes``,
+  ``observed_comments``);
+* ``POST /trajectory`` - the arguments of ``predict.predict_trajectory`` (``TrajectoryRequest``: a video,
+  optional ``observed`` and ``ages``); returns its result (``points`` with views, interval and stage per age).
+
+``/predict`` takes ``observed`` too (a list of ``{"days_since_publish", "views", "likes", "comments"}``): the
+forecast from observed days (``predict.predict_performance(observed=...)``). Requests without it take the same
+path as before.
 
 Security and bounds: binds to 127.0.0.1 unless told otherwise. When ``VIDEOPERF_API_KEY`` is set, every request
 but ``/health`` must carry it in the ``X-API-Key`` header (compared in constant time), else 401. Bodies over
@@ -90,16 +98,41 @@ class VideoIn(BaseModel):
     is_live: bool | None = None
 
 
+class ObservationIn(BaseModel):
+    """One observation of a published video (``videoperf.inputs.check_observed`` decides the values)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    days_since_publish: float
+    views: float
+    likes: float | None = None
+    comments: float | None = None
+
+
+_Observations = Annotated[list[ObservationIn], Field(max_length=_inputs.MAX_OBSERVATIONS)]
+
+
 class PredictRequest(VideoIn):
-    """``POST /predict``: one video and the model to use."""
+    """``POST /predict``: one video and the model to use; ``observed``: its observations so far, if published."""
 
     model_type: _Short = "ensemble"
+    observed: _Observations | None = None
+
+
+class TrajectoryRequest(PredictRequest):
+    """``POST /trajectory``: a video, its observations (optional) and the ages in days (default 0.25 ... 365)."""
+
+    ages: Annotated[list[float], Field(max_length=_inputs.MAX_TRAJECTORY_AGES)] | None = None
 
 
 class BatchItem(VideoIn):
-    """One video of a batch, with an optional id echoed back."""
+    """One video of a batch, with an optional id echoed back and its latest observation, if published."""
 
     video_id: _Short | None = None
+    observed_days: float | None = None
+    observed_views: float | None = None
+    observed_likes: float | None = None
+    observed_comments: float | None = None
 
 
 class BatchRequest(BaseModel):
@@ -357,6 +390,8 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     async def predict_one(request: PredictRequest) -> Any:
         """One video: the arguments of ``predict_performance``; returns its result."""
         values = request.model_dump()
+        if values["observed"] is None:
+            del values["observed"]  # the hot path: a request without observations is predicted as before
         try:
             if batcher is not None:
                 result = await batcher.submit(values)
@@ -373,14 +408,28 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     async def predict_many(request: BatchRequest) -> Any:
         """Up to ``MAX_BATCH_ITEMS`` videos with one model; one row of ``predict_batch`` per item."""
         rows = pd.DataFrame([item.model_dump() for item in request.items], columns=list(BatchItem.model_fields))
-        if rows["video_id"].isna().all():
-            rows = rows.drop(columns="video_id")
+        for column in ("video_id", *_inputs.OBSERVED_COLUMNS):
+            if rows[column].isna().all():
+                rows = rows.drop(columns=column)
         try:
             frame = await run(_predictions.predict_rows, rows, request.model_type, artifacts_dir)
         except Exception as error:  # noqa: BLE001
             return _failure(error, batch=True)
         predictions = _records(frame)
         return {"model_type": request.model_type, "count": len(predictions), "predictions": predictions}
+
+    @app.post("/trajectory")
+    async def trajectory(request: TrajectoryRequest) -> Any:
+        """The views, 80% interval and stage at each age (``predict_trajectory``), with or without observations."""
+        values = request.model_dump()
+        model_type, ages = values.pop("model_type"), values.pop("ages")
+        if values["observed"] is None:
+            del values["observed"]
+        try:
+            result = await run(_predictions.trajectory, model_type, values, ages, artifacts_dir)
+        except Exception as error:  # noqa: BLE001
+            return _failure(error)
+        return JSONResponse(jsonable(result))
 
     app.add_middleware(_Guard, api_key=key, max_body=max_body)
     app.state.api_key_required = key is not None
