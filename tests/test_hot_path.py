@@ -104,6 +104,22 @@ def test_one_thread_learners_equal_their_threaded_predictions(folder):
     np.testing.assert_allclose(model.base_predictions(X, n_threads=1), model.base_predictions(X), rtol=1e-12)
 
 
+def test_learners_the_stack_gives_no_weight_are_skipped_without_changing_a_bit(folder, monkeypatch):
+    import copy
+
+    model = copy.deepcopy(predict.load_bundle(folder).model("ensemble"))
+    model.meta_.coef_ = np.array(model.meta_.coef_, dtype=float)
+    names = list(model.models_)
+    model.meta_.coef_[names.index("catboost")] = 0.0  # as the non-negative Ridge leaves an untrusted learner
+    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=6), 7.0))
+    assert model.unweighted_learners() == {"catboost"}
+    for rows in (X.iloc[:1], X.iloc[:9], X):  # small batches (flat trees) and a large one
+        expected = model.base_predictions(rows) @ model.meta_.coef_ + model.meta_.intercept_
+        with monkeypatch.context() as patch:
+            patch.setattr(model.models_["catboost"], "predict", lambda *a, **k: pytest.fail("catboost ran"))
+            np.testing.assert_array_equal(model.predict(rows), expected)
+
+
 def test_batch_validation_reports_the_first_bad_row_as_before():
     rows = _rows(20)
     rows.at[7, "tags"] = ["ok", 3]

@@ -239,19 +239,22 @@ class StackingEnsemble:
             self._one_thread_xgboost = booster
         return booster
 
-    def base_predictions(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    def base_predictions(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None,
+                         skip: frozenset[str] = frozenset()) -> np.ndarray:
         """One column per base learner (the meta-learner's inputs).
 
         ``n_threads=1``: every learner on one thread (the bundle predicts large batches as chunks, two at a
         time); ``None``: the libraries' own threading. Small batches always run on one thread: starting threads
-        for a few rows costs more than the rows."""
+        for a few rows costs more than the rows. Learners named in ``skip`` are not run: their column is 0."""
         matrix = _as_matrix(X, self.feature_names_)
         small = len(matrix) < SMALL_BATCH
         one = small or n_threads == 1
         trees = self._small_batch_trees() if small else {}
         columns = []
         for name, model in self.models_.items():
-            if name == "random_forest" and name in trees:
+            if name in skip:
+                columns.append(np.zeros(len(matrix)))
+            elif name == "random_forest" and name in trees:
                 columns.append(np.mean(trees[name].leaf_values(matrix), axis=0))
             elif name == "hist_gradient_boosting" and name in trees:
                 columns.append(model._baseline_prediction.ravel()[0] + trees[name].leaf_values(matrix).sum(axis=0))
@@ -274,9 +277,17 @@ class StackingEnsemble:
                 columns.append(model.predict(matrix))
         return np.column_stack(columns)
 
+    def unweighted_learners(self) -> frozenset[str]:
+        """Base learners whose meta-learner weight is exactly 0 (the weights are non-negative, so a learner the
+        stack does not trust gets 0): their predictions cannot change the stack's, so ``predict`` skips them."""
+        return frozenset(name for name, weight in zip(self.models_, self.meta_.coef_) if weight == 0.0)
+
     def predict(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
-        """Predicted log1p(views)."""
-        base = self.base_predictions(X, n_threads)
+        """Predicted log1p(views).
+
+        A learner with weight 0 is not run and its column is 0 instead of its (finite) prediction: 0 times
+        either is 0, so the product below, and every prediction, is bit for bit what running it would give."""
+        base = self.base_predictions(X, n_threads, skip=self.unweighted_learners())
         return base @ self.meta_.coef_ + self.meta_.intercept_  # Ridge.predict without its input checks
 
     def predict_interval(self, X: pd.DataFrame, n_threads: int | None = None
