@@ -105,19 +105,55 @@ def test_one_thread_learners_equal_their_threaded_predictions(folder):
 
 
 def test_learners_the_stack_gives_no_weight_are_skipped_without_changing_a_bit(folder, monkeypatch):
-    import copy
-
-    model = copy.deepcopy(predict.load_bundle(folder).model("ensemble"))
+    model = copy_of_ensemble(folder)
     model.meta_.coef_ = np.array(model.meta_.coef_, dtype=float)
     names = list(model.models_)
     model.meta_.coef_[names.index("catboost")] = 0.0  # as the non-negative Ridge leaves an untrusted learner
     X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=6), 7.0))
     assert model.unweighted_learners() == {"catboost"}
-    for rows in (X.iloc[:1], X.iloc[:9], X):  # small batches (flat trees) and a large one
-        expected = model.base_predictions(rows) @ model.meta_.coef_ + model.meta_.intercept_
+    # small batches (flat trees) and a large one; one thread: a threaded forest sums its trees in varying order
+    for rows in (X.iloc[:1], X.iloc[:9], X):
+        expected = model.base_predictions(rows, n_threads=1) @ model.meta_.coef_ + model.meta_.intercept_
         with monkeypatch.context() as patch:
             patch.setattr(model.models_["catboost"], "predict", lambda *a, **k: pytest.fail("catboost ran"))
-            np.testing.assert_array_equal(model.predict(rows), expected)
+            np.testing.assert_array_equal(model.predict(rows, n_threads=1), expected)
+
+
+def test_flat_xgboost_trees_predict_what_xgboost_does_bit_for_bit(folder):
+    import json
+
+    from videoperf.ensemble import XGB_FLAT_ROWS, _as_matrix
+    from videoperf.fast_trees import xgboost_arrays
+
+    model = copy_of_ensemble(folder)
+    xgb = model.models_["xgboost"]
+    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(400, seed=8), 7.0))
+    matrix = _as_matrix(X, model.feature_names_)
+    matrix[::5, : matrix.shape[1] // 2] = np.nan  # missing values go the trained default way
+    # values exactly at a split go right in XGBoost (value < split goes left): put some rows on the splits
+    trees = json.loads(xgb.get_booster().save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
+    for i, tree in enumerate(trees[:100]):
+        for node in range(0, len(tree["left_children"]), 3):
+            if tree["left_children"][node] != -1:
+                matrix[200 + i, tree["split_indices"][node]] = np.float32(tree["split_conditions"][node])
+    flat = xgboost_arrays(xgb)
+    assert flat is not None
+    expected = xgb.get_booster().inplace_predict(matrix, predict_type="value", missing=np.nan,
+                                                 validate_features=False)
+    np.testing.assert_array_equal(flat.predict(matrix), expected)
+    # through the ensemble: the first small call uses XGBoost, later ones the flat copy; every one the same
+    rows = X.iloc[:XGB_FLAT_ROWS]
+    first = model.predict(rows)
+    assert model._xgboost_tiny_batch(xgb) is not None
+    for _ in range(2):
+        np.testing.assert_array_equal(model.predict(rows), first)
+
+
+def copy_of_ensemble(folder):
+    """A private copy of the bundle's ensemble (tests change its lazily built parts or its weights)."""
+    import copy
+
+    return copy.deepcopy(predict.load_bundle(folder).model("ensemble"))
 
 
 def test_batch_validation_reports_the_first_bad_row_as_before():

@@ -28,7 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from videoperf.config import EnsembleConfig
-from videoperf.fast_trees import TreeArrays, boosting_arrays, forest_arrays
+from videoperf.fast_trees import FloatTrees, TreeArrays, boosting_arrays, forest_arrays, xgboost_arrays
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.metrics import mae, r2, spearman
 from videoperf.progress import progress as progress_bar
@@ -40,6 +40,7 @@ N_JOBS = 2
 # Below this many rows, a prediction spread over threads or walked tree by tree in Python costs more than the
 # trees themselves: the forest and the histogram booster go through ``videoperf.fast_trees``, LightGBM one thread.
 SMALL_BATCH = 2000
+XGB_FLAT_ROWS = 8  # up to this many rows XGBoost's trees are walked as flat arrays (``_xgboost_tiny_batch``)
 
 
 def _optional(module: str) -> Any | None:
@@ -218,6 +219,7 @@ class StackingEnsemble:
         state = dict(self.__dict__)
         state.pop("_tree_arrays", None)  # rebuilt from the learners on first use
         state.pop("_one_thread_xgboost", None)
+        state.pop("_xgboost_flat", None)
         return state
 
     def _small_batch_trees(self) -> dict[str, TreeArrays]:
@@ -238,6 +240,19 @@ class StackingEnsemble:
             booster.set_param({"nthread": 1})
             self._one_thread_xgboost = booster
         return booster
+
+    def _xgboost_tiny_batch(self, model: Any) -> FloatTrees | None:
+        """XGBoost's trees as flat arrays for batches of at most ``XGB_FLAT_ROWS`` rows (``fast_trees.FloatTrees``:
+        bit for bit XGBoost's float32 predictions; XGBoost's own call costs ~0.5 ms of fixed work per call, more
+        than walking 300 trees for a row). Reading the trees from the booster's JSON costs ~0.1 s once, so it is
+        done on the second small call: a process that predicts once (the command line) does not pay for it."""
+        flat = self.__dict__.get("_xgboost_flat")
+        if flat is None:  # the first small call: XGBoost predicts; the next builds the arrays
+            self._xgboost_flat = "next"
+            return None
+        if flat == "next":
+            flat = self._xgboost_flat = xgboost_arrays(model) or False
+        return flat or None
 
     def base_predictions(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None,
                          skip: frozenset[str] = frozenset()) -> np.ndarray:
@@ -260,6 +275,8 @@ class StackingEnsemble:
                 columns.append(model._baseline_prediction.ravel()[0] + trees[name].leaf_values(matrix).sum(axis=0))
             elif name == "lightgbm" and one:
                 columns.append(model.booster_.predict(matrix, num_threads=1))
+            elif name == "xgboost" and len(matrix) <= XGB_FLAT_ROWS and (flat := self._xgboost_tiny_batch(model)):
+                columns.append(flat.predict(matrix))
             elif name == "xgboost" and one:
                 columns.append(self._xgboost_one_thread(model).inplace_predict(
                     matrix, iteration_range=model._get_iteration_range(None), predict_type="value",
