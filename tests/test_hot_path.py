@@ -191,3 +191,27 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
         layer.weight.mul_(2.0)  # a changed weight is cast again
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
+
+
+def test_a_few_texts_run_on_one_torch_thread_and_the_count_comes_back():
+    import torch
+
+    from videoperf.text_encoders import FEW_TEXTS, load_encoder, one_thread_for
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        encoder = load_encoder("tiny")
+        texts = [f"title {i} | tag{i} | Music" for i in range(3)]
+        threaded = encoder.embed(texts)
+        with one_thread_for(len(texts)):
+            assert torch.get_num_threads() == 1
+            with one_thread_for(1):  # nested: one change, undone by the outer block
+                pass
+            assert torch.get_num_threads() == 1
+            np.testing.assert_array_equal(encoder.embed(texts), threaded)
+        assert torch.get_num_threads() == 2
+        with one_thread_for(FEW_TEXTS + 1):  # a batch keeps the threads
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
