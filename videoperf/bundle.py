@@ -111,7 +111,13 @@ class Bundle:
     def load(cls, folder: str | os.PathLike) -> Bundle:
         """Verify every hash of ``folder``'s manifest, then load the feature pipeline (models wait for first use)."""
         folder = Path(folder)
-        manifest = artifacts.verify_bundle(folder, required=SHARED_FILES, libraries=SHARED_LIBRARIES)
+        # Hashing every file (C, without the interpreter lock) runs beside importing the modules the feature
+        # pipeline unpickles into (Python: scikit-learn, SciPy): on two cores it costs a fresh process no time.
+        # Importing our own modules trusts nothing; nothing is unpickled before every hash is checked.
+        with ThreadPoolExecutor(1, thread_name_prefix="videoperf-verify") as pool:
+            verified = pool.submit(artifacts.verify_bundle, folder, required=SHARED_FILES, libraries=SHARED_LIBRARIES)
+            import videoperf.features  # noqa: F401
+            manifest = verified.result()
         calibration = (artifacts.load_pickle(folder, CALIBRATION_FILE, manifest)
                        if CALIBRATION_FILE in manifest["files"] else None)
         return cls(folder, manifest, artifacts.load_pickle(folder, FEATURES_FILE, manifest), calibration)
