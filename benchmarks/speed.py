@@ -9,8 +9,11 @@ Steps (each reports its wall time and the peak memory of its process):
 * ``load``: importing ``predict`` and loading the bundle (hashes checked, both models rebuilt);
 * ``cold``: a fresh process's first ``predict_performance`` call per model type (import + load + predict);
 * ``warm``: single-call latency per model type after loading (a new title every call, so the deep model
-  runs its text encoder each time);
+  runs its text encoder each time: no cache of texts helps it); the first 3 calls are not counted (they load
+  the bundle and build the lazily built parts: the flat trees, XGBoost's on the second call);
 * ``batch``: ``predict_batch`` throughput per model type;
+* ``profile``: CPU time (``time.thread_time``, one thread) per step of warm ensemble calls and of a batch in
+  chunks, and the text encoder's share of a warm deep-model call (the hot-path profile of ``docs/architecture.md``);
 * ``service``: ``benchmarks/service_load.py`` against ``predict.py serve`` per model type (16 clients).
 
 Writes ``benchmarks/results/speed.json`` and ``speed.md`` (``--out-dir`` / ``--out-name``), and the training step also
@@ -374,7 +377,32 @@ def markdown(report: dict[str, Any], before: dict[str, Any] | None = None, befor
              f"{report['machine']['platform']}.", "", *speed_table(report)]
     if before is not None:
         lines += ["", *comparison(before, report, before_name)]
+    if report.get("profile"):
+        lines += ["", *profile_lines(report["profile"])]
     return "\n".join(lines) + "\n"
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    """The ``profile`` step as markdown: CPU per step of a warm call and of a batch, with shares."""
+    warm = profile["warm_ensemble_cpu_ms"]
+    whole = warm["whole call"]
+    lines = [f"## Where the CPU time goes (`time.thread_time`, one thread; {profile['calls']} warm calls, "
+             f"{profile['batch_rows']:,} batch rows)", "",
+             f"Learners the stack gives weight 0, not run: {', '.join(profile['skipped_learners']) or 'none'}.", "",
+             "| warm single ensemble call | CPU ms | share |", "|---|---|---|"]
+    lines += [f"| {step} | {value:.3f} | {100 * value / whole:.0f}% |" for step, value in warm.items()
+              if step != "whole call"]
+    lines.append(f"| whole call | {whole:.3f} | 100% |")
+    batch = profile["batch_ensemble_cpu_s"]
+    total = sum(batch.values())
+    lines += ["", "| ensemble batch, one thread | CPU s | share |", "|---|---|---|"]
+    lines += [f"| {step} | {value:.3f} | {100 * value / total:.0f}% |" for step, value in batch.items()]
+    lines.append(f"| total | {total:.3f} | 100% |")
+    deep = profile.get("warm_deep_cpu_ms") or {}
+    if deep:
+        lines += ["", f"Warm deep-model call: {deep['whole call']:.1f} ms of CPU, of which its text encoder on one "
+                  f"new text {deep['text encoder (one new text)']:.1f} ms."]
+    return lines
 
 
 def main() -> int:
@@ -431,6 +459,8 @@ def main() -> int:
     report["cold"] = {m: run_child("cold", folder, m) for m in MODEL_TYPES}
     report["warm"] = {m: run_child("warm", folder, m, args.calls) for m in MODEL_TYPES}
     report["batch"] = {m: run_child("batch", folder, m, args.batch_rows) for m in MODEL_TYPES}
+    if "ensemble" in MODEL_TYPES:
+        report["profile"] = run_child("profile", folder, args.calls, min(args.batch_rows, 20_000))
     report["service"] = {m: run_service(folder, m, args.requests) for m in MODEL_TYPES}
     # The httpx load generator costs ~3 ms of CPU per request on the server's own two cores; the minimal client
     # (``service_load.load_raw``) measures the server with far less of that.
