@@ -9,8 +9,11 @@ Steps (each reports its wall time and the peak memory of its process):
 * ``load``: importing ``predict`` and loading the bundle (hashes checked, both models rebuilt);
 * ``cold``: a fresh process's first ``predict_performance`` call per model type (import + load + predict);
 * ``warm``: single-call latency per model type after loading (a new title every call, so the deep model
-  runs its text encoder each time);
+  runs its text encoder each time: no cache of texts helps it); the first 3 calls are not counted (they load
+  the bundle and build the lazily built parts: the flat trees, XGBoost's on the second call);
 * ``batch``: ``predict_batch`` throughput per model type;
+* ``profile``: CPU time (``time.thread_time``, one thread) per step of warm ensemble calls and of a batch in
+  chunks, and the text encoder's share of a warm deep-model call (the hot-path profile of ``docs/architecture.md``);
 * ``service``: ``benchmarks/service_load.py`` against ``predict.py serve`` per model type (16 clients).
 
 Writes ``benchmarks/results/speed.json`` and ``speed.md`` (``--out-dir`` / ``--out-name``), and the training step also
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,7 +148,137 @@ def step_batch(folder: str, model_type: str, rows: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds)}
 
 
-STEPS = {"train": step_train, "load": step_load, "cold": step_cold, "warm": step_warm, "batch": step_batch}
+def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
+    """Where a warm call and a batch spend their CPU time (``time.thread_time`` around each step, one thread).
+
+    Ensemble: ``calls`` single calls with new titles, each also taken apart step by step (request checks, content
+    features, the rest of the features, each base learner as the call runs it, the stack with its intervals and
+    frame; ``request and result`` is the whole call minus those). Batch: ``rows`` rows in chunks of
+    ``bundle.CHUNK_ROWS``, one thread, per step. Deep model: its text encoder's share of a warm call."""
+    import logging
+
+    from service_load import request_bodies
+
+    import predict
+    from videoperf import bundle as bundle_module
+    from videoperf import inputs
+    from videoperf import predictions as calls_module
+    from videoperf.channel_history import relative_inputs
+    from videoperf.ensemble import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
+    from videoperf.registry import FAMILIES
+    from videoperf.text_encoders import video_text
+
+    logging.disable(logging.WARNING)  # the model-age warning on every call
+    clock = time.thread_time
+    bundle = predict.load_bundle(folder)
+    model, family = bundle.model("ensemble"), FAMILIES["ensemble"]
+    skipped = model.unweighted_learners()
+    target = getattr(model, "views_target_", "absolute")
+    bodies = request_bodies(calls + 20, seed=5)
+    for body in bodies[:20]:  # warm: lazily built parts (flat trees, token lookups)
+        predict.predict_performance(**body, artifacts_dir=folder)
+    spent: dict[str, float] = {}
+
+    def add(step: str, start: float) -> None:
+        spent[step] = spent.get(step, 0.0) + clock() - start
+
+    for i, body in enumerate(bodies[20:]):
+        body = {**body, "title": f"{body['title']} {i}"}
+        start = clock()
+        predict.predict_performance(**body, artifacts_dir=folder)
+        add("whole call", start)
+        start = clock()
+        columns = calls_module._columns([inputs.check_request(**body, default_days=bundle.default_days)])
+        add("request checks", start)
+        start = clock()
+        bundle.features.content_.transform(columns, ["category", "language"])
+        add("content features", start)
+        start = clock()
+        X = bundle.features.transform_videos(columns)
+        add("features", start)
+        start = clock()
+        family.predict(model, X, columns)
+        add("learners + stack + intervals + frame", start)
+        matrix = _as_matrix(relative_inputs(X, target), model.feature_names_)
+        for name, learner in model.models_.items():
+            if name in skipped:
+                continue
+            start = clock()
+            if name == "xgboost":
+                model._xgboost_tiny_batch(learner).predict(matrix)
+            elif name == "lightgbm":
+                learner.booster_.predict(matrix, num_threads=1)
+            elif name in model._small_batch_trees():
+                model._small_batch_trees()[name].leaf_values(matrix)
+            else:
+                learner.predict(matrix)
+            add(f"learner: {name}", start)
+    per_call = {step: 1000 * value / calls for step, value in spent.items()}
+    learners = sum(v for k, v in per_call.items() if k.startswith("learner: "))
+    warm = {"whole call": per_call["whole call"], "request checks": per_call["request checks"],
+            "content features": per_call["content features"],
+            "other features": per_call["features"] - per_call["content features"],
+            **{k: v for k, v in per_call.items() if k.startswith("learner: ")},
+            "stack, intervals, prediction frame": per_call["learners + stack + intervals + frame"] - learners}
+    warm["request and result (the rest)"] = per_call["whole call"] - sum(
+        v for k, v in warm.items() if k != "whole call")
+    # Batch, one thread, chunk by chunk as the bundle cuts it.
+    frame = batch_rows(rows, seed=3)
+    batch: dict[str, float] = {}
+    start = clock()
+    requests = inputs.check_rows(frame, bundle.default_days)
+    batch["validation"] = clock() - start
+    for first in range(0, rows, bundle_module.CHUNK_ROWS):
+        chunk = requests.iloc[first: first + bundle_module.CHUNK_ROWS]
+        start = clock()
+        X = bundle.features.transform_videos(chunk)
+        batch["features"] = batch.get("features", 0.0) + clock() - start
+        matrix = _as_matrix(relative_inputs(X, target), model.feature_names_)
+        for name, learner in model.models_.items():
+            if name in skipped:
+                continue
+            start = clock()
+            if name == "xgboost":
+                model._xgboost_one_thread(learner).inplace_predict(
+                    matrix, iteration_range=learner._get_iteration_range(None), predict_type="value",
+                    missing=learner.missing, validate_features=False)
+            elif name == "lightgbm":
+                learner.booster_.predict(matrix, num_threads=1)
+            elif name == "catboost":
+                learner.predict(matrix, thread_count=1)
+            elif name == "hist_gradient_boosting":
+                _in_row_chunks(partial(_raw_one_thread, learner), matrix)
+            else:
+                _forest_in_order(learner, matrix)
+            batch[f"learner: {name}"] = batch.get(f"learner: {name}", 0.0) + clock() - start
+    # Deep model: the text encoder's part of a warm call (a new text each time).
+    deep = bundle.model("deep_learning") if "deep_learning" in bundle.model_types else None
+    deep_part: dict[str, float] = {}
+    if deep is not None:
+        encoder = deep.net.text_encoder
+        from videoperf.text_encoders import one_thread_for
+
+        for i, body in enumerate(bodies[20: 20 + max(calls // 4, 10)]):
+            body = {**body, "title": f"{body['title']} deep {i}"}
+            start = clock()
+            predict.predict_performance(**body, model_type="deep_learning", artifacts_dir=folder)
+            add("deep whole call", start)
+            text = video_text(f"{body['title']} again", body.get("tags") or [], body.get("categories") or [])
+            start = clock()
+            with one_thread_for(1):
+                encoder.embed([text])
+            add("deep text encoder", start)
+        n_deep = max(calls // 4, 10)
+        deep_part = {"whole call": 1000 * spent["deep whole call"] / n_deep,
+                     "text encoder (one new text)": 1000 * spent["deep text encoder"] / n_deep}
+    return {"calls": calls, "batch_rows": rows, "skipped_learners": sorted(skipped),
+            "warm_ensemble_cpu_ms": {k: round(v, 3) for k, v in warm.items()},
+            "batch_ensemble_cpu_s": {k: round(v, 3) for k, v in batch.items()},
+            "warm_deep_cpu_ms": {k: round(v, 3) for k, v in deep_part.items()}}
+
+
+STEPS = {"train": step_train, "load": step_load, "cold": step_cold, "warm": step_warm, "batch": step_batch,
+         "profile": step_profile}
 
 
 # ------------------------------------------------------------------------------------ orchestration
@@ -243,7 +377,32 @@ def markdown(report: dict[str, Any], before: dict[str, Any] | None = None, befor
              f"{report['machine']['platform']}.", "", *speed_table(report)]
     if before is not None:
         lines += ["", *comparison(before, report, before_name)]
+    if report.get("profile"):
+        lines += ["", *profile_lines(report["profile"])]
     return "\n".join(lines) + "\n"
+
+
+def profile_lines(profile: dict[str, Any]) -> list[str]:
+    """The ``profile`` step as markdown: CPU per step of a warm call and of a batch, with shares."""
+    warm = profile["warm_ensemble_cpu_ms"]
+    whole = warm["whole call"]
+    lines = [f"## Where the CPU time goes (`time.thread_time`, one thread; {profile['calls']} warm calls, "
+             f"{profile['batch_rows']:,} batch rows)", "",
+             f"Learners the stack gives weight 0, not run: {', '.join(profile['skipped_learners']) or 'none'}.", "",
+             "| warm single ensemble call | CPU ms | share |", "|---|---|---|"]
+    lines += [f"| {step} | {value:.3f} | {100 * value / whole:.0f}% |" for step, value in warm.items()
+              if step != "whole call"]
+    lines.append(f"| whole call | {whole:.3f} | 100% |")
+    batch = profile["batch_ensemble_cpu_s"]
+    total = sum(batch.values())
+    lines += ["", "| ensemble batch, one thread | CPU s | share |", "|---|---|---|"]
+    lines += [f"| {step} | {value:.3f} | {100 * value / total:.0f}% |" for step, value in batch.items()]
+    lines.append(f"| total | {total:.3f} | 100% |")
+    deep = profile.get("warm_deep_cpu_ms") or {}
+    if deep:
+        lines += ["", f"Warm deep-model call: {deep['whole call']:.1f} ms of CPU, of which its text encoder on one "
+                  f"new text {deep['text encoder (one new text)']:.1f} ms."]
+    return lines
 
 
 def main() -> int:
@@ -300,6 +459,8 @@ def main() -> int:
     report["cold"] = {m: run_child("cold", folder, m) for m in MODEL_TYPES}
     report["warm"] = {m: run_child("warm", folder, m, args.calls) for m in MODEL_TYPES}
     report["batch"] = {m: run_child("batch", folder, m, args.batch_rows) for m in MODEL_TYPES}
+    if "ensemble" in MODEL_TYPES:
+        report["profile"] = run_child("profile", folder, args.calls, min(args.batch_rows, 20_000))
     report["service"] = {m: run_service(folder, m, args.requests) for m in MODEL_TYPES}
     # The httpx load generator costs ~3 ms of CPU per request on the server's own two cores; the minimal client
     # (``service_load.load_raw``) measures the server with far less of that.

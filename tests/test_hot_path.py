@@ -104,6 +104,58 @@ def test_one_thread_learners_equal_their_threaded_predictions(folder):
     np.testing.assert_allclose(model.base_predictions(X, n_threads=1), model.base_predictions(X), rtol=1e-12)
 
 
+def test_learners_the_stack_gives_no_weight_are_skipped_without_changing_a_bit(folder, monkeypatch):
+    model = copy_of_ensemble(folder)
+    model.meta_.coef_ = np.array(model.meta_.coef_, dtype=float)
+    names = list(model.models_)
+    model.meta_.coef_[names.index("catboost")] = 0.0  # as the non-negative Ridge leaves an untrusted learner
+    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=6), 7.0))
+    assert model.unweighted_learners() == {"catboost"}
+    # small batches (flat trees) and a large one; one thread: a threaded forest sums its trees in varying order
+    for rows in (X.iloc[:1], X.iloc[:9], X):
+        expected = model.base_predictions(rows, n_threads=1) @ model.meta_.coef_ + model.meta_.intercept_
+        with monkeypatch.context() as patch:
+            patch.setattr(model.models_["catboost"], "predict", lambda *a, **k: pytest.fail("catboost ran"))
+            np.testing.assert_array_equal(model.predict(rows, n_threads=1), expected)
+
+
+def test_flat_xgboost_trees_predict_what_xgboost_does_bit_for_bit(folder):
+    import json
+
+    from videoperf.ensemble import XGB_FLAT_ROWS, _as_matrix
+    from videoperf.fast_trees import xgboost_arrays
+
+    model = copy_of_ensemble(folder)
+    xgb = model.models_["xgboost"]
+    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(400, seed=8), 7.0))
+    matrix = _as_matrix(X, model.feature_names_)
+    matrix[::5, : matrix.shape[1] // 2] = np.nan  # missing values go the trained default way
+    # values exactly at a split go right in XGBoost (value < split goes left): put some rows on the splits
+    trees = json.loads(xgb.get_booster().save_raw("json"))["learner"]["gradient_booster"]["model"]["trees"]
+    for i, tree in enumerate(trees[:100]):
+        for node in range(0, len(tree["left_children"]), 3):
+            if tree["left_children"][node] != -1:
+                matrix[200 + i, tree["split_indices"][node]] = np.float32(tree["split_conditions"][node])
+    flat = xgboost_arrays(xgb)
+    assert flat is not None
+    expected = xgb.get_booster().inplace_predict(matrix, predict_type="value", missing=np.nan,
+                                                 validate_features=False)
+    np.testing.assert_array_equal(flat.predict(matrix), expected)
+    # through the ensemble: the first small call uses XGBoost, later ones the flat copy; every one the same
+    rows = X.iloc[:XGB_FLAT_ROWS]
+    first = model.predict(rows)
+    assert model._xgboost_tiny_batch(xgb) is not None
+    for _ in range(2):
+        np.testing.assert_array_equal(model.predict(rows), first)
+
+
+def copy_of_ensemble(folder):
+    """A private copy of the bundle's ensemble (tests change its lazily built parts or its weights)."""
+    import copy
+
+    return copy.deepcopy(predict.load_bundle(folder).model("ensemble"))
+
+
 def test_batch_validation_reports_the_first_bad_row_as_before():
     rows = _rows(20)
     rows.at[7, "tags"] = ["ok", 3]
@@ -139,3 +191,27 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
         layer.weight.mul_(2.0)  # a changed weight is cast again
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
+
+
+def test_a_few_texts_run_on_one_torch_thread_and_the_count_comes_back():
+    import torch
+
+    from videoperf.text_encoders import FEW_TEXTS, load_encoder, one_thread_for
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        encoder = load_encoder("tiny")
+        texts = [f"title {i} | tag{i} | Music" for i in range(3)]
+        threaded = encoder.embed(texts)
+        with one_thread_for(len(texts)):
+            assert torch.get_num_threads() == 1
+            with one_thread_for(1):  # nested: one change, undone by the outer block
+                pass
+            assert torch.get_num_threads() == 1
+            np.testing.assert_array_equal(encoder.embed(texts), threaded)
+        assert torch.get_num_threads() == 2
+        with one_thread_for(FEW_TEXTS + 1):  # a batch keeps the threads
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -61,7 +61,7 @@ from torch.nn import functional as F
 
 from videoperf.intervals import ConformalIntervals
 from videoperf.lifecycle import STAGES
-from videoperf.text_encoders import EmbeddingCache, TextEncoder, load_encoder
+from videoperf.text_encoders import EmbeddingCache, TextEncoder, load_encoder, one_thread_for
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +254,11 @@ class VideoPerformanceNet(nn.Module):
         and ``decay_rate`` (per day).
         """
         numeric = self.numeric_matrix(numeric)
+        with one_thread_for(len(numeric)):  # a few rows: one intra-op thread (``text_encoders.FEW_TEXTS``)
+            return self._predict(texts, numeric, embeddings, cache_dir, batch_size, progress)
+
+    def _predict(self, texts: Sequence[str], numeric: np.ndarray, embeddings: np.ndarray | None,
+                 cache_dir: str | Path | None, batch_size: int, progress: bool) -> dict[str, np.ndarray]:
         if embeddings is None:
             if len(texts) != len(numeric):
                 raise ValueError(f"texts: {len(texts)} texts for {len(numeric)} numeric rows")

@@ -28,7 +28,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from videoperf.config import EnsembleConfig
-from videoperf.fast_trees import TreeArrays, boosting_arrays, forest_arrays
+from videoperf.fast_trees import FloatTrees, TreeArrays, boosting_arrays, forest_arrays, xgboost_arrays
 from videoperf.intervals import ConformalIntervals, interval_groups
 from videoperf.metrics import mae, r2, spearman
 from videoperf.progress import progress as progress_bar
@@ -40,6 +40,7 @@ N_JOBS = 2
 # Below this many rows, a prediction spread over threads or walked tree by tree in Python costs more than the
 # trees themselves: the forest and the histogram booster go through ``videoperf.fast_trees``, LightGBM one thread.
 SMALL_BATCH = 2000
+XGB_FLAT_ROWS = 8  # up to this many rows XGBoost's trees are walked as flat arrays (``_xgboost_tiny_batch``)
 
 
 def _optional(module: str) -> Any | None:
@@ -218,6 +219,7 @@ class StackingEnsemble:
         state = dict(self.__dict__)
         state.pop("_tree_arrays", None)  # rebuilt from the learners on first use
         state.pop("_one_thread_xgboost", None)
+        state.pop("_xgboost_flat", None)
         return state
 
     def _small_batch_trees(self) -> dict[str, TreeArrays]:
@@ -239,24 +241,42 @@ class StackingEnsemble:
             self._one_thread_xgboost = booster
         return booster
 
-    def base_predictions(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    def _xgboost_tiny_batch(self, model: Any) -> FloatTrees | None:
+        """XGBoost's trees as flat arrays for batches of at most ``XGB_FLAT_ROWS`` rows (``fast_trees.FloatTrees``:
+        bit for bit XGBoost's float32 predictions; XGBoost's own call costs ~0.5 ms of fixed work per call, more
+        than walking 300 trees for a row). Reading the trees from the booster's JSON costs ~0.1 s once, so it is
+        done on the second small call: a process that predicts once (the command line) does not pay for it."""
+        flat = self.__dict__.get("_xgboost_flat")
+        if flat is None:  # the first small call: XGBoost predicts; the next builds the arrays
+            self._xgboost_flat = "next"
+            return None
+        if flat == "next":
+            flat = self._xgboost_flat = xgboost_arrays(model) or False
+        return flat or None
+
+    def base_predictions(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None,
+                         skip: frozenset[str] = frozenset()) -> np.ndarray:
         """One column per base learner (the meta-learner's inputs).
 
         ``n_threads=1``: every learner on one thread (the bundle predicts large batches as chunks, two at a
         time); ``None``: the libraries' own threading. Small batches always run on one thread: starting threads
-        for a few rows costs more than the rows."""
+        for a few rows costs more than the rows. Learners named in ``skip`` are not run: their column is 0."""
         matrix = _as_matrix(X, self.feature_names_)
         small = len(matrix) < SMALL_BATCH
         one = small or n_threads == 1
         trees = self._small_batch_trees() if small else {}
         columns = []
         for name, model in self.models_.items():
-            if name == "random_forest" and name in trees:
+            if name in skip:
+                columns.append(np.zeros(len(matrix)))
+            elif name == "random_forest" and name in trees:
                 columns.append(np.mean(trees[name].leaf_values(matrix), axis=0))
             elif name == "hist_gradient_boosting" and name in trees:
                 columns.append(model._baseline_prediction.ravel()[0] + trees[name].leaf_values(matrix).sum(axis=0))
             elif name == "lightgbm" and one:
                 columns.append(model.booster_.predict(matrix, num_threads=1))
+            elif name == "xgboost" and len(matrix) <= XGB_FLAT_ROWS and (flat := self._xgboost_tiny_batch(model)):
+                columns.append(flat.predict(matrix))
             elif name == "xgboost" and one:
                 columns.append(self._xgboost_one_thread(model).inplace_predict(
                     matrix, iteration_range=model._get_iteration_range(None), predict_type="value",
@@ -274,9 +294,17 @@ class StackingEnsemble:
                 columns.append(model.predict(matrix))
         return np.column_stack(columns)
 
+    def unweighted_learners(self) -> frozenset[str]:
+        """Base learners whose meta-learner weight is exactly 0 (the weights are non-negative, so a learner the
+        stack does not trust gets 0): their predictions cannot change the stack's, so ``predict`` skips them."""
+        return frozenset(name for name, weight in zip(self.models_, self.meta_.coef_) if weight == 0.0)
+
     def predict(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
-        """Predicted log1p(views)."""
-        base = self.base_predictions(X, n_threads)
+        """Predicted log1p(views).
+
+        A learner with weight 0 is not run and its column is 0 instead of its (finite) prediction: 0 times
+        either is 0, so the product below, and every prediction, is bit for bit what running it would give."""
+        base = self.base_predictions(X, n_threads, skip=self.unweighted_learners())
         return base @ self.meta_.coef_ + self.meta_.intercept_  # Ridge.predict without its input checks
 
     def predict_interval(self, X: pd.DataFrame, n_threads: int | None = None

@@ -8,6 +8,7 @@ Training: forward-chaining folds whose features are refitted on each fold's earl
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,31 @@ def save(model: StackingEnsemble) -> dict[str, Writer]:
 
 
 def load(folder: Path, manifest: dict[str, Any]) -> StackingEnsemble:
+    _import_catboost_without_widgets()
     return artifacts.load_pickle(folder, ARTIFACT, manifest)
+
+
+def _import_catboost_without_widgets() -> None:
+    """Import CatBoost (unpickling the ensemble does) without its Jupyter widgets.
+
+    ``import catboost`` also imports its training-plot widgets when IPython and ipywidgets are installed (they
+    are, for the notebook): about 0.2 s of a fresh process's first prediction (IPython, ipywidgets, traitlets),
+    for plots a prediction never draws. Outside IPython the widget module is kept from importing while CatBoost
+    is (its ``__init__`` catches the ImportError), then unblocked: a later ``fit(plot=True)`` imports it then.
+    What is lost in such a process is only the re-export ``catboost.MetricVisualizer`` (use
+    ``catboost.widget.MetricVisualizer``). In IPython (a notebook) IPython is imported already: nothing to save.
+    """
+    if "catboost" in sys.modules or "IPython" in sys.modules:
+        return
+    blocked = "catboost.widget"
+    sys.modules[blocked] = None  # type: ignore[assignment]  # importing it now raises ImportError
+    try:
+        import catboost  # noqa: F401
+    except ImportError:
+        pass  # not installed: unpickling names the missing library
+    finally:
+        if blocked in sys.modules and sys.modules[blocked] is None:
+            del sys.modules[blocked]
 
 
 FAMILY = ModelFamily(name="ensemble", artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict, save=save,

@@ -72,3 +72,59 @@ def boosting_arrays(model: Any) -> TreeArrays | None:
                       [n["left"].astype(np.int64) for n in nodes], [n["right"].astype(np.int64) for n in nodes],
                       [n["missing_go_to_left"] for n in nodes], [n["is_leaf"] for n in nodes],
                       [n["value"] for n in nodes])
+
+
+class FloatTrees:
+    """An XGBoost regressor's trees as ``TreeArrays``, predicting as XGBoost does: in float32, the base score
+    first, then each tree's leaf value added in tree order (``predict(X)`` is bit for bit XGBoost's)."""
+
+    def __init__(self, trees: TreeArrays, base_score: np.float32) -> None:
+        self.trees = trees
+        self.base_score = np.float32(base_score)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """float32 predictions of float32 rows ``X``."""
+        leaves = self.trees.leaf_values(X).astype(np.float32)  # the leaves are float32 values: exact
+        stacked = np.concatenate([np.full((1, len(X)), self.base_score, np.float32), leaves])
+        return np.cumsum(stacked, axis=0, dtype=np.float32)[-1]  # a running sum: XGBoost's order of additions
+
+
+def xgboost_arrays(model: Any) -> FloatTrees | None:
+    """A fitted ``xgboost.XGBRegressor``'s trees (``None`` when it is not a plain one-output tree booster with
+    numerical splits and NaN as missing, or predicts with a subset of its trees: then XGBoost predicts).
+
+    XGBoost goes left when ``value < split`` (float32): for float32 inputs that is ``value <= the largest float32
+    below split``, which is the ``TreeArrays`` rule. Every number is read from the booster's JSON, whose floats
+    are written in the shortest form that reads back as the same float32."""
+    import json
+
+    try:
+        booster = model.get_booster()
+        if not np.isnan(model.missing) or model._get_iteration_range(None) != (0, 0):
+            return None
+        learner = json.loads(booster.save_raw("json"))["learner"]
+    except Exception:  # not an XGBoost model, or one saved differently: its own predict is used
+        return None
+    params, gbm = learner["learner_model_param"], learner["gradient_booster"]
+    if (gbm.get("name") != "gbtree" or learner["objective"]["name"] != "reg:squarederror"
+            or params.get("num_target", "1") != "1" or params.get("num_class", "0") != "0"):
+        return None
+    trees = gbm["model"]["trees"]
+    base = [float(v) for v in str(params["base_score"]).strip("[]").split(",")]
+    if len(base) != 1 or not trees or any(t["categories_nodes"] or any(t["split_type"]) for t in trees):
+        return None
+    if int(gbm["model"]["gbtree_model_param"].get("num_parallel_tree", "1")) != 1:
+        return None
+    feature, threshold, left, right, missing_left, leaf, value = [], [], [], [], [], [], []
+    for tree in trees:
+        children_left = np.asarray(tree["left_children"], np.int64)
+        split = np.asarray(tree["split_conditions"], np.float32)
+        is_leaf = children_left == -1
+        feature.append(np.asarray(tree["split_indices"], np.int64))
+        threshold.append(np.where(is_leaf, 0.0, np.nextafter(split, np.float32(-np.inf))))
+        left.append(children_left)
+        right.append(np.asarray(tree["right_children"], np.int64))
+        missing_left.append(np.asarray(tree["default_left"], bool))
+        leaf.append(is_leaf)
+        value.append(np.where(is_leaf, split, np.float32(0.0)))  # a leaf's split_condition is its value
+    return FloatTrees(TreeArrays(feature, threshold, left, right, missing_left, leaf, value), np.float32(base[0]))

@@ -288,8 +288,10 @@ def _with_age(names: list[str], per_video: np.ndarray, row_video: np.ndarray, ag
 @lru_cache(maxsize=16)
 def _column_index(names: tuple[str, ...]) -> pd.Index:
     """One ``pd.Index`` per list of feature names: its hash table is built once, not on each frame's first
-    column lookup (which cost more than the rest of building a one-row frame)."""
-    return pd.Index(names)
+    column lookup (which cost more than the rest of building a one-row frame). Plain Python strings (``object``),
+    not pandas' Arrow-backed default: every column lookup reads a label back, and reading one from Arrow costs
+    more than the lookup (a single prediction makes a dozen)."""
+    return pd.Index(names, dtype=object)
 
 
 # Feature families for ablation studies. A column may belong to several (an interaction belongs to each of
