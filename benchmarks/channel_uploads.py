@@ -169,6 +169,7 @@ def main() -> int:
     parser.add_argument("--targets", default="absolute,channel_relative",
                         help="training.views_target values to evaluate with (the calibration uses the default)")
     parser.add_argument("--parts", default="evaluate,calibrate", help="evaluate (point 3), calibrate (point 4)")
+    parser.add_argument("--name", default="channel_uploads", help="file stem of the JSON / markdown written")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -194,8 +195,7 @@ def main() -> int:
     report["machine"] = machine()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    both = args.parts == "evaluate,calibrate"
-    name = "channel_uploads" if both else f"channel_uploads_{args.parts.replace(',', '_')}"
+    name = args.name
     (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / f"{name}.md").write_text(markdown(report, models))
     print(markdown(report, models))
