@@ -108,6 +108,11 @@ def test_manifest_and_predictions_state_the_population_and_the_target(uploads_bu
     bigger = predict.predict_performance(**{**call, "channel_avg_views": 30000})
     assert np.log1p(bigger["predicted_views"]) - np.log1p(result["predicted_views"]) == pytest.approx(
         np.log1p(30000) - np.log1p(3000), abs=0.5)
+    # A channel a thousand times larger than any the training data held: the level carries it (trees would
+    # stop at the largest level they saw).
+    huge = predict.predict_performance(**{**call, "channel_avg_views": 3e9})
+    assert np.log1p(huge["predicted_views"]) - np.log1p(result["predicted_views"]) == pytest.approx(
+        np.log1p(3e9) - np.log1p(3000), abs=0.5)
     rows = predict.predict_batch(pd.DataFrame([call | {"tags": "vlog", "categories": "People & Blogs"}])
                                  .drop(columns="artifacts_dir"), artifacts_dir=uploads_bundle)
     assert rows["population"].tolist() == ["channel_uploads"]
