@@ -8,10 +8,11 @@ channel-uploads files go to a folder and ``model_update.evaluate(data=FOLDER, sp
 ``python model_update.py evaluate --data FOLDER --split-date D`` runs) trains both models on the uploads
 published before the split date and scores every later upload at its last snapshot, beside the baselines.
 *Calibrate*: a bundle trained on the chart's videos published before ``--chart-cut`` (both models, default
-settings), then for every channel with at least ``--min-videos`` uploads, its first 60% (by publish time) are
-its "earlier videos": ``model_update.calibrate`` on those of all channels at once (per-channel offsets), and on
-the largest channel's alone; the mean log error (mean of log1p(predicted) - log1p(actual)) of each channel's last
-40% at their last snapshot, before and after.
+settings); every channel with at least ``--min-videos`` uploads (no other selection): its first 60% (by publish
+time) are its "earlier videos"; ``model_update.calibrate`` on one channel's earlier videos alone, channel by
+channel, and on all of them at once (per-channel offsets); the mean log error (mean of log1p(predicted) -
+log1p(actual)) of each channel's last 40% at their last snapshot, before and after, pooled and per channel, beside
+the share of channels within ±0.15 that sampling noise alone allows.
 
 Writes ``benchmarks/results/channel_uploads.json`` and ``channel_uploads.md``.
 """
@@ -84,42 +85,76 @@ def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str
 
 def calibration_figures(chart: pd.DataFrame, uploads: pd.DataFrame, tmp: Path, chart_cut: str, speed: str,
                         models: tuple[str, ...], min_videos: int) -> dict[str, Any]:
-    """Point 4: calibrate a chart-trained bundle on channels' first 60% of videos, score their last 40%."""
+    """Point 4: calibrate a chart-trained bundle on each channel's first 60% of videos, score its last 40%.
+
+    Channels: every one with at least ``min_videos`` uploads (no other choice). ``each_channel``: ``calibrate`` on
+    that channel's earlier videos alone (the issue's case: a user calibrating to their channel), one channel at a
+    time; ``all_channels``: one ``calibrate`` on every such channel's earlier videos (per-channel offsets, shared
+    slopes). Per channel the mean log error of its later videos at their last snapshot; the share within ±0.15,
+    the pooled mean over all later videos, and the share an exact calibration would reach from sampling noise
+    alone (``noise_share``: P(|N(0, se²)| <= 0.15) averaged over channels, se² = s² (1/later + 1/earlier), s the
+    sd of the channel's calibrated log errors on its later videos).
+    """
     bundle_dir = tmp / "bundle"
     model_update.train(split_by_date(chart, chart_cut)[0], speed, bundle_dir, models=models, progress=False)
-    sizes = uploads.groupby("channel_id")["video_id"].nunique()
-    channels = sizes.index[sizes >= min_videos]
     firsts = uploads.sort_values("published_at").drop_duplicates("video_id")
-    earlier = set()
+    sizes = firsts.groupby("channel_id")["video_id"].size()
+    channels = sizes.index[sizes >= min_videos]
+    earlier: dict[str, set] = {}
     for channel in channels:
         order = firsts.loc[firsts["channel_id"] == channel, "video_id"].to_numpy()
-        earlier.update(order[:int(0.6 * len(order))])
+        earlier[channel] = set(order[:int(0.6 * len(order))])
+    every_earlier = set().union(*earlier.values()) if earlier else set()
     mine = uploads[uploads["channel_id"].isin(channels)]
-    later = mine[~mine["video_id"].isin(earlier)]
-    largest = sizes.idxmax()
+    later = mine[~mine["video_id"].isin(every_earlier)]
     out: dict[str, Any] = {"channels": int(len(channels)), "later_videos": int(later["video_id"].nunique()),
-                           "largest_channel_videos": int(sizes.max()), "models": {}}
+                           "channel_videos": {"min": int(sizes[channels].min()), "median": float(sizes[channels]
+                                                                                                   .median()),
+                                              "max": int(sizes[channels].max())}, "models": {}}
     before = {model: Bundle.load(bundle_dir).predict_observed(later, model, history=mine) for model in models}
-    for scope, calibrate_on in (("all_channels", mine[mine["video_id"].isin(earlier)]),
-                                ("largest_channel", mine[mine["video_id"].isin(earlier)
-                                                         & (mine["channel_id"] == largest)])):
-        folder = tmp / f"bundle_{scope}"
-        shutil.copytree(bundle_dir, folder)
-        description = model_update.calibrate(folder, str(write_export(calibrate_on, tmp / f"{scope}.csv")))
+    after: dict[str, dict[str, list[pd.DataFrame]]] = {model: {"each_channel": [], "all_channels": []}
+                                                       for model in models}
+    folder = tmp / "bundle_calibrated"
+    shutil.copytree(bundle_dir, folder)
+    for channel in channels:
+        own = mine[mine["channel_id"] == channel]
+        model_update.calibrate(folder, own[own["video_id"].isin(earlier[channel])])
         calibrated = Bundle.load(folder)
         for model in models:
-            after = calibrated.predict_observed(later, model, history=mine)
-            rows = {}
-            for name, frame in (("before", before[model]), ("after", after)):
-                if scope == "largest_channel":
-                    frame = frame[frame["channel_id"] == largest]
-                per_channel = frame.groupby("channel_id").apply(log_bias, include_groups=False)
-                rows[name] = {"pooled": log_bias(frame), "median_abs_per_channel": float(per_channel.abs().median()),
-                              "share_within_0.15": float((per_channel.abs() <= 0.15).mean())}
-            out["models"].setdefault(model, {})[scope] = {**rows, "calibration": description["models"][model]
-                                                           | {"channels": len(description["models"][model]
-                                                                               ["channels"])}}
+            after[model]["each_channel"].append(calibrated.predict_observed(later[later["channel_id"] == channel],
+                                                                            model, history=mine))
+    model_update.calibrate(folder, mine[mine["video_id"].isin(every_earlier)])
+    calibrated = Bundle.load(folder)
+    for model in models:
+        after[model]["all_channels"].append(calibrated.predict_observed(later, model, history=mine))
+    n_earlier = pd.Series({channel: len(ids) for channel, ids in earlier.items()})
+    for model in models:
+        out["models"][model] = {"before": channel_errors(before[model], n_earlier)}
+        for scope, frames in after[model].items():
+            out["models"][model][scope] = channel_errors(pd.concat(frames, ignore_index=True), n_earlier)
     return out
+
+
+def channel_errors(frame: pd.DataFrame, n_earlier: pd.Series, bar: float = 0.15) -> dict[str, Any]:
+    """Per-channel mean log errors of ``frame`` (later videos) and what ``calibration_figures`` reports of them."""
+    from scipy.stats import norm
+
+    error = np.log1p(frame["predicted_views"].clip(lower=0)) - np.log1p(frame["actual_views"])
+    grouped = error.groupby(frame["channel_id"])
+    per_channel, spread, count = grouped.mean(), grouped.std(), grouped.size()
+    se = spread * np.sqrt(1.0 / count + 1.0 / n_earlier.reindex(per_channel.index))
+    sizes = count + n_earlier.reindex(per_channel.index)
+    by_size = {}
+    for low, high in ((0, 60), (60, 120), (120, None)):
+        chosen = (sizes >= low) & (sizes < (high if high else np.inf))
+        if chosen.any():
+            by_size[f"{low}-{high - 1}" if high else f"{low}+"] = {
+                "channels": int(chosen.sum()), "share_within": float((per_channel[chosen].abs() <= bar).mean())}
+    return {"pooled": float(error.mean()), "mean_per_channel": float(per_channel.mean()),
+            "median_abs_per_channel": float(per_channel.abs().median()),
+            "share_within_0.15": float((per_channel.abs() <= bar).mean()),
+            "noise_share_within_0.15": float((2 * norm.cdf(bar / se) - 1).mean()),
+            "by_channel_videos": by_size}
 
 
 def main() -> int:
@@ -133,6 +168,8 @@ def main() -> int:
     parser.add_argument("--models", default="ensemble,deep_learning")
     parser.add_argument("--targets", default="absolute,channel_relative",
                         help="training.views_target values to evaluate with (the calibration uses the default)")
+    parser.add_argument("--parts", default="evaluate,calibrate", help="evaluate (point 3), calibrate (point 4)")
+    parser.add_argument("--name", default="channel_uploads", help="file stem of the JSON / markdown written")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -145,30 +182,44 @@ def main() -> int:
         tmp = Path(tmp_name)
         write_upload_snapshots(population, tmp / "uploads")
         population.chart.to_csv(tmp / "chart.csv", index=False)
-        report["evaluate"] = {target: evaluate_folder(tmp / "uploads", args.split_date, args.speed, models, target)
-                              for target in args.targets.split(",")}
-        print("evaluate done", flush=True)
-        report["calibrate"] = calibration_figures(load_data(tmp / "chart.csv"), load_data(tmp / "uploads"), tmp,
-                                                  args.chart_cut, args.speed, models, args.min_videos)
+        parts = args.parts.split(",")
+        if "evaluate" in parts:
+            report["evaluate"] = {target: evaluate_folder(tmp / "uploads", args.split_date, args.speed, models,
+                                                          target) for target in args.targets.split(",")}
+            print("evaluate done", flush=True)
+        if "calibrate" in parts:
+            report["calibrate"] = calibration_figures(load_data(tmp / "chart.csv"), load_data(tmp / "uploads"), tmp,
+                                                      args.chart_cut, args.speed, models, args.min_videos)
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["peak_memory_mb"] = round(peak_memory_mb())
     report["machine"] = machine()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "channel_uploads.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "channel_uploads.md").write_text(markdown(report, models))
+    name = args.name
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(report, models))
     print(markdown(report, models))
     return 0
 
 
 def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
     """Both parts as markdown tables."""
-    settings, calibrate = report["settings"], report["calibrate"]
-    first = next(iter(report["evaluate"].values()))
+    settings = report["settings"]
     lines = ["# Channel-uploads data on the simulated population", "",
              f"{settings['channels']} channels (seed {settings['seed']}), `{settings['speed']}` preset, whole run "
-             f"{report['seconds'] / 60:.1f} min.", "",
-             f"## `evaluate --data FOLDER --split-date {settings['split_date']}` "
+             f"{report['seconds'] / 60:.1f} min."]
+    if "evaluate" in report:
+        lines += evaluate_markdown(report)
+    if "calibrate" in report:
+        lines += calibrate_markdown(report, models)
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_markdown(report: dict[str, Any]) -> list[str]:
+    """Point 3's table."""
+    settings = report["settings"]
+    first = next(iter(report["evaluate"].values()))
+    lines = ["", f"## `evaluate --data FOLDER --split-date {settings['split_date']}` "
              f"({first['test_videos']:,} test uploads)", "",
              "| views target | model | log R² | Spearman | log MAE | mean log error | beats channel mean (Spearman) "
              "| \\|mean log error\\| ≤ 0.3 |", "|---|---|---|---|---|---|---|---|"]
@@ -180,21 +231,33 @@ def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
         cells = [f"{found.get(key, float('nan')):.3f}" for key in METRICS]
         cells.append(f"{found.get('log_bias', float('nan')):+.3f}")
         lines.append(f"| {target} | {name} | {' | '.join(cells)} | {verdict} |")
-    lines += ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels with "
-              f"≥ {settings['min_videos']} uploads, {calibrate['later_videos']:,} later uploads; largest channel "
-              f"{calibrate['largest_channel_videos']} uploads); bundle trained on the chart before "
+    return lines
+
+
+def calibrate_markdown(report: dict[str, Any], models: tuple[str, ...]) -> list[str]:
+    """Point 4's table."""
+    settings, calibrate = report["settings"], report["calibrate"]
+    lines = ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels: every "
+              f"one with ≥ {settings['min_videos']} uploads, {calibrate['channel_videos']['min']}-"
+              f"{calibrate['channel_videos']['max']} each, median {calibrate['channel_videos']['median']:.0f}; "
+              f"{calibrate['later_videos']:,} later uploads); bundle trained on the chart before "
               f"{settings['chart_cut']}", "",
-              "| model | calibrated on | mean log error before → after | median \\|per-channel\\| before → after "
-              "| channels within ±0.15 before → after |", "|---|---|---|---|---|"]
+              "| model | calibrated | pooled mean log error | median \\|per channel\\| | channels within ±0.15 "
+              "| within ±0.15 from noise alone | within ±0.15 by channel size |", "|---|---|---|---|---|---|---|"]
     for model in models:
         for scope, found in calibrate["models"][model].items():
-            b, a = found["before"], found["after"]
-            lines.append(f"| {model} | {scope.replace('_', ' ')} | {b['pooled']:+.3f} → {a['pooled']:+.3f} | "
-                         f"{b['median_abs_per_channel']:.3f} → {a['median_abs_per_channel']:.3f} | "
-                         f"{b['share_within_0.15']:.0%} → {a['share_within_0.15']:.0%} |")
+            sizes = ", ".join(f"{name}: {cell['share_within']:.0%} of {cell['channels']}"
+                              for name, cell in found["by_channel_videos"].items())
+            lines.append(f"| {model} | {scope.replace('_', ' ')} | {found['pooled']:+.3f} | "
+                         f"{found['median_abs_per_channel']:.3f} | {found['share_within_0.15']:.0%} | "
+                         f"{found['noise_share_within_0.15']:.0%} | {sizes} |")
     lines += ["", "Mean log error: mean of log1p(predicted) - log1p(actual) over the later uploads at their last "
-              "snapshot (pooled), and per channel."]
-    return "\n".join(lines) + "\n"
+              "snapshot, pooled over the later uploads and per channel. *each channel*: `calibrate` on that "
+              "channel's earlier uploads alone; *all channels*: one `calibrate` on every channel's earlier uploads; "
+              "*before*: the chart-trained bundle as it is. *From noise alone*: the share of channels an exact "
+              "calibration would put within ±0.15, given each channel's spread of log errors and its numbers of "
+              "earlier and later uploads."]
+    return lines
 
 
 if __name__ == "__main__":

@@ -123,10 +123,13 @@ def uploads_evaluation(tmp_path_factory):
     config = tiny_config(max_train_rows=3000, tiny_deep=True)
     presets = {speed: dataclasses.replace(preset, deep=dataclasses.replace(preset.deep, epochs=10, hidden_dim=64))
                for speed, preset in config.presets.items()}
+    # channel_relative: the setting the README gives for channel-uploads data (absolute loses to the channel mean).
+    training = dataclasses.replace(config.training, views_target="channel_relative")
     folder = tmp_path_factory.mktemp("point3") / "uploads"
     write_upload_snapshots(generate_population(60, seed=5), folder)
     result = model_update.evaluate(data=str(folder), split_date="2026-04-15", models="ensemble,deep_learning",
-                                   progress=False, config=dataclasses.replace(config, presets=presets))
+                                   progress=False, config=dataclasses.replace(config, presets=presets,
+                                                                              training=training))
     biases = {name: float(np.mean(np.log1p(frame["predicted_views"]) - np.log1p(frame["actual_views"])))
               for name, frame in result["predictions"].items()}
     return result["metrics"].loc["views_spearman"], biases
@@ -140,9 +143,16 @@ def test_both_models_are_unbiased_on_a_channel_uploads_folder(uploads_evaluation
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 12 point 3 not met here: on this folder the channel-mean baseline (live "
-                   "history) ranks the uploads at least as well as either model; benchmarks/channel_uploads.py "
-                   "measures it at the fast preset")
-def test_both_models_beat_the_channel_mean_on_a_channel_uploads_folder(uploads_evaluation):
+def test_the_ensemble_beats_the_channel_mean_on_a_channel_uploads_folder(uploads_evaluation):
+    # Before the level prior (channel_history.level_prior) the stack had near-zero weights here and lost (0.900).
     spearman, _ = uploads_evaluation
-    assert all(spearman[name] > spearman["channel_mean"] for name in ("ensemble", "deep_learning")), spearman
+    assert spearman["ensemble"] > spearman["channel_mean"], spearman
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 12 point 3 not met for the deep model: on this folder it ranks the "
+                   "uploads slightly worse than the channel mean (it learns per-channel deviations from the titles "
+                   "and tags that do not hold later); benchmarks/channel_uploads.py measures it at the fast preset")
+def test_the_deep_model_beats_the_channel_mean_on_a_channel_uploads_folder(uploads_evaluation):
+    spearman, _ = uploads_evaluation
+    assert spearman["deep_learning"] > spearman["channel_mean"], spearman

@@ -12,7 +12,7 @@ from _tiny import tiny_config
 
 import model_update
 from videoperf import artifacts, bundle, settings
-from videoperf.channel_history import LEVEL_FEATURES, channel_level, check_views_target, relative_inputs
+from videoperf.channel_history import LEVEL_FEATURES, channel_level, check_views_target, level_prior, relative_inputs
 from videoperf.population import generate_population, training_population, write_upload_snapshots
 
 
@@ -34,6 +34,14 @@ def test_the_level_is_the_mean_log_views_else_the_log_average_else_zero():
     pd.testing.assert_series_equal(relative["log_age"], X["log_age"])
     assert relative_inputs(X, "absolute") is X
     assert {"channel_mean_residual", "channel_last_residual"} <= set(LEVEL_FEATURES)
+
+
+def test_a_row_without_history_is_at_the_prior_level():
+    X = _features()
+    assert channel_level(X, "channel_relative", prior=7.5) == pytest.approx([7.5, 8.0, 5.0])
+    assert channel_level(X, "absolute", prior=7.5) == pytest.approx([0, 0, 0])
+    assert level_prior(np.array([6.0, 8.0, 10.0]), "channel_relative") == pytest.approx(8.0)
+    assert level_prior(np.array([6.0, 8.0]), "absolute") == 0.0
 
 
 def test_a_bad_views_target_is_named():
@@ -60,13 +68,28 @@ def uploads_bundle(tmp_path_factory):
     """A tiny channel-relative ensemble trained on a simulated channel-uploads folder."""
     folder = tmp_path_factory.mktemp("relative")
     write_upload_snapshots(generate_population(25, seed=4), folder / "uploads")
-    config = tiny_config(max_train_rows=2000)
+    config = tiny_config(max_train_rows=2000, tiny_deep=True)
     config = dataclasses.replace(config, training=dataclasses.replace(config.training,
                                                                       views_target="channel_relative"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(settings, "load_config", lambda *a, **k: config)
-        model_update.train(str(folder / "uploads"), "fast", folder / "bundle", models=("ensemble",), progress=False)
+        model_update.train(str(folder / "uploads"), "fast", folder / "bundle", models=("ensemble", "deep_learning"),
+                           progress=False)
     return folder / "bundle"
+
+
+def test_the_stack_learns_from_folds_of_videos_published_before_their_channel_was_observed(uploads_bundle):
+    # The first snapshot (2026-01-01) comes a month after the first uploads: every December video has no channel
+    # history. With a level of 0 for them the earliest folds' learners predicted absolute views for held-out
+    # videos with relative targets (out-of-fold R² about -7, a stack of near-zero weights, i.e. no model).
+    manifest = json.loads((uploads_bundle / artifacts.MANIFEST_FILE).read_text())
+    report = manifest["metrics"]["oof"]
+    assert report["ensemble"]["stack"]["r2"] > -1.0, report["ensemble"]["stack"]
+    # Both families keep the prior level they were trained with (pickled, or in the manifest's fit report).
+    loaded = bundle.Bundle.load(uploads_bundle)
+    assert loaded.model("ensemble").views_prior_ > 3.0
+    assert loaded.model("deep_learning").views_prior == pytest.approx(report["deep_learning"]["views_prior"])
+    assert report["deep_learning"]["views_prior"] > 3.0
 
 
 def test_manifest_and_predictions_state_the_population_and_the_target(uploads_bundle):
@@ -85,6 +108,11 @@ def test_manifest_and_predictions_state_the_population_and_the_target(uploads_bu
     bigger = predict.predict_performance(**{**call, "channel_avg_views": 30000})
     assert np.log1p(bigger["predicted_views"]) - np.log1p(result["predicted_views"]) == pytest.approx(
         np.log1p(30000) - np.log1p(3000), abs=0.5)
+    # A channel a thousand times larger than any the training data held: the level carries it (trees would
+    # stop at the largest level they saw).
+    huge = predict.predict_performance(**{**call, "channel_avg_views": 3e9})
+    assert np.log1p(huge["predicted_views"]) - np.log1p(result["predicted_views"]) == pytest.approx(
+        np.log1p(3e9) - np.log1p(3000), abs=0.5)
     rows = predict.predict_batch(pd.DataFrame([call | {"tags": "vlog", "categories": "People & Blogs"}])
                                  .drop(columns="artifacts_dir"), artifacts_dir=uploads_bundle)
     assert rows["population"].tolist() == ["channel_uploads"]

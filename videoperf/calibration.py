@@ -6,13 +6,13 @@ chart's selection, a niche, an audience the features do not see). ``ChannelCalib
 from the channel's earlier videos, at each age they were observed at: the mean log error, shrunk towards 0
 (trust the bundle) by ``shrinkage`` pseudo-videos, over all videos (``offset_``) and per channel
 (``channel_offsets_``, shrunk towards ``offset_``), plus slopes in log age and in log channel size (``slopes_``, a
-ridge fit shrunk towards 0 in the same way). The slopes are there because the error of a chart-trained bundle
-changes with both: the chart keeps observing only the videos still at its top, so a chart model's views grow too
-fast with age, and it trusts a channel's history more the longer it is; a user's earlier videos are seen older,
-and with less channel history before them, than the later ones it is asked about. With ``method="isotonic"`` an
-isotonic map of the log predictions comes first (for a bundle whose error grows with the level it predicts).
-A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log, channel_ids, age_days,
-channel_count)``, ``transform(...)`` with the same arguments.
+ridge fit within channels, shrunk towards 0 in the same way). The slopes are there because the error of a
+chart-trained bundle changes with both: the chart keeps observing only the videos still at its top, so a chart
+model's views grow too fast with age, and it trusts a channel's history more the longer it is; a user's earlier
+videos are seen older, and with less channel history before them, than the later ones it is asked about. With
+``method="isotonic"`` an isotonic map of the log predictions comes first (for a bundle whose error grows with the
+level it predicts). A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log,
+channel_ids, age_days, channel_count)``, ``transform(...)`` with the same arguments.
 
 ``model_update.calibrate`` fits one per model type and stores them in the bundle (``bundle.CALIBRATION_FILE``,
 hashed in the manifest); ``Bundle.predict_frame`` applies it and every prediction says so (``calibrated``,
@@ -81,9 +81,14 @@ class ChannelCalibration(BaseEstimator):
         usable = np.isfinite(Z).all(axis=0)
         self.centres_ = np.where(usable, np.nanmean(np.where(np.isfinite(Z), Z, 0.0), axis=0), 0.0)
         Zc = np.where(usable, Z - self.centres_, 0.0)
+        # The slopes are fitted within channels (each channel's covariates and errors less their own means): across
+        # channels a larger channel differs from a smaller one in more than its size, and the per-channel offsets
+        # below take those differences. With one channel this is the plain fit.
+        Zw = Zc - pd.DataFrame(Zc).groupby(channels).transform("mean").to_numpy()
+        within = error - pd.Series(error).groupby(channels).transform("mean").to_numpy()
         # Ridge: each slope pulled towards 0 as if ``shrinkage`` observations without a slope said so.
-        gram = Zc.T @ Zc + self.shrinkage * np.eye(Zc.shape[1]) + np.diag(~usable * 1.0)
-        self.slopes_ = np.linalg.solve(gram, Zc.T @ (error - error.mean())) * usable
+        gram = Zw.T @ Zw + self.shrinkage * np.eye(Zw.shape[1]) + np.diag(~usable * 1.0)
+        self.slopes_ = np.linalg.solve(gram, Zw.T @ within) * usable
         error = error - Zc @ self.slopes_
         self.offset_ = float(error.sum() / (len(error) + self.shrinkage))
         sums = pd.Series(error - self.offset_).groupby(channels).agg(["sum", "size"])

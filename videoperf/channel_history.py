@@ -173,15 +173,22 @@ def check_views_target(views_target: str) -> str:
     return views_target
 
 
-def channel_level(X: pd.DataFrame, views_target: str) -> np.ndarray:
+def channel_level(X: pd.DataFrame, views_target: str, prior: float = 0.0) -> np.ndarray:
     """The log-views offset a model's views head is relative to, per feature row of ``X``.
 
     ``absolute``: 0. ``channel_relative``: the channel's as-of level, its earlier videos' mean log views where
-    known, else the log of their average views (what every caller gives), else 0 (a new channel: the model
-    learns its absolute level, which no channel history can correct). Why relative: which of a channel's videos
-    a sample holds (the trending chart keeps a channel's hits, an uploads export all of them) moves the channel
-    features and the views together, so the views relative to the channel's level carry across samples and
-    channel sizes where the absolute views do not.
+    known, else the log of their average views (what every caller gives), else ``prior`` (no history: a new
+    channel, or a video published before the data first saw its channel; the model learns the rest of its
+    level, which no channel history can correct). Why relative: which of a channel's videos a sample holds (the
+    trending chart keeps a channel's hits, an uploads export all of them) moves the channel features and the
+    views together, so the views relative to the channel's level carry across samples and channel sizes where
+    the absolute views do not.
+
+    ``prior`` (``level_prior`` of the training rows): with 0, rows without history have absolute targets of
+    ~log(views) while the others have relative ones of ~0; a channel-uploads source whose first snapshot came
+    after its first uploads has many such rows (every video published before the channel was first observed),
+    and forward-chaining folds trained on its earliest videos alone then predict absolute views for held-out
+    videos whose targets are relative, which wrecks the stack's weights.
     """
     if check_views_target(views_target) == "absolute":
         return np.zeros(len(X))
@@ -192,7 +199,16 @@ def channel_level(X: pd.DataFrame, views_target: str) -> np.ndarray:
     mean_log = X["channel_mean_log_views"].to_numpy(float)
     log_avg = X["channel_log_avg_views"].to_numpy(float)
     level = np.where(np.isfinite(mean_log), mean_log, log_avg)
-    return np.where(np.isfinite(level), level, 0.0)
+    return np.where(np.isfinite(level), level, float(prior))
+
+
+def level_prior(y_log: np.ndarray, views_target: str) -> float:
+    """The level of a row without channel history (``channel_level``'s ``prior``): the mean log views of the
+    training rows for ``channel_relative`` (a channel nothing is known about is taken for the average training
+    video's, which the model then corrects from the video's own features), 0 for ``absolute``."""
+    if check_views_target(views_target) == "absolute" or not len(y_log):
+        return 0.0
+    return float(np.mean(np.asarray(y_log, dtype=float)))
 
 
 # Channel features on the log-views scale: a channel-relative model sees them relative to the channel's level.

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
-from videoperf.channel_history import channel_level, check_views_target, relative_inputs
+from videoperf.channel_history import channel_level, check_views_target, level_prior, relative_inputs
 from videoperf.family import ModelFamily, Writer
 from videoperf.intervals import interval_groups
 
@@ -31,6 +31,7 @@ ARTIFACT = "video_performance_model.pt"
 SCALER_FILE = "numeric_scaler.pkl"
 STAGE_FILE = "stage_encoder.pkl"
 LIBRARIES = ("torch", "scikit-learn")
+FAMILY_NAME = "deep_learning"
 
 
 @dataclass
@@ -41,6 +42,7 @@ class DeepModel:
     scaler: StandardScaler
     stage_encoder: LabelEncoder
     views_target: str = "absolute"  # training.views_target; the manifest records it, ``load`` reads it back
+    views_prior: float = 0.0  # channel_level's prior (the fit report in the manifest records it)
 
 
 def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
@@ -58,12 +60,14 @@ def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
     keep = sample_rows(rows["video_id"].to_numpy(), settings.preset.deep.max_train_rows, settings.seed, recency)
     target = check_views_target(settings.config.training.views_target)
     X, rows = ctx.training.rows(keep), rows.iloc[keep].reset_index(drop=True)
-    rows["log_views"] = rows["log_views"].to_numpy(float) - channel_level(X, target)
+    prior = level_prior(rows["log_views"].to_numpy(float), target)
+    rows["log_views"] = rows["log_views"].to_numpy(float) - channel_level(X, target, prior)
     result = fit_deep_model(rows, relative_inputs(X, target), settings.preset.deep,
                             seed=settings.seed, cache_dir=resolve_path(settings.config.paths.cache_dir),
                             progress=settings.progress, coverage=settings.config.prediction.interval_coverage)
-    report = {"history": result.history, **{k: v for k, v in result.info.items() if k != "history"}}
-    return DeepModel(result.model, result.numeric_scaler, result.stage_encoder, target), report
+    report = {"history": result.history, **{k: v for k, v in result.info.items() if k != "history"},
+              "views_prior": prior}
+    return DeepModel(result.model, result.numeric_scaler, result.stage_encoder, target, prior), report
 
 
 def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -74,7 +78,7 @@ def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None)
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")
     out = model.net.predict(video_texts(rows), relative_inputs(X, model.views_target))
     if model.views_target != "absolute":
-        out["log_views"] = out["log_views"] + channel_level(X, model.views_target)
+        out["log_views"] = out["log_views"] + channel_level(X, model.views_target, model.views_prior)
         out["views"] = np.expm1(out["log_views"])
     columns = {"predicted_views": np.clip(out["views"], 0, None)}
     if model.net.intervals is not None:
@@ -114,8 +118,9 @@ def load(folder: Path, manifest: dict[str, Any]) -> DeepModel:
         raise artifacts.ArtifactError(f"artifacts: {Path(folder) / STAGE_FILE} decodes the stages "
                                       f"{list(stage_encoder.classes_)}, the model predicts {net.stage_classes}")
     target = manifest.get("views_target", "absolute")
-    return DeepModel(net, scaler, stage_encoder, check_views_target(target))
+    report = (manifest.get("metrics") or {}).get("oof", {}).get(FAMILY_NAME) or {}
+    return DeepModel(net, scaler, stage_encoder, check_views_target(target), float(report.get("views_prior", 0.0)))
 
 
-FAMILY = ModelFamily(name="deep_learning", artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict,
+FAMILY = ModelFamily(name=FAMILY_NAME, artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict,
                      save=save, load=load, extra_files=(SCALER_FILE, STAGE_FILE))

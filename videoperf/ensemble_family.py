@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import artifacts
-from videoperf.channel_history import channel_level, check_views_target, relative_inputs
+from videoperf.channel_history import channel_level, check_views_target, level_prior, relative_inputs
 from videoperf.family import ModelFamily, Writer, prediction_threads
 
 if TYPE_CHECKING:
@@ -80,8 +80,9 @@ def ensemble_folds(ctx: TrainContext) -> list[Fold]:
         weights = recency_weights(train["published_at"].iloc[rows], cut, half_life)
         X_train, X_valid = training.rows(rows), builder.transform(valid_rows, history=live)
         target = settings.config.training.views_target
-        y_train = log_views(train.iloc[rows]) - channel_level(X_train, target)
-        y_valid = log_views(valid_rows) - channel_level(X_valid, target)
+        prior = level_prior(log_views(train.iloc[rows]), target)
+        y_train = log_views(train.iloc[rows]) - channel_level(X_train, target, prior)
+        y_valid = log_views(valid_rows) - channel_level(X_valid, target, prior)
         folds.append(Fold(relative_inputs(X_train, target), y_train, relative_inputs(X_valid, target), y_valid,
                           weights))
     return folds
@@ -103,9 +104,12 @@ def fit(ctx: TrainContext) -> tuple[StackingEnsemble, dict[str, Any]]:
                               settings.config.training.recency_half_life_days)
     target = check_views_target(settings.config.training.views_target)
     X = ctx.training.rows(rows)
-    model.fit(folds, relative_inputs(X, target), log_views(ctx.snapshots.iloc[rows]) - channel_level(X, target),
+    y = log_views(ctx.snapshots.iloc[rows])
+    prior = level_prior(y, target)
+    model.fit(folds, relative_inputs(X, target), y - channel_level(X, target, prior),
               progress=settings.progress, sample_weight=weights)
     model.views_target_ = target  # predict adds the channel level back
+    model.views_prior_ = prior
     report = {**model.report_, "seconds": round(time.perf_counter() - start, 1)}
     return model, report
 
@@ -114,7 +118,7 @@ def predict(model: StackingEnsemble, X: pd.DataFrame, rows: pd.DataFrame | None 
     """Views and their interval from the ensemble, for feature rows ``X``."""
     target = getattr(model, "views_target_", "absolute")
     pred, lo, hi = model.predict_interval(relative_inputs(X, target), n_threads=prediction_threads())
-    level = channel_level(X, target)
+    level = channel_level(X, target, getattr(model, "views_prior_", 0.0))
     pred, lo, hi = pred + level, lo + level, hi + level
     return pd.DataFrame({"predicted_views": np.expm1(pred).clip(0, None), "views_lo": np.expm1(lo).clip(0, None),
                          "views_hi": np.expm1(hi).clip(0, None)})
