@@ -12,8 +12,11 @@ stay flat past them, the network extrapolates its log-age input without bound. H
 2. the fit is MAP under a shape prior: for a family with time-to-peak and decay-rate heads (``deep_learning``),
    their predictions, averaged in log over the trained ages (they are per-video targets; the age input is a
    nuisance), are the prior means with ``curve.ShapePrior``'s sds; a family without them (``ensemble``) gets
-   ``curve.WEAK_PRIOR`` (its own views decide the shape). Each trained age counts as one observation of noise
-   ``ShapePrior.noise_sd`` (the real series' log-rate noise scale); the level is free (closed form);
+   ``curve.WEAK_PRIOR`` (its own views decide the shape). The level is free (closed form). The K trained ages
+   are one smooth function of log age, not K independent observations, and they are cross-sectional means of
+   the videos charted at each age (a selected sample, not one video's trajectory), so together they count as one
+   well-observed series: ``WELL_OBSERVED_INTERVALS`` (4, ``curve.empirical_prior``'s ``min_used``) observations
+   of ``ShapePrior.noise_sd``, i.e. each of noise ``noise_sd * sqrt(K / 4)``; the heads then still move the shape;
 3. views at any age come from the curve, so they never decrease and past the trained ages follow its decay; the
    stage is ``curve.stage_at`` (peak band = one day, the chart's cadence: there is no observation interval);
    the time to peak and decay rate are the curve's (``Curves.decay_rate``, one day after the peak).
@@ -45,6 +48,7 @@ from videoperf.curve import (
     fit_intervals,
 )
 
+WELL_OBSERVED_INTERVALS = 4
 HEAD_COLUMNS = ("predicted_time_to_peak_days", "predicted_decay_rate")
 # Heads outside the curve's grid ranges are clipped to them (curve._TP_RANGE / _DECAY_RANGE, a little inside).
 _TP_CLIP = (0.03, 25.0)
@@ -121,14 +125,15 @@ def family_curves(bundle: Bundle, requests: Mapping[str, Any], model_type: str,
                   shape: str = DEFAULT_SHAPE, noise_sd: float | None = None) -> FamilyCurves:
     """The lifecycle curve of each validated request row (``videoperf.inputs``; a mapping of columns or a
     DataFrame) under ``model_type``: one model pass at the trained ages, one vectorised MAP fit (module docstring).
-    """
+    ``noise_sd``: the log-views noise per trained age (default: see the module docstring)."""
     ages = trained_ages(bundle)
     rows, n = _repeat_rows({k: list(requests[k]) for k in requests}, ages)
     predicted = bundle.predict_frame(rows, model_type)
     k = len(ages)
     views = np.maximum(predicted["predicted_views"].to_numpy(float), 1.0).reshape(n, k)
-    base = ShapePrior()
-    prior = base if noise_sd is None else ShapePrior(noise_sd=noise_sd)
+    if noise_sd is None:
+        noise_sd = ShapePrior().noise_sd * float(np.sqrt(k / WELL_OBSERVED_INTERVALS))
+    prior = ShapePrior(noise_sd=noise_sd)
     shape_mean = None
     if all(c in predicted for c in HEAD_COLUMNS):
         tp = np.clip(predicted[HEAD_COLUMNS[0]].to_numpy(float), *_TP_CLIP).reshape(n, k)
