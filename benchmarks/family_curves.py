@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoperf import inputs  # noqa: E402
 from videoperf.bundle import Bundle  # noqa: E402
-from videoperf.family_curve import curve_prediction, trained_ages  # noqa: E402
+from videoperf.family_curve import curve_prediction, fit_family_curves, trained_ages  # noqa: E402
 from videoperf.plain import plain  # noqa: E402
 
 AGES = [0.25, 1.0, 3.0, 7.0, 14.0, 30.0, 60.0, 180.0, 365.0]
@@ -73,6 +74,70 @@ def measure(bundle: Bundle, published_at: str) -> dict[str, Any]:
     return out
 
 
+def real_videos(bundle: Bundle, data: str, n_videos: int, seed: int) -> dict[str, Any]:
+    """Beyond the example: ``n_videos`` real videos charted on 3 or more days, each predicted by both families at
+    the trained ages (its own first snapshot's content and channel history as of its publish time), one curve
+    per family. Measured: the share of videos whose two families agree within a factor of 2 at days 7 and 30
+    (curve and raw), the log-MAE at the videos' observed ages (curve and raw; in-sample for a whole-export bundle),
+    the stage at 6 h and 14 d."""
+    from videoperf.data import load_data
+    from videoperf.registry import FAMILIES as REGISTRY
+
+    snaps = load_data(data).sort_values(["video_id", "observed_at"]).reset_index(drop=True)
+    counts = snaps.groupby("video_id").size()
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(counts.index[counts >= 3].to_numpy(), size=n_videos, replace=False))
+    obs = snaps[snaps["video_id"].isin(chosen)].reset_index(drop=True)
+    first = obs.groupby("video_id", sort=True).head(1).reset_index(drop=True)
+    ages = trained_ages(bundle)
+    rows = first.loc[first.index.repeat(len(ages))].reset_index(drop=True)
+    rows["observed_at"] = rows["published_at"] + pd.to_timedelta(np.tile(ages, len(first)), unit="D")
+    history = bundle.features.channel_history(snaps)
+    X = bundle.features.transform(rows, history=history)
+    obs_age = ((obs["observed_at"] - obs["published_at"]).dt.total_seconds() / 86400.0).to_numpy()
+    code = pd.Index(first["video_id"]).get_indexer(obs["video_id"])
+    X_obs = bundle.features.transform(obs, history=history)
+    actual = np.log1p(obs["views"].to_numpy(float))
+    out: dict[str, Any] = {"data": data, "videos": int(len(first)), "observations": int(len(obs)), "seed": seed,
+                           "note": "in-sample when the bundle was trained on the same export"}
+    views: dict[str, dict[str, np.ndarray]] = {}
+    for model_type in FAMILIES:
+        family = REGISTRY[model_type]
+        model = bundle.model(model_type)
+        fc = fit_family_curves(family.predict(model, X, rows), ages)
+        curve_obs = np.log1p(np.exp(fc.curves.log_level[code]) * _unit(fc, code, obs_age))
+        raw_obs = np.log1p(family.predict(model, X_obs, obs)["predicted_views"].to_numpy(float))
+        grid_rows = first.loc[first.index.repeat(2)].reset_index(drop=True)
+        grid_rows["observed_at"] = grid_rows["published_at"] + pd.to_timedelta(np.tile([7.0, 30.0], len(first)),
+                                                                                unit="D")
+        raw_grid = family.predict(model, bundle.features.transform(grid_rows, history=history), grid_rows)
+        stage6h = fc.curves.stage(np.full(len(first), 0.25))
+        stage14 = fc.curves.stage(np.full(len(first), 14.0))
+        views[model_type] = {"curve": fc.curves.views(np.array([[7.0], [30.0]])),
+                             "raw": raw_grid["predicted_views"].to_numpy(float).reshape(len(first), 2).T}
+        out[model_type] = {
+            "log_mae_curve": float(np.mean(np.abs(curve_obs - actual))),
+            "log_mae_raw": float(np.mean(np.abs(raw_obs - actual))),
+            "median_time_to_peak_days": float(np.median(fc.curves.time_to_peak)),
+            "median_decay_rate_per_day": float(np.median(fc.curves.decay_rate())),
+            "share_growth_or_peak_at_6h": float(np.isin(stage6h, ["growth", "peak"]).mean()),
+            "share_decay_at_14d": float((stage14 == "decay").mean()),
+            "median_views_365_over_30": float(np.median(fc.curves.views(365.0) / fc.curves.views(30.0))),
+        }
+    for kind in ("curve", "raw"):
+        ratio = views["deep_learning"][kind] / np.maximum(views["ensemble"][kind], 1.0)
+        for j, day in enumerate((7, 30)):
+            out[f"{kind}_share_within_2x_day{day}"] = float(np.mean((ratio[j] >= 0.5) & (ratio[j] <= 2.0)))
+            out[f"{kind}_median_ratio_day{day}"] = float(np.median(ratio[j]))
+    return out
+
+
+def _unit(fc: Any, code: np.ndarray, age: np.ndarray) -> np.ndarray:
+    from videoperf.curve import unit_cumulative
+
+    return unit_cumulative(age, fc.curves.time_to_peak[code], fc.curves.decay[code], fc.curves.shape)
+
+
 def markdown(report: dict[str, Any]) -> str:
     main = report["main"]
     lines = ["# Lifecycle curve per family: the README example (issue 13 points 2, 4)", "",
@@ -107,6 +172,24 @@ def markdown(report: dict[str, Any]) -> str:
         ratio = row["ratio_deep_over_ensemble"]
         lines.append(f"| {row['published_at']} | {ratio['7.0']:.2f} | {ratio['30.0']:.2f} | "
                      f"{'met' if row['point2_ratio_met'] else 'not met'} | {p4['ensemble']}, {p4['deep_learning']} |")
+    real = report.get("real_videos")
+    if real:
+        lines += ["", f"Real videos: {real['videos']} charted on 3+ days ({real['observations']} observations, "
+                  f"seed {real['seed']}; {real['note']}).", "",
+                  "| | within 2x at day 7 | within 2x at day 30 | median deep/ensemble d7 | d30 |",
+                  "|---|---|---|---|---|"]
+        for kind in ("curve", "raw"):
+            lines.append(f"| {kind} | {real[kind + '_share_within_2x_day7']:.3f} | "
+                         f"{real[kind + '_share_within_2x_day30']:.3f} | {real[kind + '_median_ratio_day7']:.2f} | "
+                         f"{real[kind + '_median_ratio_day30']:.2f} |")
+        lines += ["", "| family | log-MAE curve | log-MAE raw | median tp (d) | median decay (/d) | growth/peak at 6 h "
+                  "| decay at 14 d | median V(365)/V(30) |", "|---|---|---|---|---|---|---|---|"]
+        for m in FAMILIES:
+            r = real[m]
+            lines.append(f"| {m} | {r['log_mae_curve']:.3f} | {r['log_mae_raw']:.3f} | "
+                         f"{r['median_time_to_peak_days']:.3f} | {r['median_decay_rate_per_day']:.3f} | "
+                         f"{r['share_growth_or_peak_at_6h']:.3f} | {r['share_decay_at_14d']:.3f} | "
+                         f"{r['median_views_365_over_30']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundle", type=Path, default=Path("/work/bundles/fast_whole"))
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--data", default=None, help="the export the real-video section samples (omit: no section)")
+    parser.add_argument("--videos", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     bundle = Bundle.load(args.bundle)
     day = (pd.Timestamp(bundle.manifest["training_window"]["observed_to"]).normalize() + pd.Timedelta(days=1))
@@ -128,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
         "publish_hours": [measure(bundle, (day + pd.Timedelta(hours=h)).isoformat()) for h in range(0, 24, 3)],
     }
     report["publish_hours_point2_met"] = sum(r["point2_ratio_met"] for r in report["publish_hours"])
+    if args.data:
+        report["command"] += f" --data {args.data} --videos {args.videos} --seed {args.seed}"
+        report["real_videos"] = real_videos(bundle, args.data, args.videos, args.seed)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _write(args.out_dir / "family_curves.json", json.dumps(plain(report), indent=2) + "\n")
     _write(args.out_dir / "family_curves.md", markdown(report))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from videoperf import inputs
 from videoperf.bundle import Bundle
 from videoperf.curve import STAGES
-from videoperf.family_curve import curve_prediction, family_curves, trained_ages
+from videoperf.family_curve import curve_prediction, family_curves, fit_family_curves, trained_ages
 
 FAMILIES = ("ensemble", "deep_learning")
 AGES = np.geomspace(0.25, 365.0, 40)
@@ -119,3 +120,6 @@ def test_frame_keeps_the_asked_order_and_bad_ages_name_the_argument(bundle):
     for bad in ([], [0.0], [-1.0], [float("nan")]):
         with pytest.raises(ValueError, match="ages"):
             curve_prediction(bundle, request, bad, "ensemble")
+    ages = trained_ages(bundle)
+    with pytest.raises(ValueError, match="predicted"):
+        fit_family_curves(pd.DataFrame({"predicted_views": np.ones(len(ages) + 1)}), ages)

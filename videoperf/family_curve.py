@@ -128,8 +128,19 @@ def family_curves(bundle: Bundle, requests: Mapping[str, Any], model_type: str,
     ``noise_sd``: the log-views noise per trained age (default: see the module docstring)."""
     ages = trained_ages(bundle)
     rows, n = _repeat_rows({k: list(requests[k]) for k in requests}, ages)
-    predicted = bundle.predict_frame(rows, model_type)
+    return fit_family_curves(bundle.predict_frame(rows, model_type), ages, shape, noise_sd)
+
+
+def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DEFAULT_SHAPE,
+                      noise_sd: float | None = None) -> FamilyCurves:
+    """The curves of a family's predictions at ``ages`` (``trained_ages``): ``predicted`` holds one row per
+    (video, age), video-major (each video's ``len(ages)`` rows together, ages in order), with
+    ``predicted_views`` and, when the family has them, ``views_lo``/``views_hi`` and the two heads."""
+    ages = np.asarray(ages, dtype=float)
     k = len(ages)
+    if k < 2 or len(predicted) % k:
+        raise ValueError(f"predicted: {len(predicted)} rows is not a whole number of videos x {k} ages")
+    n = len(predicted) // k
     views = np.maximum(predicted["predicted_views"].to_numpy(float), 1.0).reshape(n, k)
     if noise_sd is None:
         noise_sd = ShapePrior().noise_sd * float(np.sqrt(k / WELL_OBSERVED_INTERVALS))
