@@ -80,10 +80,11 @@ def predict_trajectory(title: str, tags: list[str] | None, categories: list[str]
     """The video's views at each age of ``ages`` (days; default 0.25 ... 365) with the 80% interval and the stage.
 
     Returns ``points``: ``[{"days_since_publish", "views", "views_lo", "views_hi", "stage"}, ...]`` by age, with
-    ``observed_used``, ``basis`` and, with observations, ``last_observed_days`` / ``last_observed_views`` and the
-    conditioned curve's ``time_to_peak_days``. Views never decrease with age and are never below the last
-    observed views. Without ``observed`` the points are the model's predictions at each age (made
-    non-decreasing); the arguments are those of ``predict_performance``.
+    ``observed_used``, ``basis``, the curve's ``time_to_peak_days`` and, with observations,
+    ``last_observed_days`` / ``last_observed_views``. Views never decrease with age and are never below the last
+    observed views. Without ``observed`` the points come from one lifecycle curve fitted to the model's
+    predictions at the ages its training data covers (``videoperf.family_curve``), so views, stage, time to peak
+    and decay agree; the arguments are those of ``predict_performance``.
     """
     arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
                      channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf import inputs
-from videoperf.bundle import GC_PAUSE_ROWS, OBSERVED_FILE, Bundle, collector_paused, load_bundle
+from videoperf.bundle import GC_PAUSE_ROWS, Bundle, collector_paused, load_bundle
 from videoperf.plain import plain
 
 # The evaluation tables say predicted_<target>; a single prediction names the target itself.
@@ -241,9 +241,10 @@ def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
                artifacts_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """What ``predict.predict_trajectory`` returns: views, 80% interval and stage at each age in ``ages``.
 
-    With observations (``arguments["observed"]``) from the forecaster from observed days; without, the model's
-    predictions at each age, made non-decreasing in age (a running maximum), with the stage of the curve of the
-    training videos' typical shape. Views never decrease with age and are never below the last observed views."""
+    With observations (``arguments["observed"]``) from the forecaster from observed days; without, from one
+    lifecycle curve fitted to the model's predictions at the ages its training data covers
+    (``videoperf.family_curve``): views, stage, time to peak and decay agree, and past those ages views follow the
+    curve's decay. Views never decrease with age and are never below the last observed views."""
     model_type = inputs.check_model_type(model_type)
     bundle = load_bundle(artifacts_dir)
     arguments = dict(arguments)
@@ -267,27 +268,17 @@ def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
                     "time_to_peak_days": float(found.curves.time_to_peak[0]),
                     "interval_coverage": forecaster.coverage, "basis": _basis(forecaster, used)})
     else:
-        frame = bundle.predict_frame(_columns([{**request, "age_days": float(age)} for age in grid]), model_type)
-        point = frame["predicted_views"].to_numpy(float)
-        lo = frame["views_lo"].to_numpy(float) if "views_lo" in frame else np.full(len(grid), np.nan)
-        hi = frame["views_hi"].to_numpy(float) if "views_hi" in frame else np.full(len(grid), np.nan)
-        stage = _prior_stage(bundle, grid, frame)
-        out.update({"observed_used": 0, "basis": f"{model_type} predictions at each age, made non-decreasing in age"})
+        from videoperf.family_curve import curve_prediction
+
+        found = curve_prediction(bundle, request, grid, model_type)
+        frame = found.frame
+        point, lo, hi = (frame[col].to_numpy(float) for col in ("views", "views_lo", "views_hi"))
+        stage = list(frame["stage"])
+        out.update({"observed_used": 0, "time_to_peak_days": found.time_to_peak_days,
+                    "decay_rate_per_day": found.decay_rate,
+                    "basis": f"{model_type}: one lifecycle curve fitted to its predictions at the trained ages"})
     point = np.maximum.accumulate(point)
     lo, hi = np.maximum.accumulate(np.minimum(lo, point)), np.maximum.accumulate(np.maximum(hi, point))
     out["points"] = [{"days_since_publish": float(a), "views": float(p), "views_lo": plain(lo_), "views_hi": plain(hi_),
                       "stage": plain(s)} for a, p, lo_, hi_, s in zip(grid, point, lo, hi, stage)]
     return out
-
-
-def _prior_stage(bundle: Bundle, ages: np.ndarray, frame: pd.DataFrame) -> list[Any]:
-    """Stage at each age without observations: the curve of the training videos' typical shape (the
-    forecaster's prior), else the model's own stage head, else unknown."""
-    if OBSERVED_FILE in bundle.manifest["files"]:
-        from videoperf.curve import stage_at
-
-        prior = bundle.observed_forecaster().curve_.prior_
-        return list(stage_at(ages, np.full(len(ages), np.exp(prior.log_tp_mean))))
-    if "predicted_lifecycle_stage" in frame:
-        return list(frame["predicted_lifecycle_stage"])
-    return [None] * len(ages)
