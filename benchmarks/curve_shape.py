@@ -48,7 +48,7 @@ from videoperf.curve import (  # noqa: E402
 )
 from videoperf.metrics import classification_metrics  # noqa: E402
 from videoperf.observed import CurveForecaster, first_k  # noqa: E402
-from videoperf.shape_select import default_shape  # noqa: E402
+from videoperf.shape_select import default_shape, split_halves  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 AGE_BUCKETS = (1.0, 3.0, 7.0, 14.0)
@@ -56,24 +56,9 @@ AGE_LABELS = ("<=1", "1-3", "3-7", "7-14", ">14")
 WEAK = ShapePrior(log_tp_sd=3.0, log_decay_sd=3.0)
 
 
-def _split_halves(iv: Intervals, min_days: int) -> tuple[Intervals, np.ndarray, np.ndarray]:
-    """The first half (at least 3) of each series of >= ``min_days`` observations; the rest's row mask and codes."""
-    counts = np.bincount(iv.video, minlength=len(iv.video_ids))
-    first = np.r_[True, iv.video[1:] != iv.video[:-1]]
-    starts = np.flatnonzero(first)
-    pos = np.arange(len(iv.video)) - np.repeat(starts, np.diff(np.r_[starts, len(iv.video)]))
-    n = counts[iv.video]
-    long = n >= min_days
-    fit_rows = long & (pos < np.maximum(3, n // 2))
-    held = long & ~fit_rows
-    keep = fit_rows
-    head = Intervals(iv.video[keep], iv.start[keep], iv.end[keep], iv.log_rate[keep], iv.end_views[keep], iv.video_ids)
-    return head, held, pos
-
-
 def real_shapes(iv: Intervals, min_days: int) -> dict[str, Any]:
     """Held-out fit error of each shape on the real series (see the module docstring)."""
-    head, held, _ = _split_halves(iv, min_days)
+    head, held, _ = split_halves(iv, min_days)
     fitted_videos = np.unique(head.video)
     last_age = np.full(len(iv.video_ids), np.nan)
     last_views = np.full(len(iv.video_ids), np.nan)

@@ -29,10 +29,9 @@ from videoperf.curve import SHAPES, WEAK_PRIOR, Intervals, curves_of, empirical_
 from videoperf.observed import CurveForecaster
 
 
-def heldout_shape_errors(iv: Intervals, min_days: int = 6, shapes: tuple[str, ...] = SHAPES
-                         ) -> dict[str, dict[str, np.ndarray]]:
-    """Per shape: ``video`` (code), ``ahead`` (days after the last fitted observation) and ``error`` (absolute log1p
-    error of the views) at every held-out later observation of the series of >= ``min_days`` observations."""
+def split_halves(iv: Intervals, min_days: int) -> tuple[Intervals, np.ndarray, np.ndarray]:
+    """The first half (at least 3 observations) of each series of >= ``min_days`` observations as ``Intervals``,
+    the mask of the later rows held out, and each row's position in its series."""
     counts = np.bincount(iv.video, minlength=len(iv.video_ids))
     first = np.r_[True, iv.video[1:] != iv.video[:-1]] if len(iv.video) else np.zeros(0, bool)
     starts = np.flatnonzero(first)
@@ -40,11 +39,18 @@ def heldout_shape_errors(iv: Intervals, min_days: int = 6, shapes: tuple[str, ..
     n = counts[iv.video]
     long = n >= min_days
     fit_rows = long & (pos < np.maximum(3, n // 2))
-    held = long & ~fit_rows
-    if not held.any():
-        raise ValueError(f"iv: no series has >= {min_days} observations (min_days) to hold out a later half")
     head = Intervals(iv.video[fit_rows], iv.start[fit_rows], iv.end[fit_rows], iv.log_rate[fit_rows],
                      iv.end_views[fit_rows], iv.video_ids)
+    return head, long & ~fit_rows, pos
+
+
+def heldout_shape_errors(iv: Intervals, min_days: int = 6, shapes: tuple[str, ...] = SHAPES
+                         ) -> dict[str, dict[str, np.ndarray]]:
+    """Per shape: ``video`` (code), ``ahead`` (days after the last fitted observation) and ``error`` (absolute log1p
+    error of the views) at every held-out later observation of the series of >= ``min_days`` observations."""
+    head, held, _ = split_halves(iv, min_days)
+    if not held.any():
+        raise ValueError(f"iv: no series has >= {min_days} observations (min_days) to hold out a later half")
     is_last = np.r_[head.video[1:] != head.video[:-1], True]
     last_age = np.full(len(iv.video_ids), np.nan)
     last_views = np.full(len(iv.video_ids), np.nan)
