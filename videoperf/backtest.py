@@ -110,7 +110,7 @@ def backtest_origin(snapshots: pd.DataFrame, origin: str | pd.Timestamp, speed: 
     origin = _utc(origin)
     train, test = split_by_date(snapshots, origin)
     windows = month_windows(origin, test["published_at"].max(), months_ahead)
-    trained = train_models(train, settings)
+    trained = train_models(train, settings, observed_forecaster=False)
     last, last_targets = test_rows(test)
     in_windows = ((last["published_at"] >= windows[0][1]) & (last["published_at"] < windows[-1][2])).to_numpy()
     last, last_targets = last[in_windows].reset_index(drop=True), last_targets[in_windows].reset_index(drop=True)

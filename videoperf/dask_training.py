@@ -61,15 +61,16 @@ def fit_videos(snapshots: dd.DataFrame, max_videos: int = FIT_VIDEOS) -> pd.Data
     return prepare_snapshots(sample)
 
 
-def fit(snapshots: dd.DataFrame, settings: TrainSettings, client: Any, max_videos: int = FIT_VIDEOS
-        ) -> TrainedModels:
-    """Train every family of ``settings`` from canonical snapshots on the cluster (see the module docstring)."""
+def fit(snapshots: dd.DataFrame, settings: TrainSettings, client: Any, max_videos: int = FIT_VIDEOS, *,
+        observed_forecaster: bool = True) -> TrainedModels:
+    """Train every family of ``settings`` from canonical snapshots on the cluster (see the module docstring);
+    ``observed_forecaster`` as in ``pipeline.train_models`` (fitted on the client's sample)."""
     start = time.perf_counter()
     if "target_encodings" not in settings.preset.features.excluded_families:
         raise ValueError("features.excluded_families: the Dask path needs 'target_encodings' left out")
     snapshots = client.persist(snapshots)
     sample = fit_videos(snapshots, max_videos)
-    trained = train_models(sample, settings)
+    trained = train_models(sample, settings, observed_forecaster=observed_forecaster)
     if "ensemble" in trained.models:
         _fit_dask_learners(trained, snapshots, sample, client)
     trained.seconds = round(time.perf_counter() - start, 1)
@@ -210,16 +211,17 @@ def _predict_part(observed: pd.DataFrame, last: pd.DataFrame, trained: TrainedMo
             "predictions": predict_videos(trained, last, targets, history=history)}
 
 
-def predict_test(trained: TrainedModels, test: dd.DataFrame, observed: dd.DataFrame, client: Any
+def predict_test(trained: TrainedModels, test: dd.DataFrame, channels: dd.DataFrame, client: Any
                  ) -> dict[str, Any]:
-    """Every test video at its last observed age, predicted on the workers per channel partition; the pieces in
-    the single-machine order (by ``video_id``)."""
+    """Every test video at its last observed age, predicted on the workers per channel partition with the history
+    of ``channels`` (``dask_data.by_channel`` of the observations); the pieces in the single-machine order (by
+    ``video_id``)."""
     import dask
 
     meta = _last_rows(test._meta)
     last = test.map_partitions(_last_rows, meta=meta, enforce_metadata=False)
-    n = max(observed.npartitions, 1)
-    pairs = zip(dask_data.by_channel(observed, n).to_delayed(), dask_data.by_channel(last, n).to_delayed())
+    n = channels.npartitions
+    pairs = zip(channels.to_delayed(), dask_data.by_channel(last, n).to_delayed())
     [light] = client.scatter([dataclasses.replace(trained, training=None)], broadcast=True)
     parts = [part for part in client.gather(client.compute([dask.delayed(_predict_part)(o, q, light)
                                                              for o, q in pairs])) if part]
@@ -247,21 +249,24 @@ def _level_part(observed: pd.DataFrame, rows: pd.DataFrame, trained: TrainedMode
     return pd.DataFrame({"_row": rows["_row"].to_numpy(), **predicted})
 
 
-def live_levels(trained: TrainedModels, snapshots: dd.DataFrame, client: Any, until: pd.Timestamp
-                ) -> dict[str, RecentLevel]:
+def live_levels(trained: TrainedModels, snapshots: dd.DataFrame, client: Any, until: pd.Timestamp,
+                channels: dd.DataFrame | None = None) -> dict[str, RecentLevel]:
     """``live_level.recent_level`` on a cluster: the snapshots of videos published after the training cut are
     collected on the client (what a live level learns from: weeks of data, not the whole history), and their rows
-    are predicted on the workers with each channel's live history."""
+    are predicted on the workers with each channel's live history (``channels``: ``dask_data.by_channel`` of
+    ``snapshots``, when the caller has it)."""
     import dask
     import dask.dataframe as dd
 
     cut = training_cut(trained)
     after = snapshots[snapshots["published_at"] > cut].compute()
     rows, start, end = level_rows(trained, after, until=until)
-    n = max(snapshots.npartitions, 1)
+    if channels is None:
+        channels = dask_data.by_channel(snapshots, max(snapshots.npartitions, 1))
+    n = channels.npartitions
     with dask.config.set({"dataframe.convert-string": False}):  # tags and categories stay lists
         frame = dd.from_pandas(rows.assign(_row=np.arange(len(rows))), npartitions=n)
-    pairs = zip(dask_data.by_channel(snapshots, n).to_delayed(), dask_data.by_channel(frame, n).to_delayed())
+    pairs = zip(channels.to_delayed(), dask_data.by_channel(frame, n).to_delayed())
     [light] = client.scatter([dataclasses.replace(trained, training=None)], broadcast=True)
     parts = [part for part in client.gather(client.compute([dask.delayed(_level_part)(o, r, light)
                                                              for o, r in pairs])) if part is not None]
@@ -283,11 +288,15 @@ def evaluate(data: str | Path, split_date: str, speed: str = "fast", models: Seq
     with open_client(cluster, **cluster_options) as client:
         snapshots = client.persist(dask_data.load_snapshots(data, observed_at=observed_at))
         train_side, test_side = dask_data.split(snapshots, split_date)
-        trained = fit(train_side, settings, client)
-        scored = predict_test(trained, test_side, snapshots if history != "train" else train_side, client)
+        trained = fit(train_side, settings, client, observed_forecaster=False)
+        observed = snapshots if history != "train" else train_side
+        # Shuffled by channel once, for the test videos' history and the live level's rows alike.
+        channels = client.persist(dask_data.by_channel(observed, max(observed.npartitions, 1)))
+        scored = predict_test(trained, test_side, channels, client)
         if history == "live":
             published = scored["last"]["published_at"]
-            levels = live_levels(trained, snapshots, client, until=pd.to_datetime(published, utc=True).max())
+            levels = live_levels(trained, snapshots, client, until=pd.to_datetime(published, utc=True).max(),
+                                 channels=channels)
             scored["predictions"] = {name: apply_level(frame, levels[name].offsets(published))
                                      for name, frame in scored["predictions"].items()}
         train_rows = prepare_snapshots(train_side.compute())

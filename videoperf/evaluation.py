@@ -198,7 +198,7 @@ def evaluate(train_snapshots: pd.DataFrame, test_snapshots: pd.DataFrame, speed:
     if len(overlap):
         logger.warning("%d test videos are also in the training data: their scores are optimistic "
                        "(their own views reach their features through the encodings)", len(overlap))
-    trained = train_models(train_snapshots, settings)
+    trained = train_models(train_snapshots, settings, observed_forecaster=bool(observed_ks))
     last, last_targets = test_rows(test_snapshots)
     if observed is None:
         observed = pd.concat([train_snapshots, test_snapshots], ignore_index=True)

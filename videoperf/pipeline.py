@@ -75,8 +75,11 @@ class TrainedModels:
         return self.settings.config
 
 
-def train_models(snapshots: pd.DataFrame, settings: TrainSettings) -> TrainedModels:
-    """Fit the shared feature pipeline and every model family of ``settings`` on training snapshots."""
+def train_models(snapshots: pd.DataFrame, settings: TrainSettings, *, observed_forecaster: bool = True
+                 ) -> TrainedModels:
+    """Fit the shared feature pipeline and every model family of ``settings`` on training snapshots, and the
+    forecaster from observed days that a bundle carries (``observed_forecaster=False``: not wanted, as in a
+    backtest that scores the models alone)."""
     start = time.perf_counter()
     population = training_population(snapshots)  # before anything that could drop the load report
     snapshots = prepare_snapshots(snapshots)
@@ -91,7 +94,7 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings) -> TrainedMod
     fitted, reports = {}, {}
     for name in settings.models:
         fitted[name], reports[name] = FAMILIES[name].fit(ctx)
-    observed = fit_observed(ctx)
+    observed = fit_observed(ctx) if observed_forecaster else None
     return TrainedModels(features, training, fitted, reports, settings, fingerprint,
                          round(time.perf_counter() - start, 1), population, observed)
 
