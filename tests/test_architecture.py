@@ -26,6 +26,7 @@ LAYERS = {
     "videoperf.channel_history": 3, "videoperf.content_features": 3, "videoperf.target_encoding": 3,
     "videoperf.features": 3, "videoperf.dask_data": 3,
     "videoperf.intervals": 4, "videoperf.fast_trees": 4, "videoperf.ensemble": 4, "videoperf.text_encoders": 4,
+    "videoperf.bert_inference": 4,
     "videoperf.deep": 4,
     "videoperf.deep_training": 4, "videoperf.family": 4, "videoperf.artifacts": 4, "videoperf.ensemble_family": 4,
     "videoperf.deep_family": 4, "videoperf.registry": 4, "videoperf.calibration": 4, "videoperf.forecasting": 4,

@@ -79,7 +79,8 @@ def test_missing_optional_package_is_skipped_with_a_note(monkeypatch, caplog):
         model = StackingEnsemble(tiny_config().preset("fast").ensemble).fit(_folds(X, y, 2), X, y, progress=False)
     assert "catboost is not installed" in caplog.text and "lightgbm is not installed" in caplog.text
     assert set(model.report_["skipped_learners"]) == {"catboost", "lightgbm"}
-    assert set(model.models_) == {"xgboost", "hist_gradient_boosting", "random_forest"}
+    assert model.learner_names_ == ["xgboost", "hist_gradient_boosting", "random_forest"]
+    assert set(model.models_) <= set(model.learner_names_)
     assert np.isfinite(model.predict(X.iloc[:3])).all()
 
 
@@ -104,10 +105,24 @@ def test_small_batches_take_the_flat_tree_path_with_the_libraries_results(fitted
     rows = X.iloc[:50].copy()
     rows.iloc[::3, 2] = np.nan  # missing values go where training sent them
     matrix = rows.to_numpy(np.float32)
-    forest, booster = model.models_["random_forest"], model.models_["hist_gradient_boosting"]
+    preset = tiny_config().preset("fast").ensemble
+    # A learner the stack gave weight 0 is not kept; the flat walk is then checked on one fitted here.
+    forest = model.models_.get("random_forest") or make_learner("random_forest", preset.random_forest).fit(X, _)
+    booster = (model.models_.get("hist_gradient_boosting")
+               or make_learner("hist_gradient_boosting", preset.hist_gradient_boosting).fit(X, _))
     np.testing.assert_array_equal(np.mean(forest_arrays(forest).leaf_values(matrix), axis=0),
                                   np.mean([tree.predict(matrix) for tree in forest.estimators_], axis=0))
     flat = booster._baseline_prediction.ravel()[0] + boosting_arrays(booster).leaf_values(matrix).sum(axis=0)
     np.testing.assert_allclose(flat, booster.predict(matrix), rtol=1e-12)
-    library = model.meta_.predict(np.column_stack([m.predict(matrix) for m in model.models_.values()]))
+    library = model.meta_.predict(np.column_stack([
+        model.models_[name].predict(matrix) if name in model.models_ else np.zeros(len(matrix))
+        for name in model.learner_names_]))
     np.testing.assert_allclose(model.predict(rows), library, rtol=1e-12)
+
+
+def test_only_learners_the_stack_weights_are_kept(fitted):
+    model, X, _ = fitted
+    weights = dict(zip(model.learner_names_, model.meta_.coef_))
+    assert set(model.models_) == {name for name, weight in weights.items() if weight != 0.0}
+    assert model.unweighted_learners() == {name for name, weight in weights.items() if weight == 0.0}
+    assert all(model.report_["learners"][name]["kept"] == (name in model.models_) for name in weights)

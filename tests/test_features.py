@@ -194,3 +194,24 @@ def test_excluded_families_reach_no_model_and_unknown_ones_are_named(sim, tiny):
     assert list(training.rows(np.arange(10)).columns) == builder.feature_names
     with pytest.raises(ValueError, match="excluded_families"):
         FeatureBuilder(dataclasses.replace(config, excluded_families=("colour",))).fit(sim)
+
+
+def test_token_encoder_finds_tokens_the_same_way_before_and_after_pickling():
+    import pickle
+
+    from videoperf.target_encoding import SEARCH_TOKENS
+
+    rng = np.random.default_rng(4)
+    vocabulary = np.array([f"tag {i}" for i in range(500)] + ["ünïcode", "Z", "a"], dtype=object)
+    tokens = [list(dict.fromkeys(rng.choice(vocabulary, size=rng.integers(0, 6)))) for _ in range(400)]
+    encoder = TokenTargetEncoder("t").fit(tokens, rng.normal(size=400))
+    assert all(a < b for a, b in zip(encoder.tokens_[:-1], encoder.tokens_[1:]))  # sorted: binary search works
+    loaded = pickle.loads(pickle.dumps(encoder))
+    assert "_lookup" not in loaded.__dict__
+    asked = [["tag 3", "unseen", "a"], [], ["Z", "ünïcode", "zzz"], ["tag 499"]]  # few tokens: binary search
+    many = asked + tokens[: SEARCH_TOKENS]  # more tokens than SEARCH_TOKENS: the dict
+    for rows in (asked, many):
+        expected, got = encoder.transform(rows), loaded.transform(rows)
+        for key in expected:
+            np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
+    assert loaded.transform(asked)["t_te_known"].tolist() == [2, 0, 2, 1]

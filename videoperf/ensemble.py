@@ -5,7 +5,9 @@ skipped with a logged note when its package is missing), HistGradientBoosting an
 ``max_features`` / ``max_samples`` / ``max_depth``. A Ridge meta-learner with non-negative weights combines
 their out-of-fold (OOF) predictions from the forward-chaining folds: each fold's learners are fitted on
 earlier videos and predict the next block, so the meta-learner learns how much to trust each learner on
-*new* videos, never on rows it was fitted on.
+*new* videos, never on rows it was fitted on. Only the learners it gives a weight are refitted on every row and
+kept (``models_``): one with weight 0 cannot change a prediction, and a bundle should not load (or a user's
+machine import) a library whose output it multiplies by 0.
 
 Intervals: split-conformal (``videoperf.intervals``) on the stack's held-out residuals, the meta-learner
 itself cross-fitted over the folds, per group of rows (channel history known or not x age bucket).
@@ -177,9 +179,12 @@ class StackingEnsemble:
         stacked_oof = self._cross_fitted_meta(oof, y_oof, fold_id)
         self.intervals_ = ConformalIntervals(self.coverage).fit(y_oof - stacked_oof, groups)
 
+        self.learner_names_ = names  # the meta-learner's columns, in order
+        weighted = [name for name, weight in zip(names, self.meta_.coef_) if weight != 0.0]
+        steps.total = len(names) * len(folds) + len(weighted)
         self.models_ = {}
         matrix = _training_matrix(X, self.feature_names_)
-        for name in names:
+        for name in weighted:
             start = time.perf_counter()
             self.models_[name] = clone(prototypes[name]).fit(matrix, y, sample_weight=sample_weight)
             timings[name] += time.perf_counter() - start
@@ -189,7 +194,8 @@ class StackingEnsemble:
 
         self.report_ = {
             "learners": {name: {**_scores(y_oof, oof[:, j]), "weight": float(self.meta_.coef_[j]),
-                                "fit_seconds": round(timings[name], 2)} for j, name in enumerate(names)},
+                                "fit_seconds": round(timings[name], 2), "kept": name in self.models_}
+                         for j, name in enumerate(names)},
             "stack": {**_scores(y_oof, stacked_oof), "intercept": float(self.meta_.intercept_)},
             "skipped_learners": skipped,
             "oof_rows": int(len(y_oof)), "folds": len(folds), "train_rows": int(len(y)),
@@ -260,14 +266,16 @@ class StackingEnsemble:
 
         ``n_threads=1``: every learner on one thread (the bundle predicts large batches as chunks, two at a
         time); ``None``: the libraries' own threading. Small batches always run on one thread: starting threads
-        for a few rows costs more than the rows. Learners named in ``skip`` are not run: their column is 0."""
+        for a few rows costs more than the rows. Learners named in ``skip``, or not kept (weight 0), are not run:
+        their column is 0."""
         matrix = _as_matrix(X, self.feature_names_)
         small = len(matrix) < SMALL_BATCH
         one = small or n_threads == 1
         trees = self._small_batch_trees() if small else {}
         columns = []
-        for name, model in self.models_.items():
-            if name in skip:
+        for name in self._learner_names():
+            model = self.models_.get(name)
+            if name in skip or model is None:
                 columns.append(np.zeros(len(matrix)))
             elif name == "random_forest" and name in trees:
                 columns.append(np.mean(trees[name].leaf_values(matrix), axis=0))
@@ -297,7 +305,11 @@ class StackingEnsemble:
     def unweighted_learners(self) -> frozenset[str]:
         """Base learners whose meta-learner weight is exactly 0 (the weights are non-negative, so a learner the
         stack does not trust gets 0): their predictions cannot change the stack's, so ``predict`` skips them."""
-        return frozenset(name for name, weight in zip(self.models_, self.meta_.coef_) if weight == 0.0)
+        return frozenset(name for name, weight in zip(self._learner_names(), self.meta_.coef_) if weight == 0.0)
+
+    def _learner_names(self) -> list[str]:
+        # Bundles saved before ``learner_names_`` kept every learner, in the meta-learner's order.
+        return self.__dict__.get("learner_names_") or list(self.models_)
 
     def predict(self, X: pd.DataFrame | np.ndarray, n_threads: int | None = None) -> np.ndarray:
         """Predicted log1p(views).

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from videoperf.bert_inference import lean_forward, supports
 from videoperf.progress import progress as progress_bar
 
 # Set before transformers / huggingface_hub are first imported: nothing here may reach a hub.
@@ -148,6 +149,7 @@ class TextEncoder(nn.Module):
         # bfloat16 autocast roughly doubles CPU throughput (cosine to float32 > 0.9999); only where supported.
         self.mixed_precision = bool(mixed_precision) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
         self._fingerprint: str | None = None
+        self._lean = supports(model)
         if self.mixed_precision:
             for module in self.model.modules():
                 if type(module) is nn.Linear:
@@ -188,7 +190,10 @@ class TextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean-pooled last hidden states, float32, shape (batch, dim)."""
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.mixed_precision):
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self._lean and not torch.is_grad_enabled() and not self.model.training:  # inference: less Python
+                hidden = lean_forward(self.model, input_ids, attention_mask)
+            else:
+                hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         hidden = hidden.float()
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
