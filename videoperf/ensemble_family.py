@@ -129,8 +129,18 @@ def save(model: StackingEnsemble) -> dict[str, Writer]:
 
 
 def load(folder: Path, manifest: dict[str, Any]) -> StackingEnsemble:
-    _import_catboost_without_widgets()
+    if _stores_learner(manifest, "catboost"):
+        _import_catboost_without_widgets()
     return artifacts.load_pickle(folder, ARTIFACT, manifest)
+
+
+def _stores_learner(manifest: dict[str, Any], name: str) -> bool:
+    """Whether the saved stack holds learner ``name`` (the training report says which it kept; a bundle from
+    before the report said so kept every learner). A learner it does not hold is never imported."""
+    learners = manifest.get("metrics", {}).get("oof", {}).get("ensemble", {}).get("learners", {})
+    if not learners:
+        return True
+    return name in learners and bool(learners[name].get("kept", True))
 
 
 def _import_catboost_without_widgets() -> None:
