@@ -159,8 +159,9 @@ def _shift_scaler(scaler):
 def _shift_encodings(builder):
     # The models read the title text's SVD (the target encodings are computed but excluded by default).
     builder.content_.title_svd_.components_ = builder.content_.title_svd_.components_ * 5.0
-    builder.encoders_["category"].prior_ += 5.0
-    builder.encoders_["category"].sums_ = builder.encoders_["category"].sums_ + 50.0
+    if "category" in builder.encoders_:  # kept only when a model reads its columns
+        builder.encoders_["category"].prior_ += 5.0
+        builder.encoders_["category"].sums_ = builder.encoders_["category"].sums_ + 50.0
 
 
 def _perturb_weights(folder):

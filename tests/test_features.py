@@ -192,6 +192,9 @@ def test_excluded_families_reach_no_model_and_unknown_ones_are_named(sim, tiny):
     assert not [n for n in builder.feature_names if "_te_" in n or n == "channel_vs_category"]
     assert list(builder.transform(sim.head(50), history=training.history).columns) == builder.feature_names
     assert list(training.rows(np.arange(10)).columns) == builder.feature_names
+    assert builder.encoders_ == {}  # no encoder whose columns no model reads is kept (nor saved)
+    every = FeatureBuilder(dataclasses.replace(config, excluded_families=())).fit(sim.head(400))
+    assert set(every.encoders_) == {"tag", "category", "word", "language"}
     with pytest.raises(ValueError, match="excluded_families"):
         FeatureBuilder(dataclasses.replace(config, excluded_families=("colour",))).fit(sim)
 

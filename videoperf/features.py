@@ -35,7 +35,7 @@ from videoperf.channel_history import RAW_STATS, ChannelHistory, channel_feature
 from videoperf.config import FeatureConfig
 from videoperf.content_features import TOKEN_FAMILIES, Columns, ContentEncoder
 from videoperf.lifecycle import log_views
-from videoperf.target_encoding import TokenTargetEncoder
+from videoperf.target_encoding import TokenTargetEncoder, encoding_columns
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         if dropped:
             logger.info("features: left out %s (%d columns)", list(cfg.excluded_families), len(dropped))
         self.feature_names_out_ = np.asarray(["log_age", *names], dtype=object)
+        # An encoder none of whose columns reaches a model is not kept: inference would never read its tables
+        # (half a million tags by default, most of the saved pipeline).
+        used = self._used_encoders()
+        self.encoders_ = {name: encoder for name, encoder in self.encoders_.items() if name in used}
         self.training_window_ = {"published_from": str(snapshots["published_at"].min()),
                                  "published_to": str(snapshots["published_at"].max()),
                                  "observed_to": str(snapshots["observed_at"].max())}
@@ -232,7 +236,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             if name in used:
                 encodings.update(self.encoders_[name].transform(tokens[name]))
             else:
-                encodings.update(dict.fromkeys(self.encoders_[name].columns, np.full(len(static), np.nan)))
+                encodings.update(dict.fromkeys(encoding_columns(name), np.full(len(static), np.nan)))
         return static, encodings
 
     def _used_encoders(self) -> set[str]:
@@ -242,7 +246,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         kept = set(self.get_feature_names_out())
         through = {"category": ("duration_x_category", "channel_vs_category"), "tag": ("channel_avg_vs_tags",)}
         return {name for name in TOKEN_FAMILIES
-                if kept & {*self.encoders_[name].columns, *through.get(name, ())}}
+                if kept & {*encoding_columns(name), *through.get(name, ())}}
 
     def _assemble(self, static: np.ndarray, encodings: dict[str, np.ndarray],
                   stats: pd.DataFrame | dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:

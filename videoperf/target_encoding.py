@@ -27,6 +27,11 @@ Tokens = Sequence[Sequence[str]]
 SEARCH_TOKENS = 256  # up to this many tokens are looked up by binary search, more through the dict
 
 
+def encoding_columns(name: str) -> list[str]:
+    """The columns a ``TokenTargetEncoder`` of token family ``name`` outputs."""
+    return [f"{name}_te_mean", f"{name}_te_max", f"{name}_te_known"]
+
+
 def _explode(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
     """(video position, token) pairs; the token lists are expected to hold distinct tokens."""
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
@@ -72,7 +77,7 @@ class TokenTargetEncoder(BaseEstimator):
 
     @property
     def columns(self) -> list[str]:
-        return [f"{self.name}_te_mean", f"{self.name}_te_max", f"{self.name}_te_known"]
+        return encoding_columns(self.name)
 
     def fit(self, tokens: Tokens, target: np.ndarray) -> TokenTargetEncoder:
         """Learn per-token sums and counts from training videos (one row per video)."""
