@@ -28,6 +28,7 @@ only when a request carries observations or asks for a trajectory. Pickles from 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -174,6 +175,7 @@ class ObservedForecaster:
         if self.shape is not None and self.shape not in SHAPES:
             raise ValueError(f"shape: {self.shape!r} is not a curve shape; choose from {list(SHAPES)} or None "
                              "(chosen per number of observations)")
+        started = time.perf_counter()
         data = _training(snapshots, history)
         counts = np.bincount(data.iv.video, minlength=len(data.iv.video_ids))
         if (counts >= 2).sum() < MIN_VIDEOS:
@@ -188,6 +190,7 @@ class ObservedForecaster:
                        for shape in sorted(set(self.shape_by_k_.values()))}
         self.baseline_ = SzaboHuberman(self.coverage).fit(data.iv)
         self.n_videos_ = int(len(data.iv.video_ids))
+        self.fit_seconds_ = round(time.perf_counter() - started, 1)
         return self
 
     def _fit_part(self, data: _Training, shape: str, max_calibration_videos: int) -> _ShapePart:
@@ -251,7 +254,8 @@ class ObservedForecaster:
                 "shape_prior": {shape: {"time_to_peak_days": math.exp(part.curve.prior_.log_tp_mean),
                                         "decay": math.exp(part.curve.prior_.log_decay_mean)}
                                 for shape, part in self.parts_.items()},
-                "shape_model": all(part.curve.shape_models_ is not None for part in self.parts_.values())}
+                "shape_model": all(part.curve.shape_models_ is not None for part in self.parts_.values()),
+                "fit_seconds": getattr(self, "fit_seconds_", None)}
 
     # ------------------------------------------------------------------------------------------------ inputs
     def shape_for(self, k: int) -> str:
