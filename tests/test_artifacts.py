@@ -174,7 +174,8 @@ def _perturb_weights(folder):
 
 
 def _shift_forecast(forecaster):
-    forecaster.curve_.bias_ = forecaster.curve_.bias_ + 0.5
+    for part in forecaster.parts_.values():
+        part.curve.bias_ = part.curve.bias_ + 0.5
 
 
 def _relabel_stages(encoder):
