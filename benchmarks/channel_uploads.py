@@ -12,7 +12,10 @@ settings); every channel with at least ``--min-videos`` uploads (no other select
 time) are its "earlier videos"; ``model_update.calibrate`` on one channel's earlier videos alone, channel by
 channel, and on all of them at once (per-channel offsets); the mean log error (mean of log1p(predicted) -
 log1p(actual)) of each channel's last 40% at their last snapshot, before and after, pooled and per channel, beside
-the share of channels within ±0.15 that sampling noise alone allows.
+the share of channels within ±0.15 that sampling noise alone allows. None of these channels has uploads enough for
+that share to reach 90%, so the same is done (``--busy-channels``) on the channels with at least
+``--busy-min-videos`` uploads of a second ground truth whose channels upload ``--busy-pace`` times a week, with the
+same bundle: there point 4 is decidable channel by channel.
 
 Writes ``benchmarks/results/channel_uploads.json`` and ``channel_uploads.md``.
 """
@@ -46,6 +49,7 @@ from videoperf.population import generate_population, write_upload_snapshots  # 
 from videoperf.validation import split_by_date  # noqa: E402
 
 METRICS = ("views_log_r2", "views_spearman", "views_log_mae")
+DECIDABLE = 0.9  # a channel's noise alone puts an exact calibration within ±0.15 at least this often
 
 
 def log_bias(frame: pd.DataFrame) -> float:
@@ -83,9 +87,10 @@ def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str
                      for name in models}}
 
 
-def calibration_figures(chart: pd.DataFrame, uploads: pd.DataFrame, tmp: Path, chart_cut: str, speed: str,
-                        models: tuple[str, ...], min_videos: int) -> dict[str, Any]:
-    """Point 4: calibrate a chart-trained bundle on each channel's first 60% of videos, score its last 40%.
+def calibration_figures(bundle_dir: Path, uploads: pd.DataFrame, tmp: Path, models: tuple[str, ...],
+                        min_videos: int) -> dict[str, Any]:
+    """Point 4: calibrate the chart-trained bundle of ``bundle_dir`` on each channel's first 60% of videos, score
+    its last 40%.
 
     Channels: every one with at least ``min_videos`` uploads (no other choice). ``each_channel``: ``calibrate`` on
     that channel's earlier videos alone (the issue's case: a user calibrating to their channel), one channel at a
@@ -93,10 +98,9 @@ def calibration_figures(chart: pd.DataFrame, uploads: pd.DataFrame, tmp: Path, c
     slopes). Per channel the mean log error of its later videos at their last snapshot; the share within ±0.15,
     the pooled mean over all later videos, and the share an exact calibration would reach from sampling noise
     alone (``noise_share``: P(|N(0, se²)| <= 0.15) averaged over channels, se² = s² (1/later + 1/earlier), s the
-    sd of the channel's calibrated log errors on its later videos).
+    sd of the channel's calibrated log errors on its later videos); ``decidable``: the channels whose own noise
+    alone would put an exact calibration within ±0.15 with probability >= 90% (where point 4 can be decided).
     """
-    bundle_dir = tmp / "bundle"
-    model_update.train(split_by_date(chart, chart_cut)[0], speed, bundle_dir, models=models, progress=False)
     firsts = uploads.sort_values("published_at").drop_duplicates("video_id")
     sizes = firsts.groupby("channel_id")["video_id"].size()
     channels = sizes.index[sizes >= min_videos]
@@ -115,6 +119,7 @@ def calibration_figures(chart: pd.DataFrame, uploads: pd.DataFrame, tmp: Path, c
     after: dict[str, dict[str, list[pd.DataFrame]]] = {model: {"each_channel": [], "all_channels": []}
                                                        for model in models}
     folder = tmp / "bundle_calibrated"
+    shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(bundle_dir, folder)
     for channel in channels:
         own = mine[mine["channel_id"] == channel]
@@ -143,6 +148,8 @@ def channel_errors(frame: pd.DataFrame, n_earlier: pd.Series, bar: float = 0.15)
     grouped = error.groupby(frame["channel_id"])
     per_channel, spread, count = grouped.mean(), grouped.std(), grouped.size()
     se = spread * np.sqrt(1.0 / count + 1.0 / n_earlier.reindex(per_channel.index))
+    noise = 2 * norm.cdf(bar / se) - 1
+    decidable = noise >= DECIDABLE
     sizes = count + n_earlier.reindex(per_channel.index)
     by_size = {}
     for low, high in ((0, 60), (60, 120), (120, None)):
@@ -153,7 +160,10 @@ def channel_errors(frame: pd.DataFrame, n_earlier: pd.Series, bar: float = 0.15)
     return {"pooled": float(error.mean()), "mean_per_channel": float(per_channel.mean()),
             "median_abs_per_channel": float(per_channel.abs().median()),
             "share_within_0.15": float((per_channel.abs() <= bar).mean()),
-            "noise_share_within_0.15": float((2 * norm.cdf(bar / se) - 1).mean()),
+            "noise_share_within_0.15": float(noise.mean()),
+            "decidable": {"channels": int(decidable.sum()),
+                          "share_within": float((per_channel[decidable].abs() <= bar).mean()) if decidable.any()
+                          else None},
             "by_channel_videos": by_size}
 
 
@@ -164,6 +174,10 @@ def main() -> int:
     parser.add_argument("--split-date", default="2026-04-15")
     parser.add_argument("--chart-cut", default="2026-03-01")
     parser.add_argument("--min-videos", type=int, default=30)
+    parser.add_argument("--busy-channels", type=int, default=24,
+                        help="channels of a second population of busy channels (0: none), seed --seed + 1")
+    parser.add_argument("--busy-pace", type=float, default=20.0, help="their median uploads per week")
+    parser.add_argument("--busy-min-videos", type=int, default=500, help="the busy channels calibrated")
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--models", default="ensemble,deep_learning")
     parser.add_argument("--targets", default="absolute,channel_relative",
@@ -188,8 +202,18 @@ def main() -> int:
                                                           target) for target in args.targets.split(",")}
             print("evaluate done", flush=True)
         if "calibrate" in parts:
-            report["calibrate"] = calibration_figures(load_data(tmp / "chart.csv"), load_data(tmp / "uploads"), tmp,
-                                                      args.chart_cut, args.speed, models, args.min_videos)
+            bundle_dir = tmp / "bundle"
+            model_update.train(split_by_date(load_data(tmp / "chart.csv"), args.chart_cut)[0], args.speed,
+                               bundle_dir, models=models, progress=False)
+            report["calibrate"] = calibration_figures(bundle_dir, load_data(tmp / "uploads"), tmp, models,
+                                                      args.min_videos)
+            if args.busy_channels:
+                # Channels with enough uploads for point 4 to be decidable (none of the main population's is):
+                # another ground truth of the same simulator, uploading ``--busy-pace`` times a week (median).
+                busy = generate_population(args.busy_channels, args.seed + 1, uploads_per_week=args.busy_pace)
+                write_upload_snapshots(busy, tmp / "busy_uploads")
+                report["calibrate_busy"] = calibration_figures(bundle_dir, load_data(tmp / "busy_uploads"), tmp,
+                                                               models, args.busy_min_videos)
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["peak_memory_mb"] = round(peak_memory_mb())
     report["machine"] = machine()
@@ -235,28 +259,45 @@ def evaluate_markdown(report: dict[str, Any]) -> list[str]:
 
 
 def calibrate_markdown(report: dict[str, Any], models: tuple[str, ...]) -> list[str]:
-    """Point 4's table."""
-    settings, calibrate = report["settings"], report["calibrate"]
-    lines = ["", f"## `calibrate` on each channel's first 60% of uploads ({calibrate['channels']} channels: every "
-              f"one with ≥ {settings['min_videos']} uploads, {calibrate['channel_videos']['min']}-"
-              f"{calibrate['channel_videos']['max']} each, median {calibrate['channel_videos']['median']:.0f}; "
-              f"{calibrate['later_videos']:,} later uploads); bundle trained on the chart before "
-              f"{settings['chart_cut']}", "",
-              "| model | calibrated | pooled mean log error | median \\|per channel\\| | channels within ±0.15 "
-              "| within ±0.15 from noise alone | within ±0.15 by channel size |", "|---|---|---|---|---|---|---|"]
-    for model in models:
-        for scope, found in calibrate["models"][model].items():
-            sizes = ", ".join(f"{name}: {cell['share_within']:.0%} of {cell['channels']}"
-                              for name, cell in found["by_channel_videos"].items())
-            lines.append(f"| {model} | {scope.replace('_', ' ')} | {found['pooled']:+.3f} | "
-                         f"{found['median_abs_per_channel']:.3f} | {found['share_within_0.15']:.0%} | "
-                         f"{found['noise_share_within_0.15']:.0%} | {sizes} |")
+    """Point 4's tables: the main population, and the busy channels when measured."""
+    settings = report["settings"]
+    lines = calibrate_table(report["calibrate"], models, "", settings["min_videos"], settings["chart_cut"])
+    if "calibrate_busy" in report:
+        lines += calibrate_table(report["calibrate_busy"], models,
+                                 f"busy channels of another population, {settings['busy_channels']} channels, seed "
+                                 f"{settings['seed'] + 1}, median {settings['busy_pace']:g} uploads a week; ",
+                                 settings["busy_min_videos"], settings["chart_cut"])
     lines += ["", "Mean log error: mean of log1p(predicted) - log1p(actual) over the later uploads at their last "
               "snapshot, pooled over the later uploads and per channel. *each channel*: `calibrate` on that "
               "channel's earlier uploads alone; *all channels*: one `calibrate` on every channel's earlier uploads; "
               "*before*: the chart-trained bundle as it is. *From noise alone*: the share of channels an exact "
               "calibration would put within ±0.15, given each channel's spread of log errors and its numbers of "
-              "earlier and later uploads."]
+              f"earlier and later uploads. *Decidable*: the channels for which that chance is at least "
+              f"{DECIDABLE:.0%} (where a channel missing ±0.15 says the calibration is off, not the noise), and the "
+              "share of them within ±0.15."]
+    return lines
+
+
+def calibrate_table(calibrate: dict[str, Any], models: tuple[str, ...], whose: str, min_videos: int, chart_cut: str
+                    ) -> list[str]:
+    """One population's table of ``calibration_figures``."""
+    lines = ["", f"## `calibrate` on each channel's first 60% of uploads ({whose}{calibrate['channels']} channels: "
+             f"every one with ≥ {min_videos} uploads, {calibrate['channel_videos']['min']}-"
+             f"{calibrate['channel_videos']['max']} each, median {calibrate['channel_videos']['median']:.0f}; "
+             f"{calibrate['later_videos']:,} later uploads); bundle trained on the chart before {chart_cut}", "",
+             "| model | calibrated | pooled mean log error | median \\|per channel\\| | channels within ±0.15 "
+             "| within ±0.15 from noise alone | decidable: within ±0.15 | within ±0.15 by channel size |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model in models:
+        for scope, found in calibrate["models"][model].items():
+            sizes = ", ".join(f"{name}: {cell['share_within']:.0%} of {cell['channels']}"
+                              for name, cell in found["by_channel_videos"].items())
+            decidable = found.get("decidable", {"channels": 0, "share_within": None})
+            cell = ("none" if not decidable["channels"]
+                    else f"{decidable['share_within']:.0%} of {decidable['channels']}")
+            lines.append(f"| {model} | {scope.replace('_', ' ')} | {found['pooled']:+.3f} | "
+                         f"{found['median_abs_per_channel']:.3f} | {found['share_within_0.15']:.0%} | "
+                         f"{found['noise_share_within_0.15']:.0%} | {cell} | {sizes} |")
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -44,9 +45,29 @@ def test_slopes_are_fitted_within_channels():
     predicted = rng.normal(8, 1, 100)
     actual = predicted - np.where(channels == "big", 2.0, 0.0) + rng.normal(0, 0.05, 100)
     fitted = ChannelCalibration(shrinkage=1.0).fit(predicted, actual, channels, channel_count=count)
-    assert abs(fitted.slopes_[1]) < 0.1
+    assert abs(fitted.slopes_[2]) < 0.1
     assert fitted.transform(predicted[:1], ["big"], channel_count=[1000.0]) - predicted[0] == pytest.approx(
         -2.0, abs=0.1)
+
+
+def test_the_age_curve_is_quadratic_and_not_extrapolated():
+    # A concave error in log age (it grows over the first weeks, then levels off): a straight line fitted on every
+    # age misplaces the young videos; the quadratic does not, and past the ages fitted it stays where it ended.
+    rng = np.random.default_rng(2)
+    age = rng.uniform(0.5, 150, 400)
+    log_age = np.log1p(age)
+    predicted = rng.normal(8, 1, 400)
+    actual = predicted - (1.5 * log_age - 0.2 * log_age ** 2) + rng.normal(0, 0.05, 400)
+    fitted = ChannelCalibration(shrinkage=0.0).fit(predicted, actual, age_days=age)
+    young = np.array([1.0, 3.0])
+    truth = predicted[:2] - (1.5 * np.log1p(young) - 0.2 * np.log1p(young) ** 2)
+    assert fitted.transform(predicted[:2], age_days=young) == pytest.approx(truth, abs=0.05)
+    oldest = fitted.transform(predicted[:1], age_days=[age.max()])
+    assert fitted.transform(predicted[:1], age_days=[5000.0]) == pytest.approx(oldest)
+    # A calibration pickled by a version with other covariates is refused with what to do.
+    del fitted.covariates_
+    with pytest.raises(ValueError, match="calibrate the bundle again"):
+        fitted.transform(predicted[:1], age_days=[5.0])
 
 
 def test_isotonic_maps_a_level_dependent_error():
@@ -121,6 +142,41 @@ def test_calibrating_on_a_channels_first_60_percent_fixes_its_last_40(chart_bund
     assert manifest["population"]["name"] == "trending_chart"
     assert manifest["population"]["calibrated_to"].startswith("channel ")
     assert set(manifest["libraries"]) == set(json.loads((source / artifacts.MANIFEST_FILE).read_text())["libraries"])
+
+
+def test_one_channels_calibration_carries_to_its_later_videos(chart_bundle, tmp_path):
+    # Issue 12, point 4, where it is decidable: channels with 500+ uploads, for which sampling noise alone (a video's
+    # log error has an sd of ~0.9 around its channel's) would put >= 90% of exact calibrations within ±0.15. Each is
+    # calibrated on its own first 60% alone; the mean log error of its last 40% at the last snapshot. A slope in
+    # log(history size) fitted on one channel, extrapolated to the later videos' longer history, missed 2 of these 7.
+    source, _ = chart_bundle
+    population = generate_population(12, seed=1, uploads_per_week=20.0)
+    write_upload_snapshots(population, tmp_path / "uploads")
+    uploads = load_data(tmp_path / "uploads")
+    firsts = uploads.drop_duplicates("video_id").sort_values("published_at")
+    sizes = firsts["channel_id"].value_counts()
+    folder = tmp_path / "bundle"
+    after = {}
+    for channel in sizes.index[sizes >= 500]:
+        mine = uploads[uploads["channel_id"] == channel]
+        order = firsts.loc[firsts["channel_id"] == channel, "video_id"].to_numpy()
+        earlier = set(order[:int(0.6 * len(order))])
+        later = mine[~mine["video_id"].isin(earlier)]
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(source, folder)
+        before = log_error(Bundle.load(folder).predict_observed(later, "ensemble", history=mine))
+        model_update.calibrate(folder, mine[mine["video_id"].isin(earlier)], models="ensemble")
+        after[channel] = log_error(Bundle.load(folder).predict_observed(later, "ensemble", history=mine))
+        if channel == sizes.index[0]:  # the biggest channel on its own: the issue's sentence as it is
+            assert abs(before) > 0.5 and abs(after[channel]) <= 0.15, (sizes.iloc[0], before, after[channel])
+    errors = pd.Series(after)
+    assert len(errors) >= 5, sizes
+    assert (errors.abs() <= 0.15).mean() >= 0.8 and errors.abs().median() <= 0.1, errors
+
+
+def log_error(frame: pd.DataFrame) -> float:
+    """Mean of log1p(predicted) - log1p(actual) views."""
+    return float(np.mean(np.log1p(frame["predicted_views"]) - np.log1p(frame["actual_views"])))
 
 
 def _write(snapshots: pd.DataFrame, tmp_path) -> str:

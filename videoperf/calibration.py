@@ -5,13 +5,28 @@ may sit above or below what it predicts for them, by an amount the channel's his
 chart's selection, a niche, an audience the features do not see). ``ChannelCalibration`` learns that amount
 from the channel's earlier videos, at each age they were observed at: the mean log error, shrunk towards 0
 (trust the bundle) by ``shrinkage`` pseudo-videos, over all videos (``offset_``) and per channel
-(``channel_offsets_``, shrunk towards ``offset_``), plus slopes in log age and in log channel size (``slopes_``, a
-ridge fit within channels, shrunk towards 0 in the same way). The slopes are there because the error of a
-chart-trained bundle changes with both: the chart keeps observing only the videos still at its top, so a chart
-model's views grow too fast with age, and it trusts a channel's history more the longer it is; a user's earlier
-videos are seen older, and with less channel history before them, than the later ones it is asked about. With
-``method="isotonic"`` an isotonic map of the log predictions comes first (for a bundle whose error grows with the
-level it predicts). A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log,
+(``channel_offsets_``, shrunk towards ``offset_``), plus slopes in log age (a quadratic) and in the channel's
+history size (``slopes_``, a ridge fit within channels, shrunk towards 0 in the same way). The slopes are there
+because the error of a chart-trained bundle changes with both: the chart keeps observing only the videos still at
+its top, so a chart model's views grow too fast with age, and it trusts a channel's history more the longer it is;
+a user's earlier videos are seen older, and with less channel history before them, than the later ones it is asked
+about. Both are fitted so that they carry from a channel's earlier videos to its later ones
+(``benchmarks/channel_uploads.py``, each channel calibrated on its own first 60%):
+
+* age: that error is concave in log age (it grows over a video's first weeks, then levels off), and a straight
+  line fitted on earlier videos seen at every age misplaces the later ones, which are seen younger; a quadratic in
+  log age, learned from the earlier videos' observations at every age, does not, and it is applied only within the
+  ages it was fitted on (``log_age_range_``);
+* history size: the later videos all have more channel history than any earlier one, so this slope is always
+  extrapolated, and on one channel it is confounded with everything else that moved over the channel's uploads. It
+  enters as ``1 / sqrt(1 + n)`` for ``n`` earlier videos (how the noise of the channel's average the bundle reads
+  shrinks), which flattens for long histories, instead of ``log(1 + n)``, which a one-channel fit kept extending
+  past where the earlier videos showed it. The ridge's ``shrinkage`` is in this covariate's units, which span
+  little within one channel (0.30 at 10 videos, 0.10 at 100, 0.03 at 1,000): one channel's fit keeps the slope
+  near 0 unless its data insist, a fit on many channels learns it.
+
+With ``method="isotonic"`` an isotonic map of the log predictions comes first (for a bundle whose error grows with
+the level it predicts). A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log,
 channel_ids, age_days, channel_count)``, ``transform(...)`` with the same arguments.
 
 ``model_update.calibrate`` fits one per model type and stores them in the bundle (``bundle.CALIBRATION_FILE``,
@@ -32,18 +47,27 @@ METHODS = ("offset", "isotonic")
 MIN_VIDEOS = 5  # fewer earlier videos say too little about a channel to calibrate to it
 
 
-COVARIATES = ("log_age", "log_channel_count")  # log1p of the age asked about, of the channel's earlier videos
+# log1p of the age asked about and its square; 1 / sqrt(1 + the channel's earlier videos) (module docstring)
+COVARIATES = ("log_age", "log_age_squared", "inverse_sqrt_channel_count")
 
 
-def covariates(age_days: np.ndarray | None, channel_count: np.ndarray | None, n: int) -> np.ndarray:
-    """The (n, 2) covariate matrix of ``COVARIATES``; an absent one is NaN (it then gets no slope)."""
-    columns = [np.full(n, np.nan) if values is None else np.log1p(np.clip(np.asarray(values, float), 0, None))
-               for values in (age_days, channel_count)]
-    return np.column_stack(columns)
+def covariates(age_days: np.ndarray | None, channel_count: np.ndarray | None, n: int,
+               log_age_range: tuple[float, float] | None = None) -> np.ndarray:
+    """The (n, 3) covariate matrix of ``COVARIATES``; an absent one is NaN (it then gets no slope).
+    ``log_age_range``: log ages are clipped to it (the quadratic is not extrapolated)."""
+    if age_days is None:
+        log_age = np.full(n, np.nan)
+    else:
+        log_age = np.log1p(np.clip(np.asarray(age_days, float), 0, None))
+        if log_age_range is not None:
+            log_age = np.clip(log_age, *log_age_range)
+    inverse = (np.full(n, np.nan) if channel_count is None
+               else 1.0 / np.sqrt(1.0 + np.clip(np.asarray(channel_count, float), 0, None)))
+    return np.column_stack([log_age, log_age ** 2, inverse])
 
 
 class ChannelCalibration(BaseEstimator):
-    """Per-channel log offset with shrinkage and slopes in log age and log channel size, optionally after an
+    """Per-channel log offset with shrinkage and slopes in log age (quadratic) and history size, optionally after an
     isotonic map (see the module docstring)."""
 
     def __init__(self, shrinkage: float = 5.0, method: str = "offset") -> None:
@@ -72,6 +96,9 @@ class ChannelCalibration(BaseEstimator):
                     else np.asarray(channel_ids, dtype=object).astype(str))
         Z = covariates(age_days, channel_count, len(predicted))[known]
         predicted, actual, channels = predicted[known], actual[known], channels[known]
+        ages = Z[np.isfinite(Z[:, 0]), 0]
+        self.log_age_range_ = (float(ages.min()), float(ages.max())) if len(ages) else None
+        self.covariates_ = COVARIATES
         self.isotonic_ = None
         if self.method == "isotonic":
             from sklearn.isotonic import IsotonicRegression
@@ -106,8 +133,12 @@ class ChannelCalibration(BaseEstimator):
         """Calibrated log1p predictions: a channel seen in ``fit`` gets its own offset, any other the overall one;
         each slope applies where its covariate is given (else the covariate is taken at its mean)."""
         check_is_fitted(self, "offset_")
+        if getattr(self, "covariates_", None) != COVARIATES:
+            raise ValueError(f"calibration: fitted by an older version (covariates "
+                             f"{getattr(self, 'covariates_', ('log_age', 'log_channel_count'))}, now {COVARIATES}); "
+                             "calibrate the bundle again (model_update.py calibrate)")
         predicted = np.asarray(predicted_log, float)
-        Z = covariates(age_days, channel_count, len(predicted)) - self.centres_
+        Z = covariates(age_days, channel_count, len(predicted), self.log_age_range_) - self.centres_
         shift = np.where(np.isfinite(Z), Z, 0.0) @ self.slopes_
         offsets = np.full(len(predicted), self.offset_)
         if channel_ids is not None:
