@@ -7,9 +7,11 @@ Training: forward-chaining folds whose features are refitted on each fold's earl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,38 +131,28 @@ def save(model: StackingEnsemble) -> dict[str, Writer]:
 
 
 def load(folder: Path, manifest: dict[str, Any]) -> StackingEnsemble:
-    if _stores_learner(manifest, "catboost"):
-        _import_catboost_without_widgets()
-    return artifacts.load_pickle(folder, ARTIFACT, manifest)
+    with _catboost_widgets_blocked():  # unpickling imports CatBoost only if the stack kept a CatBoost learner
+        return artifacts.load_pickle(folder, ARTIFACT, manifest)
 
 
-def _stores_learner(manifest: dict[str, Any], name: str) -> bool:
-    """Whether the saved stack holds learner ``name`` (the training report says which it kept; a bundle from
-    before the report said so kept every learner). A learner it does not hold is never imported."""
-    learners = manifest.get("metrics", {}).get("oof", {}).get("ensemble", {}).get("learners", {})
-    if not learners:
-        return True
-    return name in learners and bool(learners[name].get("kept", True))
-
-
-def _import_catboost_without_widgets() -> None:
-    """Import CatBoost (unpickling the ensemble does) without its Jupyter widgets.
+@contextlib.contextmanager
+def _catboost_widgets_blocked() -> Iterator[None]:
+    """Within the block, an ``import catboost`` (unpickling a stack that kept CatBoost) leaves out its widgets.
 
     ``import catboost`` also imports its training-plot widgets when IPython and ipywidgets are installed (they
     are, for the notebook): about 0.2 s of a fresh process's first prediction (IPython, ipywidgets, traitlets),
     for plots a prediction never draws. Outside IPython the widget module is kept from importing while CatBoost
-    is (its ``__init__`` catches the ImportError), then unblocked: a later ``fit(plot=True)`` imports it then.
+    may be (its ``__init__`` catches the ImportError), then unblocked: a later ``fit(plot=True)`` imports it then.
     What is lost in such a process is only the re-export ``catboost.MetricVisualizer`` (use
     ``catboost.widget.MetricVisualizer``). In IPython (a notebook) IPython is imported already: nothing to save.
     """
     if "catboost" in sys.modules or "IPython" in sys.modules:
+        yield
         return
     blocked = "catboost.widget"
     sys.modules[blocked] = None  # type: ignore[assignment]  # importing it now raises ImportError
     try:
-        import catboost  # noqa: F401
-    except ImportError:
-        pass  # not installed: unpickling names the missing library
+        yield
     finally:
         if blocked in sys.modules and sys.modules[blocked] is None:
             del sys.modules[blocked]
