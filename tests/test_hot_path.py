@@ -98,6 +98,20 @@ def test_chunked_batch_equals_one_pass(folder, monkeypatch):
     pd.testing.assert_frame_equal(chunked, whole, rtol=1e-12, atol=0)
 
 
+def test_a_chunked_batch_checks_each_chunk_and_names_the_row_in_the_whole_batch(folder, monkeypatch):
+    monkeypatch.setattr(bundle_module, "CHUNK_ROWS", 100)  # the checks run chunk by chunk, in the pool
+    rows = _rows(900, seed=4).drop(columns="published_at")
+    first, second = predict.predict_batch(rows, artifacts_dir=folder), predict.predict_batch(rows, artifacts_dir=folder)
+    assert len(first) == 900 and first["model_age_days"].nunique() == 1  # one "now" for every chunk of a call
+    assert first["model_age_days"].iloc[0] < second["model_age_days"].iloc[0]
+    bad = rows.copy()
+    bad.loc[650, "duration_seconds"] = -5.0
+    with pytest.raises(ValueError, match=r"rows\[650\]\.duration_seconds"):
+        predict.predict_batch(bad, artifacts_dir=folder)
+    with pytest.raises(ValueError, match=r"rows: missing column\(s\) \['title'\]"):
+        predict.predict_batch(rows.drop(columns="title"), artifacts_dir=folder)
+
+
 def test_one_thread_learners_equal_their_threaded_predictions(folder):
     model = predict.load_bundle(folder).model("ensemble")
     X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=5), 7.0))

@@ -96,16 +96,18 @@ def title_stats(title: str) -> tuple[float, ...]:
             float(len(_MARK.findall(title))), float(title.count("#")), float(len(_SEPARATOR.findall(title))))
 
 
-def _byte_table(members: bytes) -> np.ndarray:
-    table = np.zeros(256, dtype=np.int32)
-    table[list(members)] = 1
+def _byte_classes() -> np.ndarray:
+    r"""The class of every ASCII byte for ``title_stats_matrix``: 0 capital, 1 other letter, 2 digit, 3 ``!?``,
+    4 ``#``, 5 separator, 6 anything else. On ASCII text the patterns of ``title_stats`` match exactly these bytes:
+    [A-Z] capitals, [^\W\d_] letters (0 and 1), \d, [!?], #, [|\-–:] (``|``, ``-``, ``:``)."""
+    table = np.full(256, 6, dtype=np.int64)
+    for code, members in enumerate((b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz", b"0123456789",
+                                    b"!?", b"#", b"|-:")):
+        table[list(members)] = code
     return table
 
 
-# On ASCII text the patterns of ``title_stats`` match exactly these bytes: [A-Z], [^\W\d_], \d, [!?], #, [|\-–:].
-_ASCII_CLASSES = (_byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
-                  _byte_table(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), _byte_table(b"0123456789"),
-                  _byte_table(b"!?"), _byte_table(b"#"), _byte_table(b"|-:"))
+_ASCII_CLASSES = _byte_classes()
 
 
 def title_stats_matrix(titles: list[str]) -> np.ndarray:
@@ -118,13 +120,11 @@ def title_stats_matrix(titles: list[str]) -> np.ndarray:
         chosen = [titles[i] for i in ascii_rows]
         lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
         codes = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8)
-        ends = np.cumsum(lengths)
-        counts = []
-        totals = np.zeros(len(codes) + 1, dtype=np.int64)
-        for table in _ASCII_CLASSES:  # matches per title: differences of running totals at title boundaries
-            np.cumsum(table[codes], out=totals[1:])
-            counts.append(totals[ends] - totals[ends - lengths])
-        upper, letters, digits, marks, hashes, separators = counts
+        # bytes per (title, class), counted at once: the title's number times 7 plus the byte's class
+        owner = np.repeat(np.arange(len(chosen), dtype=np.int64) * 7, lengths)
+        counts = np.bincount(owner + _ASCII_CLASSES[codes], minlength=7 * len(chosen)).reshape(len(chosen), 7)
+        upper, digits, marks, hashes, separators = (counts[:, j] for j in (0, 2, 3, 4, 5))
+        letters = counts[:, 0] + counts[:, 1]
         words = np.fromiter((len(title.split()) for title in chosen), dtype=np.int64, count=len(chosen))
         out[ascii_rows] = np.column_stack([lengths.astype(float), words.astype(float),
                                            upper / np.maximum(letters, 1), np.zeros(len(chosen)),
@@ -133,6 +133,15 @@ def title_stats_matrix(titles: list[str]) -> np.ndarray:
     for i in other:
         out[i] = title_stats(titles[i])
     return out
+
+
+def _flags(values: Any) -> np.ndarray:
+    """``_flag`` of every value; a column of floats (a checked batch) at once."""
+    if isinstance(values, (pd.Series, np.ndarray)) and values.dtype.kind == "f":
+        numbers = np.asarray(values, dtype=float)
+        return np.where((numbers == 0.0) | (numbers == 1.0), numbers, np.nan)
+    return np.array([_flag(v) for v in (values.tolist() if hasattr(values, "tolist") else list(values))],
+                    dtype=float)
 
 
 def _flag(value: object) -> float:
@@ -286,7 +295,7 @@ class ContentEncoder(BaseEstimator):
         f["is_hd"] = np.array([float(d == "hd") if isinstance(d, str) and d else np.nan
                                for d in _values(videos, "definition", n)], dtype=float)
         for col in FLAG_FACTS:
-            f[col] = np.array([_flag(v) for v in _values(videos, col, n)], dtype=float)
+            f[col] = _flags(videos[col]) if col in videos else np.full(n, np.nan)
         f["language_mismatch"] = np.array([
             float(d.split("-")[0] != a.split("-")[0]) if isinstance(d, str) and d and isinstance(a, str)
             and a not in ("", "und") else np.nan
@@ -370,6 +379,8 @@ def _title_terms(vectorizer: TfidfVectorizer, titles: list[str], words: list[lis
     if not default:
         analyze = vectorizer.build_analyzer()
         return [analyze(title) for title in titles]
+    if tuple(vectorizer.ngram_range) == (1, 2):  # what ``_word_ngrams`` makes of them, in its order
+        return [w + [a + " " + b for a, b in zip(w, w[1:])] for w in words]
     return [vectorizer._word_ngrams(w) for w in words]
 
 

@@ -216,11 +216,14 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
+def check_rows(rows: pd.DataFrame, default_days: float = 7.0, first_row: int = 0,
+               now: pd.Timestamp | None = None) -> pd.DataFrame:
     """Validate a batch (one request per row); errors name the row: ``rows[12].duration_seconds``.
 
     The same rules as ``check_request``, applied column by column (a 100,000-row batch takes well under a
     second); the first offending row is re-checked by the scalar function so the message is the same.
+    ``first_row``: the number of ``rows``' first row in the caller's batch (a chunk of it), for the messages;
+    ``now``: what a missing ``published_at`` becomes (default: the current time).
     """
     missing = [col for col in REQUIRED_COLUMNS if col not in rows.columns]
     if missing:
@@ -233,15 +236,15 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
         bad = np.flatnonzero(mask)
         if len(bad):
             i = int(bad[0])
-            check(rows[column].iloc[i], f"rows[{i}].")
-            raise ValueError(f"rows[{i}].{column}: invalid value {rows[column].iloc[i]!r}")  # not reached
+            check(rows[column].iloc[i], f"rows[{first_row + i}].")
+            raise ValueError(f"rows[{first_row + i}].{column}: invalid value {rows[column].iloc[i]!r}")  # not reached
 
     titles = rows["title"].tolist()
     fail(np.array([not isinstance(t, str) or not t.strip() for t in titles], dtype=bool),
          lambda v, pre: check_title(v, f"{pre}title"), "title")
     out["title"] = [t.strip() for t in titles]
     for column in ("tags", "categories"):
-        out[column] = _string_lists(rows[column].tolist(), column)
+        out[column] = _string_lists(rows[column].tolist(), column, first_row)
 
     duration = _numeric_column(rows["duration_seconds"])
     given = rows["duration_seconds"].notna().to_numpy()
@@ -259,7 +262,7 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
     out["channel_avg_views"] = np.where(count > 0, average, np.nan)
     out["channel_video_count"] = count
 
-    now = pd.Timestamp.now(tz="UTC")
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
     if "published_at" in rows:
         raw = rows["published_at"]
         parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed") if n else raw
@@ -283,7 +286,7 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
             continue
         values = []
         for i, value in enumerate(rows[name].tolist()):
-            values.append(check_facts({name: _none_if_nan(value)}, f"rows[{i}].")[name])
+            values.append(check_facts({name: _none_if_nan(value)}, f"rows[{first_row + i}].")[name])
         out[name] = values
     frame = pd.DataFrame(out)
     known = set(REQUIRED_COLUMNS) | {"published_at", "days_since_publish", "video_id", *OPTIONAL_FACTS,
@@ -292,7 +295,7 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0) -> pd.DataFrame:
     return frame
 
 
-def _string_lists(values: list[Any], column: str) -> list[list[str]]:
+def _string_lists(values: list[Any], column: str, first_row: int = 0) -> list[list[str]]:
     """``check_strings`` of every cell of a column. When every cell is a list or tuple of bounded strings (the
     usual case) the bounds are checked over the whole column at once; otherwise, or when a check fails, cell by
     cell, so an error names the first bad row as ``check_strings`` words it."""
@@ -306,7 +309,7 @@ def _string_lists(values: list[Any], column: str) -> list[list[str]]:
             pass
         else:
             return [[item for item in map(str.strip, cell) if item] for cell in lists]
-    return [check_strings(cell, f"rows[{i}].{column}") for i, cell in enumerate(lists)]
+    return [check_strings(cell, f"rows[{first_row + i}].{column}") for i, cell in enumerate(lists)]
 
 
 def _numeric_column(values: pd.Series) -> np.ndarray:

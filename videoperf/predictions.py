@@ -13,6 +13,7 @@ ages. Requests without observations take exactly the path they took before.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +89,16 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     model_type = inputs.check_model_type(model_type)
     rows = read_rows(rows)
     bundle = load_bundle(artifacts_dir)
+    # A missing publish time is the time of the call, the same for every chunk the bundle checks
+    check = partial(_check_chunk, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
     with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``bundle.collector_paused``
-        requests = inputs.check_rows(rows, bundle.default_days)
-        if requests.empty:
+        if rows.empty:
+            inputs.check_rows(rows, bundle.default_days)  # a missing column is still reported
             return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
         # A calibrated bundle offsets each channel it was calibrated to by its own amount.
         channels = rows["channel_id"].reset_index(drop=True) if "channel_id" in rows else None
-        predicted = bundle.predict_frame(requests, model_type, channels).reset_index(drop=True)
+        requests, predicted = bundle.check_and_predict(rows.reset_index(drop=True), model_type, check, channels)
+        predicted = predicted.reset_index(drop=True)
     if "video_id" in rows:
         predicted.insert(0, "video_id", rows["video_id"].to_numpy())
     predicted["days_since_publish"] = requests["age_days"].to_numpy()
@@ -102,6 +106,10 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     if observed is not None:
         predicted = _rows_with_observed(predicted, requests, observed, bundle)
     return predicted
+
+
+def _check_chunk(rows: pd.DataFrame, first_row: int, default_days: float, now: pd.Timestamp) -> pd.DataFrame:
+    return inputs.check_rows(rows, default_days, first_row=first_row, now=now)
 
 
 def read_rows(rows: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
