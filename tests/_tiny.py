@@ -28,7 +28,9 @@ def tiny_config(max_train_rows: int = 4000, tiny_deep: bool = False) -> Config:
     for speed, preset in config.presets.items():
         features = dataclasses.replace(preset.features, tfidf_max_features=2000, title_svd_components=4,
                                        tag_svd_components=3, min_document_frequency=2)
-        ensemble = dataclasses.replace(preset.ensemble, max_train_rows=max_train_rows, **TINY_LEARNERS)
+        # every learner in every preset: the unit tests go through each learner's code (``fast`` fits two)
+        ensemble = dataclasses.replace(preset.ensemble, max_train_rows=max_train_rows, learners=tuple(TINY_LEARNERS),
+                                       **TINY_LEARNERS)
         deep = dataclasses.replace(preset.deep, **TINY_DEEP) if tiny_deep else preset.deep
         presets[speed] = dataclasses.replace(preset, features=features, ensemble=ensemble, deep=deep)
     return dataclasses.replace(config, presets=presets)

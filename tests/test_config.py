@@ -51,7 +51,16 @@ def test_presets_are_the_base_preset_with_each_speeds_changes():
     data = _raw()
     config = config_from_dict(data)
     base = data["base_preset"]
-    assert data["presets"]["fast"] == {}  # fast is the base preset itself
+    # fast is the base preset with two learners of its own sizes; a list is replaced whole, the settings beside a
+    # changed one kept
+    fast = config.preset("fast")
+    assert set(data["presets"]["fast"]) == {"ensemble"}
+    assert list(fast.ensemble.learners) == data["presets"]["fast"]["ensemble"]["learners"]
+    assert len(fast.ensemble.learners) < len(base["ensemble"]["learners"])
+    assert fast.ensemble.lightgbm["n_estimators"] == data["presets"]["fast"]["ensemble"]["lightgbm"]["n_estimators"]
+    assert fast.ensemble.lightgbm["num_leaves"] == base["ensemble"]["lightgbm"]["num_leaves"]
+    assert fast.features.tfidf_max_features == base["features"]["tfidf_max_features"]
+    assert list(config.preset("balanced").ensemble.learners) == base["ensemble"]["learners"]
     balanced = config.preset("balanced")
     # A changed key takes the speed's value; the keys next to it keep the base's.
     assert balanced.ensemble.lightgbm["n_estimators"] == data["presets"]["balanced"]["ensemble"]["lightgbm"][

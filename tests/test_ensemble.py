@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -126,3 +127,19 @@ def test_only_learners_the_stack_weights_are_kept(fitted):
     assert set(model.models_) == {name for name, weight in weights.items() if weight != 0.0}
     assert model.unweighted_learners() == {name for name, weight in weights.items() if weight == 0.0}
     assert all(model.report_["learners"][name]["kept"] == (name in model.models_) for name in weights)
+
+
+def test_the_stack_fits_the_learners_its_preset_names():
+    from videoperf.config import load_config
+
+    X, y = _data(1500, 3)
+    named = dataclasses.replace(tiny_config().preset("fast").ensemble,
+                                learners=load_config().preset("fast").ensemble.learners)
+    model = StackingEnsemble(named, seed=0).fit(_folds(X, y), X, y, progress=False)
+    assert model.learners == named.learners
+    assert set(model.report_["learners"]) == set(named.learners)
+    assert set(model.models_) <= set(named.learners) and model.predict(X.iloc[:5]).shape == (5,)
+    with pytest.raises(ValueError, match="learners"):
+        StackingEnsemble(named, learners=("xgboost", "boosted_guess"))
+    with pytest.raises(ValueError, match="learners"):
+        StackingEnsemble(dataclasses.replace(named, learners=()))

@@ -83,6 +83,9 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class EnsembleConfig:
     max_train_rows: int
+    # Base learners the stack fits (names of ``videoperf.ensemble.LEARNERS``): ``fast`` fits the two the
+    # five-learner stack weighted most (fewer trees to walk for every predicted row); ``balanced`` and ``full`` all.
+    learners: tuple[str, ...]
     xgboost: dict[str, Any]
     lightgbm: dict[str, Any]
     catboost: dict[str, Any]
