@@ -189,9 +189,11 @@ def changes_table(backtests: dict[str, dict[str, Any]], model: str = "ensemble")
     steps = [("month of year on, channel history frozen at the cut (the earlier pipeline)", "fast_with_month", "train"),
              ("month of year on, live channel history", "fast_with_month", "live"),
              ("month of year dropped, live channel history", "fast_with_target_encodings", "live"),
-             ("target encodings dropped too (the default), frozen channel history", "fast", "train"),
-             ("target encodings dropped too, live channel history", "fast", "live_channels"),
-             ("plus the live level (the default: live channel history and level)", "fast", "live"),
+             ("target encodings dropped too, frozen channel history", "fast_five_learners", "train"),
+             ("target encodings dropped too, live channel history", "fast_five_learners", "live_channels"),
+             ("plus the live level (live channel history and level)", "fast_five_learners", "live"),
+             ("two learners, XGBoost 400 and LightGBM 200 trees (the default), live history and level", "fast",
+              "live"),
              ("not adopted: recency weights (60-day half-life), target encodings kept, live history",
               "fast_recency", "live")]
     steps = [(label, backtests[name], history) for label, name, history in steps if name in backtests]
@@ -287,11 +289,13 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
     final = backtests.get("fast")
     if final is not None:
         parts += [decay_sentence(final), "", decay_sentence(final, "deep_learning"), "",
-                  "**What each change bought** (`fast`, mean over origins; the variants are the same backtest with "
-                  "one setting changed: `backtest_fast_with_month.json` with `--month-min-span-days 0 "
-                  "--excluded-families \"\" --models ensemble`, `backtest_fast_with_target_encodings.json` with "
-                  "`--excluded-families \"\" --models ensemble`, `backtest_fast_recency.json` with "
-                  "`--recency-half-life-days 60 --excluded-families \"\"`):",
+                  "**What each change bought** (`fast`, mean over origins; each row is the same backtest with one "
+                  "setting changed: `backtest_fast_five_learners.json` is the `fast` preset before it fitted two "
+                  "learners (five, the code of 7e904c8), and the variants of that five-learner stack are "
+                  "`backtest_fast_with_month.json` (`--month-min-span-days 0 --excluded-families \"\" --models "
+                  "ensemble`), `backtest_fast_with_target_encodings.json` (`--excluded-families \"\" --models "
+                  "ensemble`) and `backtest_fast_recency.json` (`--recency-half-life-days 60 --excluded-families "
+                  "\"\"`)):",
                   "", *changes_table(backtests),
                   "", "Every origin x month cell of the ensemble:", "",
                   *backtest_cells_table(final), ""]
