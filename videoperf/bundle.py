@@ -204,23 +204,23 @@ class Bundle:
         channel it was not fitted on, its overall offset)."""
         return self._predict(requests, model_type, channel_ids, check=None)[1]
 
-    def check_and_predict(self, rows: pd.DataFrame, model_type: str, check: Callable[[pd.DataFrame, int], pd.DataFrame],
+    def check_and_predict(self, rows: pd.DataFrame, model_type: str, check: Callable[..., pd.DataFrame],
                           channel_ids: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(check(rows), predict_frame(check(rows)))`` for a batch of unvalidated request rows.
 
-        ``check(chunk, first_row)`` validates rows (``inputs.check_rows``; ``first_row`` numbers them in its
+        ``check(chunk, first_row=i)`` validates rows (``inputs.check_rows``; ``first_row`` numbers them in its
         messages). A large batch is checked chunk by chunk in the threads that predict it: the checks are Python
         and would otherwise run alone while the other core waits. The result is the same either way."""
         return self._predict(rows, model_type, channel_ids, check)
 
     def _predict(self, rows: Columns, model_type: str, channel_ids: pd.Series | None,
-                 check: Callable[[pd.DataFrame, int], pd.DataFrame] | None) -> tuple[Columns, pd.DataFrame]:
+                 check: Callable[..., pd.DataFrame] | None) -> tuple[Columns, pd.DataFrame]:
         model = self.model(model_type)
         family = FAMILIES[model_type]
         n = len(rows) if isinstance(rows, pd.DataFrame) else len(rows["published_at"])
         if n < 2 * CHUNK_ROWS or family.concurrent_chunks < 2:
             with collector_paused(n >= GC_PAUSE_ROWS):
-                requests = rows if check is None else check(rows, 0)
+                requests = rows if check is None else check(rows, first_row=0)
                 out = self._predict_rows(family, model, requests)
         else:
             # Row chunks, two (``concurrent_chunks``) at a time, each on one thread: one chunk's learners (C code,
@@ -250,12 +250,12 @@ class Bundle:
         return requests, pd.concat([out, extra], axis=1)
 
     def _check_and_predict_rows(self, family: ModelFamily, model: Any,
-                                check: Callable[[pd.DataFrame, int], pd.DataFrame] | None,
+                                check: Callable[..., pd.DataFrame] | None,
                                 python_part: threading.Lock, chunk: tuple[Columns, int]
                                 ) -> tuple[Columns, pd.DataFrame]:
         rows, first_row = chunk
         with python_part:
-            requests = rows if check is None else check(rows, first_row)
+            requests = rows if check is None else check(rows, first_row=first_row)
             X = self.features.transform_videos(requests)
         with threads_for_prediction(1):
             return requests, family.predict(model, X, requests)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from itertools import chain
@@ -296,30 +295,19 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0, first_row: int = 0
     return frame
 
 
-# In the items of a column joined by NUL: an item that starts or ends with whitespace (what ``str.strip`` removes:
-# ``\s`` is the same set of characters) or is empty. An item holding NUL itself may match too, which only costs
-# the item-by-item path.
-_EDGE = re.compile(r"(?:^|\x00)(?:\s|\x00|$)|\s(?:\x00|$)")
-
-
 def _string_lists(values: list[Any], column: str, first_row: int = 0) -> list[list[str]]:
     """``check_strings`` of every cell of a column. When every cell is a list or tuple of bounded strings (the
     usual case) the bounds are checked over the whole column at once; otherwise, or when a check fails, cell by
     cell, so an error names the first bad row as ``check_strings`` words it."""
-    lists = [value if type(value) is list else _split_list(value) for value in values]
+    lists = [_split_list(value) for value in values]
     flat = list(chain.from_iterable(lists)) if all(type(v) in (list, tuple) for v in lists) else None
-    types = set(map(type, flat)) if flat is not None else {object}
     if (flat is not None and max(map(len, lists), default=0) <= MAX_LIST_ITEMS
-            and all(issubclass(kind, str) for kind in types) and max(map(len, flat), default=0) <= MAX_TEXT_CHARS):
-        joined = "\x00".join(flat)
+            and all(isinstance(item, str) for item in flat) and max(map(len, flat), default=0) <= MAX_TEXT_CHARS):
         try:
-            joined.encode("utf-8")  # one lone surrogate anywhere fails it
+            "".join(flat).encode("utf-8")  # one lone surrogate anywhere fails it
         except UnicodeEncodeError:
             pass
         else:
-            # no item to strip or drop, all plain ``str`` (``strip`` makes one of a subclass): the lists as they are
-            if flat and types == {str} and _EDGE.search(joined) is None:
-                return [list(cell) for cell in lists]
             return [[item for item in map(str.strip, cell) if item] for cell in lists]
     return [check_strings(cell, f"rows[{first_row + i}].{column}") for i, cell in enumerate(lists)]
 

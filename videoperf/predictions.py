@@ -90,7 +90,7 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     rows = read_rows(rows)
     bundle = load_bundle(artifacts_dir)
     # A missing publish time is the time of the call, the same for every chunk the bundle checks
-    check = partial(_check_chunk, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
+    check = partial(inputs.check_rows, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
     with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``bundle.collector_paused``
         if rows.empty:
             inputs.check_rows(rows, bundle.default_days)  # a missing column is still reported
@@ -106,10 +106,6 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     if observed is not None:
         predicted = _rows_with_observed(predicted, requests, observed, bundle)
     return predicted
-
-
-def _check_chunk(rows: pd.DataFrame, first_row: int, default_days: float, now: pd.Timestamp) -> pd.DataFrame:
-    return inputs.check_rows(rows, default_days, first_row=first_row, now=now)
 
 
 def read_rows(rows: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
