@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from videoperf import tables
+from videoperf.config import load_config
 from videoperf.run_settings import settings_from_parameters
 
 
@@ -41,7 +42,11 @@ def test_settings_table_is_compact_and_names_the_main_sizes():
     assert len(table) <= 15 and values.str.len().max() <= 50  # pandas cuts longer cells
     assert values["speed preset"] == "fast" and values["artifacts folder"] == "artifacts"
     assert values["test videos"] == "published on or after 2026-04-15"
-    assert "600 simulated videos" in values["data source"] and "xgb 300" in values["boosting rounds"]
+    # the preset's own sizes, and only of the learners it fits (fast: XGBoost and LightGBM)
+    fast = load_config().preset("fast").ensemble
+    assert "600 simulated videos" in values["data source"] and f"xgb {fast.xgboost['n_estimators']}" in values[
+        "boosting rounds"]
+    assert values["ensemble"].startswith(f"{len(fast.learners)} learners") and "cat" not in values["boosting rounds"]
     assert tables.settings_table(_settings(VERBOSE=True))["setting"]["log messages"].startswith("INFO")
 
 

@@ -74,8 +74,12 @@ def settings_table(settings: RunSettings) -> pd.DataFrame:
     artifacts = Path(settings.artifacts_dir)
     if artifacts.is_relative_to(PROJECT_ROOT):
         artifacts = artifacts.relative_to(PROJECT_ROOT)
-    rounds = {"xgb": ensemble.xgboost.get("n_estimators"), "lgbm": ensemble.lightgbm.get("n_estimators"),
-              "cat": ensemble.catboost.get("iterations"), "hgb": ensemble.hist_gradient_boosting.get("max_iter")}
+    # the sizes of the learners the preset fits (``fast``: two of the five)
+    sizes = {"xgboost": ("xgb", ensemble.xgboost.get("n_estimators")),
+             "lightgbm": ("lgbm", ensemble.lightgbm.get("n_estimators")),
+             "catboost": ("cat", ensemble.catboost.get("iterations")),
+             "hist_gradient_boosting": ("hgb", ensemble.hist_gradient_boosting.get("max_iter"))}
+    rounds = dict(sizes[name] for name in ensemble.learners if name in sizes)
     encoder = "frozen" if deep.trainable_encoder_layers == 0 else f"top {deep.trainable_encoder_layers} layer(s) tuned"
     rows = {
         "speed preset": settings.speed,
@@ -87,9 +91,10 @@ def settings_table(settings: RunSettings) -> pd.DataFrame:
         "log messages": "INFO and up (VERBOSE)" if settings.verbose else "warnings and errors only",
         "text features": (f"TF-IDF ≤ {features.tfidf_max_features:,} terms, SVD {features.title_svd_components} "
                           f"title + {features.tag_svd_components} tag"),
-        "ensemble": f"5 learners, ≤ {ensemble.max_train_rows:,} training rows",
+        "ensemble": f"{len(ensemble.learners)} learners, ≤ {ensemble.max_train_rows:,} training rows",
         "boosting rounds": ", ".join(f"{name} {size}" for name, size in rounds.items() if size is not None),
-        "random forest": f"{ensemble.random_forest.get('n_estimators', '?')} trees",
+        "random forest": (f"{ensemble.random_forest.get('n_estimators', '?')} trees"
+                          if "random_forest" in ensemble.learners else "not fitted"),
         "deep encoder": f"{deep.encoder}, {encoder}",
         "deep training": f"≤ {deep.epochs} epochs + {deep.finetune_epochs} fine-tuning, batch {deep.batch_size}",
         "deep limits": f"≤ {deep.max_train_rows:,} rows, ≤ {deep.max_minutes:g} min, hidden {deep.hidden_dim}",
