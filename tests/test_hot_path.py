@@ -1,7 +1,8 @@
 """The fast inference paths compute exactly what the libraries' general paths do (issue 14, point 3).
 
 Each shortcut is compared with the computation it replaces: bit for bit where it promises that (content features,
-chunked batches, one-thread learners, bfloat16 weight copies), to 1e-12 where only a sum's order differs.
+chunked batches, one-thread learners, bfloat16 weight copies, tags and title terms of a whole column at once),
+to 1e-12 where only a sum's order differs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,25 @@ import numpy as np
 import pandas as pd
 import pytest
 from _tiny import tiny_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 import model_update
 import predict
 from videoperf import bundle as bundle_module
 from videoperf import inputs
-from videoperf.content_features import TITLE_STATS, _time_of_publishing, title_stats, title_stats_matrix
+from videoperf.content_features import (
+    _WORD,
+    TITLE_STATS,
+    _term_ids,
+    _time_of_publishing,
+    _title_term_ids,
+    tag_token_lists,
+    tag_tokens,
+    title_stats,
+    title_stats_matrix,
+)
 from videoperf.synthetic import generate_synthetic
 
 TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
@@ -242,3 +256,38 @@ def test_a_learner_the_stack_did_not_keep_is_not_imported(folder):
                          cwd=str(predict.__file__).rsplit("/", 1)[0])
     # CatBoost is imported exactly when the saved stack holds it, and never its widgets outside IPython.
     assert out.stdout.split() == [str("catboost" in kept), "False"]
+
+
+TAG_CELLS = st.one_of(st.none(), st.text(max_size=8), st.lists(st.one_of(
+    st.sampled_from(["Music", " music ", "MUSIC", "", "  ", "Ünï", "名前", "a b"]), st.text(max_size=4)), max_size=6))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TAG_CELLS, max_size=12))
+def test_tag_tokens_of_a_column_equal_them_row_by_row(values):
+    assert tag_token_lists(values) == [tag_tokens(value) for value in values]
+    lists = [[t for t in v if isinstance(t, str) and t.strip()] if isinstance(v, list) else [] for v in values]
+    assert tag_token_lists(lists) == [tag_tokens(value) for value in lists]  # the one-pass path
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["music video", "video", "live", "the", "Ünï", "名前", "zz"]), max_size=6)
+                .map(" ".join), max_size=10))
+def test_title_term_ids_from_word_codes_equal_the_analyzer(titles):
+    corpus = ["music video live", "live video", "the live music", "Ünï 名前"]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(corpus)
+    lowered = [title.lower() for title in titles]
+    fast = _title_term_ids(vectorizer, titles, [_WORD.findall(title) for title in lowered])
+    analyze = vectorizer.build_analyzer()
+    general = _term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
+    assert sorted(zip(*map(list, fast))) == sorted(zip(*map(list, general)))
+
+
+@pytest.mark.parametrize("n", [1, 200, 16384, 100_000, 1_000_003])
+def test_chunk_bounds_cover_every_row_once_with_small_end_chunks(n):
+    bounds = bundle_module.chunk_bounds(n)
+    sizes = np.diff(bounds)
+    assert bounds[0] == 0 and bounds[-1] == n and (sizes > 0).all()
+    if n >= 2 * bundle_module.CHUNK_ROWS:
+        assert sizes[0] < sizes[1] <= sizes[2] and sizes[-1] < sizes[-2] <= sizes[-3]
+        assert sizes.max() <= 1.1 * bundle_module.CHUNK_ROWS

@@ -33,6 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from videoperf.config import FeatureConfig
+from videoperf.plain import cut
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,21 @@ def tag_tokens(tags: object) -> list[str]:
     """Distinct lower-cased, stripped tags in order; the analyzer of the tag TF-IDF (module level: pickles)."""
     if not isinstance(tags, _LISTS):
         return []
-    return list(dict.fromkeys(str(tag).strip().lower() for tag in tags if str(tag).strip()))
+    # str, strip, drop empty, lower, dedupe in order: one pass of C-level maps (no Python frame per tag)
+    return list(dict.fromkeys(map(str.lower, filter(None, map(str.strip, map(str, tags))))))
+
+
+def tag_token_lists(values: Sequence[object]) -> list[list[str]]:
+    """``tag_tokens`` of every value. A column of lists of non-blank strings (checked requests) is stripped and
+    lower-cased in one pass over all its tags, then cut back into rows and deduplicated."""
+    values = list(values)
+    if set(map(type, values)) <= {list}:
+        flat = list(chain.from_iterable(values))
+        if set(map(type, flat)) <= {str}:
+            tokens = list(map(str.lower, map(str.strip, flat)))
+            if all(tokens):
+                return [list(dict.fromkeys(row)) for row in cut(tokens, list(map(len, values)))]
+    return [tag_tokens(value) for value in values]
 
 
 def category_tokens(categories: object) -> list[str]:
@@ -225,7 +240,7 @@ class ContentEncoder(BaseEstimator):
         """``(column names, matrix, tokens)`` of ``videos``; changes nothing on the encoder."""
         titles = _titles(videos)
         n = len(titles)
-        tags = [tag_tokens(t) for t in _values(videos, "tags", n)]
+        tags = tag_token_lists(_values(videos, "tags", n))
         lowered = [title.lower() for title in titles]
         words = [_WORD.findall(title) for title in lowered]
         families = {"tag": lambda: tags,
@@ -250,13 +265,14 @@ class ContentEncoder(BaseEstimator):
         values = np.zeros((len(titles), len(names)), dtype=np.float32)
         if not len(titles):
             return names, values
-        title_terms = _title_terms(self.title_vectorizer_, titles, words)
+        n = len(titles)
         offset = 0
-        for vectorizer, svd, terms, size in ((self.title_vectorizer_, self.title_svd_, title_terms,
-                                              cfg.title_svd_components),
-                                             (self.tag_vectorizer_, self.tag_svd_, tags, cfg.tag_svd_components)):
+        for vectorizer, svd, size, terms in ((self.title_vectorizer_, self.title_svd_, cfg.title_svd_components,
+                                              lambda: _title_term_ids(self.title_vectorizer_, titles, words)),
+                                             (self.tag_vectorizer_, self.tag_svd_, cfg.tag_svd_components,
+                                              lambda: _term_ids(self.tag_vectorizer_.vocabulary_, tags))):
             if svd is not None:
-                reduced = _tfidf_svd(vectorizer, svd, terms)
+                reduced = _tfidf_svd(vectorizer, svd, *terms(), n)
                 values[:, offset:offset + reduced.shape[1]] = reduced
             offset += size
         return names, values
@@ -280,7 +296,7 @@ class ContentEncoder(BaseEstimator):
             f[name] = stats[:, j]
         f["n_tags"] = np.array([len(t) for t in tags], dtype=float)
         f["tag_chars_mean"] = np.array([sum(map(len, t)) / len(t) if t else 0.0 for t in tags], dtype=float)
-        f["tags_in_title"] = np.array([sum(tag in title for tag in tag_list) for tag_list, title
+        f["tags_in_title"] = np.array([sum(map(title.__contains__, tag_list)) for tag_list, title
                                        in zip(tags, lowered)], dtype=float)
         # Interactions between content attributes: a Short with hashtags, how tag-heavy a title is.
         f["short_x_hashtags"] = f["is_short"] * f["title_hashtags"]
@@ -369,23 +385,77 @@ def language_tokens(default: list, audio: list) -> list[list[str]]:
     return out
 
 
-def _title_terms(vectorizer: TfidfVectorizer, titles: list[str], words: list[list[str]]) -> list[list[str]]:
-    """What the title vectoriser's analyzer yields for each title. With its default word settings that is the
-    lower-cased words (``_WORD`` finds the same tokens as the default token pattern) and their bigrams, built
-    from the words already found; any other configuration goes through the analyzer itself."""
+def _title_term_ids(vectorizer: TfidfVectorizer, titles: list[str], words: list[list[str]]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(document, vocabulary id)`` of every term the title vectoriser's analyzer yields for the titles and its
+    vocabulary holds (``_term_ids``). With its default word settings that is the lower-cased words (``_WORD``
+    finds the same tokens as the default token pattern) and, for ``ngram_range=(1, 2)``, their bigrams, looked up
+    as pairs of word codes (``_bigram_table``) rather than built as strings; any other configuration goes through
+    the analyzer itself."""
     default = (vectorizer.analyzer == "word" and vectorizer.lowercase and vectorizer.preprocessor is None
                and vectorizer.tokenizer is None and vectorizer.stop_words is None
                and vectorizer.strip_accents is None and vectorizer.token_pattern == r"(?u)\b\w\w+\b")
     if not default:
         analyze = vectorizer.build_analyzer()
-        return [analyze(title) for title in titles]
-    if tuple(vectorizer.ngram_range) == (1, 2):  # what ``_word_ngrams`` makes of them, in its order
-        return [w + [a + " " + b for a, b in zip(w, w[1:])] for w in words]
-    return [vectorizer._word_ngrams(w) for w in words]
+        return _term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
+    if tuple(vectorizer.ngram_range) != (1, 2):
+        return _term_ids(vectorizer.vocabulary_, [vectorizer._word_ngrams(w) for w in words])
+    codes, unigram, pairs, pair_ids = _bigram_table(vectorizer)
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    word = np.fromiter(map(codes.get, chain.from_iterable(words), repeat(-1)), dtype=np.int64,
+                       count=int(lengths.sum()))
+    docs = np.repeat(np.arange(len(words), dtype=np.int64), lengths)
+    ids = np.where(word >= 0, unigram[word], -1)
+    # A bigram is two consecutive words of one title, both in some vocabulary term.
+    pair = (docs[1:] == docs[:-1]) & (word[1:] >= 0) & (word[:-1] >= 0)
+    key = word[:-1][pair] * len(codes) + word[1:][pair]
+    at = np.minimum(np.searchsorted(pairs, key), len(pairs) - 1)
+    found = pairs[at] == key if len(pairs) else np.zeros(len(key), dtype=bool)
+    known = ids >= 0
+    return (np.concatenate([docs[known], docs[:-1][pair][found]]),
+            np.concatenate([ids[known], pair_ids[at[found]]]))
 
 
-def _tfidf_svd(vectorizer: TfidfVectorizer, svd: TruncatedSVD, terms: list[list[str]]) -> np.ndarray:
-    """``svd.transform(vectorizer.transform(docs))`` from each document's analysed terms.
+def _bigram_table(vectorizer: TfidfVectorizer) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """The title vocabulary as word codes, made once per fitted vectoriser: ``(code of each word of any term,
+    vocabulary id of each code's unigram or -1, sorted codes of the bigrams, their vocabulary ids)``."""
+    table = _BIGRAMS.get(vectorizer)
+    if table is not None and table[0] is vectorizer.vocabulary_:
+        return table[1]
+    vocabulary = vectorizer.vocabulary_
+    codes: dict[str, int] = {}
+    for term in vocabulary:
+        for part in term.split(" "):
+            codes.setdefault(part, len(codes))
+    unigram = np.full(len(codes), -1, dtype=np.int64)
+    keys, ids = [], []
+    for term, index in vocabulary.items():
+        parts = term.split(" ")
+        if len(parts) == 1:
+            unigram[codes[term]] = index
+        else:
+            keys.append(codes[parts[0]] * len(codes) + codes[parts[1]])
+            ids.append(index)
+    order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+    result = (codes, unigram, np.asarray(keys, dtype=np.int64)[order], np.asarray(ids, dtype=np.int64)[order])
+    _BIGRAMS[vectorizer] = (vocabulary, result)
+    return result
+
+
+def _term_ids(vocabulary: Mapping[str, int], terms: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(document, vocabulary id)`` of every term of ``terms`` (one list per document) in ``vocabulary``."""
+    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    ids = np.fromiter(map(vocabulary.get, chain.from_iterable(terms), repeat(-1)), dtype=np.int64,
+                      count=int(lengths.sum()))
+    docs = np.repeat(np.arange(len(terms), dtype=np.int64), lengths)
+    known = ids >= 0
+    return docs[known], ids[known]
+
+
+def _tfidf_svd(vectorizer: TfidfVectorizer, svd: TruncatedSVD, docs: np.ndarray, ids: np.ndarray, n: int
+               ) -> np.ndarray:
+    """``svd.transform(vectorizer.transform(documents))`` of ``n`` documents from the ``(document, vocabulary
+    id)`` of their terms.
 
     The same arithmetic as scikit-learn's (float32 counts, log + 1, times idf, l2 row norms by its own kernel, the
     sparse product by SciPy's), so the result is bit for bit the library's; what is skipped is its per-call input
@@ -394,14 +464,8 @@ def _tfidf_svd(vectorizer: TfidfVectorizer, svd: TruncatedSVD, terms: list[list[
     """
     from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
-    vocabulary, n = vectorizer.vocabulary_, len(terms)
-    width = len(vocabulary)
-    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=n)
-    ids = np.fromiter(map(vocabulary.get, chain.from_iterable(terms), repeat(-1)), dtype=np.int64,
-                      count=int(lengths.sum()))
-    docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    known = ids >= 0
-    keys, counts = np.unique(docs[known] * width + ids[known], return_counts=True)
+    width = len(vectorizer.vocabulary_)
+    keys, counts = np.unique(docs * width + ids, return_counts=True)
     rows, columns = np.divmod(keys, width)
     indptr = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
@@ -431,5 +495,6 @@ def _components_t(svd: TruncatedSVD) -> np.ndarray:
     return copy[1]
 
 
-# Kept beside the SVDs, not on them: a pickled pipeline holds what was fitted and nothing else.
+# Kept beside the SVDs and vectorisers, not on them: a pickled pipeline holds what was fitted and nothing else.
 _TRANSPOSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BIGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

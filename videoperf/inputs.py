@@ -13,13 +13,13 @@ import math
 import numbers
 from collections.abc import Mapping
 from datetime import date, datetime
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from videoperf.plain import split_list
+from videoperf.plain import cut, split_list
 from videoperf.registry import MODEL_TYPES
 
 DEFINITIONS = ("hd", "sd")
@@ -300,15 +300,19 @@ def _string_lists(values: list[Any], column: str, first_row: int = 0) -> list[li
     usual case) the bounds are checked over the whole column at once; otherwise, or when a check fails, cell by
     cell, so an error names the first bad row as ``check_strings`` words it."""
     lists = [_split_list(value) for value in values]
-    flat = list(chain.from_iterable(lists)) if all(type(v) in (list, tuple) for v in lists) else None
-    if (flat is not None and max(map(len, lists), default=0) <= MAX_LIST_ITEMS
-            and all(isinstance(item, str) for item in flat) and max(map(len, flat), default=0) <= MAX_TEXT_CHARS):
+    flat = list(chain.from_iterable(lists)) if set(map(type, lists)) <= {list, tuple} else None
+    lengths = list(map(len, lists)) if flat is not None else []
+    if (flat is not None and max(lengths, default=0) <= MAX_LIST_ITEMS
+            and all(map(isinstance, flat, repeat(str))) and max(map(len, flat), default=0) <= MAX_TEXT_CHARS):
         try:
             "".join(flat).encode("utf-8")  # one lone surrogate anywhere fails it
         except UnicodeEncodeError:
             pass
         else:
-            return [[item for item in map(str.strip, cell) if item] for cell in lists]
+            stripped = list(map(str.strip, flat))
+            if all(stripped):  # no blank item to drop: the stripped column cut back into its lists
+                return cut(stripped, lengths)
+            return [list(filter(None, map(str.strip, cell))) for cell in lists]
     return [check_strings(cell, f"rows[{first_row + i}].{column}") for i, cell in enumerate(lists)]
 
 

@@ -1,10 +1,13 @@
-"""Plain Python values from what pandas and NumPy hand back: JSON-safe results, manifests and reports, and
-comma-separated lists. One converter for every writer (predictions, the REST service, the bundle manifest,
-benchmark reports), so NaN is ``null`` everywhere and a NumPy number is a Python number everywhere."""
+"""Plain Python values from what pandas and NumPy hand back: JSON-safe results, manifests and reports,
+comma-separated lists, and lists of lists cut from one flat list. One converter for every writer (predictions,
+the REST service, the bundle manifest, benchmark reports), so NaN is ``null`` everywhere and a NumPy number is
+a Python number everywhere."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 
@@ -37,3 +40,10 @@ def jsonable(value: Any) -> Any:
 def split_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``: the comma-separated lists of command lines and CSV cells."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def cut(flat: Sequence[Any], lengths: Sequence[int]) -> list[list[Any]]:
+    """``flat`` cut back into consecutive lists of ``lengths`` (what ``chain.from_iterable`` joined): a whole
+    column of short lists is then transformed by one ``map`` over its items rather than one per list."""
+    ends = list(accumulate(lengths))
+    return [list(flat[start:end]) for start, end in zip([0, *ends[:-1]], ends)]
