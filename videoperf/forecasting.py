@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,8 +187,8 @@ class ObservedForecaster:
             self.shape_by_k_, self.selection_ = self._choose_shapes(snapshots, history, data)
         else:
             self.shape_by_k_, self.selection_ = {1: self.shape}, {"method": "fixed (shape given)"}
-        self.parts_ = {shape: self._fit_part(data, shape, self.max_calibration_videos)
-                       for shape in sorted(set(self.shape_by_k_.values()))}
+        self.parts_ = _per_shape(lambda shape: self._fit_part(data, shape, self.max_calibration_videos),
+                                 sorted(set(self.shape_by_k_.values())))
         self.baseline_ = SzaboHuberman(self.coverage).fit(data.iv)
         self.n_videos_ = int(len(data.iv.video_ids))
         self.fit_seconds_ = round(time.perf_counter() - started, 1)
@@ -203,7 +204,8 @@ class ObservedForecaster:
                                        first["categories"].tolist(), first["duration_seconds"].to_numpy(float),
                                        first["published_at"])
         # One OpenMP thread for the shape model's boosting: its trees are small, and on a busy machine threads
-        # made the fit several times slower (51 s against 9 s on 3,000 simulated videos, load ~10).
+        # made the fit several times slower (51 s against 9 s on 3,000 simulated videos, load ~10). The limit
+        # is the calling thread's (OpenMP's thread count is per thread), so it holds in ``_per_shape``'s threads.
         with threadpool_limits(limits=1, user_api="openmp"):
             curve = CurveForecaster(shape, self.coverage, max_calibration_videos=max_calibration_videos,
                                     seed=self.seed).fit(data.iv, mean, sd, hindsight=hindsight, features=features)
@@ -231,10 +233,9 @@ class ObservedForecaster:
             return {1: default}, {**out, "method": f"default for every K: the inner split {cut.date()} leaves "
                                                    f"{(fit_counts >= 2).sum()} / {(test_counts >= 2).sum()} videos "
                                                    f"observed twice or more (fewer than {MIN_VIDEOS})"}
-        errors: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        for shape in SHAPES:
-            part = self._fit_part(fit_on, shape, self.max_calibration_videos)
-            errors[shape] = _inner_errors(self, part, test_on)
+        errors = _per_shape(lambda shape: _inner_errors(self, self._fit_part(fit_on, shape,
+                                                                             self.max_calibration_videos), test_on),
+                            list(SHAPES))
         errors = {s: {k: e for k, e in by_k.items() if len(e[1])} for s, by_k in errors.items()}
         chosen, stats = choose_by_k(errors, default, self.z)
         if not chosen:
@@ -367,6 +368,14 @@ def _inner_errors(forecaster: ObservedForecaster, part: _ShapePart, data: _Train
                                              k, features=features)
         out[k] = (data.iv.video_ids[video], np.abs(np.log1p(point) - np.log1p(pairs["target_views"].to_numpy())))
     return out
+
+
+def _per_shape(work: Callable[[str], Any], shapes: list[str]) -> dict[str, Any]:
+    """``{shape: work(shape)}``, the shapes in two threads: a shape's fit is independent of the other's and mostly
+    NumPy and scikit-learn code that releases the interpreter lock, and nothing else runs while the bundle's
+    training fits the forecaster. (Threads, not processes: the training data is large and already here.)"""
+    with ThreadPoolExecutor(max(1, min(2, len(shapes))), thread_name_prefix="videoperf-shape") as pool:
+        return dict(zip(shapes, pool.map(work, shapes)))
 
 
 def _level_prior(level: dict[str, float], channel_avg_views: np.ndarray, channel_video_count: np.ndarray
