@@ -281,6 +281,10 @@ def test_title_term_ids_from_word_codes_equal_the_analyzer(titles):
     analyze = vectorizer.build_analyzer()
     general = _term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
     assert sorted(zip(*map(list, fast))) == sorted(zip(*map(list, general)))
+    given_vocabulary = TfidfVectorizer(ngram_range=(1, 2), vocabulary=["music video live", "live"]).fit(corpus)
+    fast = _title_term_ids(given_vocabulary, titles, [_WORD.findall(title) for title in lowered])
+    general = _term_ids(given_vocabulary.vocabulary_, [given_vocabulary.build_analyzer()(t) for t in titles])
+    assert sorted(zip(*map(list, fast))) == sorted(zip(*map(list, general)))
 
 
 @pytest.mark.parametrize("n", [1, 200, 16384, 100_000, 1_000_003])

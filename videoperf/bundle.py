@@ -352,7 +352,7 @@ def chunk_bounds(n: int, size: int | None = None) -> np.ndarray:
     learners finish; smaller end chunks shorten both waits. Rows are predicted independently, so the bounds
     change no result."""
     size = CHUNK_ROWS if size is None else size
-    if n < 2 * size:
+    if n < 2 * size or size < 4:
         return np.array([0, n])
     ramp = [size // 4, size // 2]
     middle = n - 2 * sum(ramp)

@@ -394,7 +394,8 @@ def _title_term_ids(vectorizer: TfidfVectorizer, titles: list[str], words: list[
     the analyzer itself."""
     default = (vectorizer.analyzer == "word" and vectorizer.lowercase and vectorizer.preprocessor is None
                and vectorizer.tokenizer is None and vectorizer.stop_words is None
-               and vectorizer.strip_accents is None and vectorizer.token_pattern == r"(?u)\b\w\w+\b")
+               and vectorizer.strip_accents is None and vectorizer.token_pattern == r"(?u)\b\w\w+\b"
+               and vectorizer.vocabulary is None)  # a given vocabulary may hold terms of any length
     if not default:
         analyze = vectorizer.build_analyzer()
         return _term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
