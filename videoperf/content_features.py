@@ -57,15 +57,14 @@ def tag_tokens(tags: object) -> list[str]:
 
 
 def tag_token_lists(values: Sequence[object]) -> list[list[str]]:
-    """``tag_tokens`` of every value. A column of lists of non-blank strings (checked requests) is stripped and
-    lower-cased in one pass over all its tags, then cut back into rows and deduplicated."""
+    """``tag_tokens`` of every value. A column of lists of strings (checked requests) is stripped and lower-cased
+    in one pass over all its tags, then cut back into rows, blanks dropped and deduplicated."""
     values = list(values)
     if set(map(type, values)) <= {list}:
         flat = list(chain.from_iterable(values))
         if set(map(type, flat)) <= {str}:
             tokens = list(map(str.lower, map(str.strip, flat)))
-            if all(tokens):
-                return [list(dict.fromkeys(row)) for row in cut(tokens, list(map(len, values)))]
+            return [list(dict.fromkeys(filter(None, row))) for row in cut(tokens, list(map(len, values)))]
     return [tag_tokens(value) for value in values]
 
 

@@ -309,10 +309,9 @@ def _string_lists(values: list[Any], column: str, first_row: int = 0) -> list[li
         except UnicodeEncodeError:
             pass
         else:
-            stripped = list(map(str.strip, flat))
-            if all(stripped):  # no blank item to drop: the stripped column cut back into its lists
-                return cut(stripped, lengths)
-            return [list(filter(None, map(str.strip, cell))) for cell in lists]
+            stripped = list(map(str.strip, flat))  # the whole column at once, cut back into its lists
+            cells = cut(stripped, lengths)
+            return cells if all(stripped) else [list(filter(None, cell)) for cell in cells]
     return [check_strings(cell, f"rows[{first_row + i}].{column}") for i, cell in enumerate(lists)]
 
 
