@@ -23,7 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoperf import inputs  # noqa: E402
 from videoperf.bundle import Bundle  # noqa: E402
-from videoperf.family_curve import curve_prediction, fit_family_curves, trained_ages  # noqa: E402
+from videoperf.curve import DEFAULT_SHAPE  # noqa: E402
+from videoperf.family_curve import (  # noqa: E402
+    age_weights,
+    curve_prediction,
+    fit_family_curves,
+    headless_prior,
+    trained_ages,
+)
 from videoperf.plain import plain  # noqa: E402
 
 AGES = [0.25, 1.0, 3.0, 7.0, 14.0, 30.0, 60.0, 180.0, 365.0]
@@ -104,7 +111,8 @@ def real_videos(bundle: Bundle, data: str, n_videos: int, seed: int) -> dict[str
     for model_type in FAMILIES:
         family = REGISTRY[model_type]
         model = bundle.model(model_type)
-        fc = fit_family_curves(family.predict(model, X, rows), ages)
+        fc = fit_family_curves(family.predict(model, X, rows), ages, age_weights=age_weights(bundle),
+                               prior=headless_prior(bundle, DEFAULT_SHAPE))
         curve_obs = np.log1p(np.exp(fc.curves.log_level[code]) * _unit(fc, code, obs_age))
         raw_obs = np.log1p(family.predict(model, X_obs, obs)["predicted_views"].to_numpy(float))
         grid_rows = first.loc[first.index.repeat(2)].reset_index(drop=True)

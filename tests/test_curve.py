@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from videoperf.curve import (
     SHAPES,
     Curves,
+    Intervals,
     ShapePrior,
     curves_of,
     empirical_prior,
@@ -148,3 +151,22 @@ def test_stage_agrees_with_the_hindsight_truth_at_every_observation(simulated) -
     for b in range(4):  # > 14 days has too few simulated observations to score
         sel = fitted & (bucket == b)
         assert classification_metrics(true[sel], predicted[sel])["macro_f1"] >= 0.75, b
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_interval_of_weight_two_counts_as_two_intervals(shape: str) -> None:
+    rng = np.random.default_rng(4)
+    ages = np.r_[0.3, 1.3, 2.3, 4.3, 7.3]
+    views = Curves(np.array([9.0]), np.array([0.6]), np.array([0.5]), shape).views(ages[:, None])[:, 0]
+    iv = intervals_from_arrays(np.zeros(5), ages, views)
+    iv = dataclasses.replace(iv, log_rate=iv.log_rate + rng.normal(0, 0.3, 5))
+    prior = ShapePrior(log_tp_sd=1.0, log_decay_sd=1.0)
+    weighted = fit_intervals(dataclasses.replace(iv, weight=np.r_[1.0, 2.0, 1.0, 1.0, 2.0]), shape, prior)
+    twice = np.r_[0, 1, 1, 2, 3, 4, 4]
+    doubled = Intervals(np.zeros(7, np.int64), iv.start[twice], iv.end[twice], iv.log_rate[twice],
+                        iv.end_views[twice], iv.video_ids)
+    for column in ("log_level", "time_to_peak", "decay"):
+        assert weighted[column].iloc[0] == pytest.approx(fit_intervals(doubled, shape, prior)[column].iloc[0])
+    assert weighted["n_used"].iloc[0] == 5  # the count of usable intervals is not weighted
+    ones = fit_intervals(dataclasses.replace(iv, weight=np.ones(5)), shape, prior)
+    pd.testing.assert_frame_equal(ones, fit_intervals(iv, shape, prior))

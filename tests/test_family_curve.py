@@ -7,9 +7,17 @@ import pandas as pd
 import pytest
 
 from videoperf import inputs
-from videoperf.bundle import Bundle
-from videoperf.curve import STAGES
-from videoperf.family_curve import curve_prediction, family_curves, fit_family_curves, trained_ages
+from videoperf.bundle import OBSERVED_FILE, Bundle
+from videoperf.curve import DEFAULT_SHAPE, STAGES, WEAK_PRIOR
+from videoperf.family_curve import (
+    age_weights,
+    curve_prediction,
+    family_curves,
+    fit_family_curves,
+    headless_prior,
+    trained_ages,
+)
+from videoperf.features import still_observed
 
 FAMILIES = ("ensemble", "deep_learning")
 AGES = np.geomspace(0.25, 365.0, 40)
@@ -123,3 +131,56 @@ def test_frame_keeps_the_asked_order_and_bad_ages_name_the_argument(bundle):
     ages = trained_ages(bundle)
     with pytest.raises(ValueError, match="predicted"):
         fit_family_curves(pd.DataFrame({"predicted_views": np.ones(len(ages) + 1)}), ages)
+
+
+def test_still_observed_is_the_share_of_videos_seen_by_then_that_are_observed_then_or_later():
+    # Video 0 observed at 0.5-3 days, video 1 at 1-1.5, video 2 only at 4.
+    video = np.array([0, 0, 1, 1, 2])
+    ages = np.array([0.5, 3.0, 1.0, 1.5, 4.0])
+    share = still_observed(np.array([0.25, 0.5, 1.0, 2.0, 3.0, 3.5, 4.0, 5.0]), ages, video)
+    assert share.tolist() == [1.0, 1.0, 1.0, 0.5, 0.5, 0.0, 1 / 3, 0.0]
+
+
+def test_the_trained_ages_are_weighted_by_the_videos_still_observed(bundle):
+    ages, weights = trained_ages(bundle), age_weights(bundle)
+    assert weights is not None and weights.shape == ages.shape
+    assert np.all((weights > 0) & (weights <= 1)) and weights[-1] < weights[0]
+    request = _random_requests(3, seed=5)
+    for model_type in FAMILIES:
+        rows = {key: [value for value in values for _ in ages] for key, values in request.items()}
+        rows["age_days"] = list(np.tile(ages, 3))
+        predicted = bundle.predict_frame(rows, model_type)
+        expected = fit_family_curves(predicted, ages, age_weights=weights,
+                                     prior=headless_prior(bundle, DEFAULT_SHAPE))
+        got = family_curves(bundle, request, model_type)
+        assert np.array_equal(got.curves.log_level, expected.curves.log_level), model_type
+        unweighted = fit_family_curves(predicted, ages, prior=headless_prior(bundle, DEFAULT_SHAPE))
+        assert not np.array_equal(unweighted.curves.decay, got.curves.decay), model_type
+
+
+def test_a_bundle_without_the_share_or_the_forecaster_weighs_every_age_alike(bundle, monkeypatch):
+    monkeypatch.setattr(bundle.features.age_curve_, "still_observed_", None)
+    assert age_weights(bundle) is None
+    monkeypatch.setitem(bundle.manifest, "files", {k: v for k, v in bundle.manifest["files"].items()
+                                                   if k != OBSERVED_FILE})
+    assert headless_prior(bundle, DEFAULT_SHAPE) is WEAK_PRIOR
+    request = _random_requests(2, seed=9)
+    ages = trained_ages(bundle)
+    rows = {key: [value for value in values for _ in ages] for key, values in request.items()}
+    rows["age_days"] = list(np.tile(ages, 2))
+    expected = fit_family_curves(bundle.predict_frame(rows, "ensemble"), ages)
+    assert np.array_equal(family_curves(bundle, request, "ensemble").curves.decay, expected.curves.decay)
+
+
+def test_the_headless_family_takes_the_training_series_shape_prior(bundle):
+    prior = headless_prior(bundle, DEFAULT_SHAPE)
+    forecaster_prior = bundle.observed_forecaster().shape_prior(DEFAULT_SHAPE)
+    assert prior == (forecaster_prior if forecaster_prior is not None else WEAK_PRIOR)
+
+
+def test_age_weights_are_checked(bundle):
+    ages = trained_ages(bundle)
+    predicted = pd.DataFrame({"predicted_views": np.geomspace(10, 1000, len(ages))})
+    for bad in (np.ones(len(ages) - 1), np.r_[np.ones(len(ages) - 1), 0.0], np.full(len(ages), np.nan)):
+        with pytest.raises(ValueError, match="age_weights"):
+            fit_family_curves(predicted, ages, age_weights=bad)

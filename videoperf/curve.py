@@ -186,7 +186,8 @@ class Intervals:
 
     ``video``: code per interval (0..n_videos-1, contiguous); ``start``, ``end``: ages in days; ``log_rate``:
     ln of the interval's mean daily views (NaN when the increment is not positive: dropped from fits);
-    ``end_views``: cumulative views at ``end``.
+    ``end_views``: cumulative views at ``end``. ``weight``: optional precision multiplier of each interval's log
+    rate in the fit (None: every interval 1; an interval of weight w counts as w intervals).
     """
 
     video: np.ndarray
@@ -195,6 +196,7 @@ class Intervals:
     log_rate: np.ndarray
     end_views: np.ndarray
     video_ids: np.ndarray
+    weight: np.ndarray | None = None
 
 
 def intervals_from_arrays(video_ids: np.ndarray, ages: np.ndarray, views: np.ndarray) -> Intervals:
@@ -254,14 +256,21 @@ def _grid_scores(iv: Intervals, rows: slice, starts: np.ndarray, tp: np.ndarray,
     y = iv.log_rate[rows, None]
     ok = np.isfinite(y)
     d = np.where(ok, y - model, 0.0)
-    n = np.add.reduceat(ok[:, 0].astype(float), starts)[:, None]
-    sum_d = np.add.reduceat(d, starts, axis=0)
-    sum_d2 = np.add.reduceat(d * d, starts, axis=0)
+    count = np.add.reduceat(ok[:, 0].astype(float), starts)
+    if iv.weight is None:
+        n = count[:, None]
+        sum_d = np.add.reduceat(d, starts, axis=0)
+        sum_d2 = np.add.reduceat(d * d, starts, axis=0)
+    else:
+        w = np.where(ok[:, 0], iv.weight[rows], 0.0)
+        n = np.add.reduceat(w, starts)[:, None]
+        sum_d = np.add.reduceat(d * w[:, None], starts, axis=0)
+        sum_d2 = np.add.reduceat(d * d * w[:, None], starts, axis=0)
     var = prior.noise_sd ** 2
     if level_mean is None:
         with np.errstate(invalid="ignore", divide="ignore"):
             level = sum_d / n
-        fit = (sum_d2 - np.where(n > 0, sum_d ** 2 / np.maximum(n, 1), 0.0)) / var
+        fit = (sum_d2 - np.where(n > 0, sum_d ** 2 / np.where(n > 0, n, 1.0), 0.0)) / var
     else:
         mu, s2 = level_mean[:, None], level_sd[:, None] ** 2
         precision = n / var + 1.0 / s2
@@ -271,7 +280,7 @@ def _grid_scores(iv: Intervals, rows: slice, starts: np.ndarray, tp: np.ndarray,
                            else (shape_mean[0][:, None], shape_mean[1][:, None]))
     penalty = (((np.log(tp) - tp_mean) / prior.log_tp_sd) ** 2
                + ((np.log(decay) - decay_mean) / prior.log_decay_sd) ** 2)
-    return fit + penalty, level, n[:, 0]
+    return fit + penalty, level, count
 
 
 def _chunks(video: np.ndarray, max_rows: int) -> list[tuple[int, int]]:

@@ -9,15 +9,23 @@ stay flat past them, the network extrapolates its log-age input without bound. H
    rows' log ages that the bundle's feature pipeline recorded (``FeatureBuilder.age_curve_.edges_``; on the
    whole export 0.33 to 22.5 days). Each is read as the cumulative views from publish to that age, i.e. an
    observation interval ``(0, age]``, so ``curve.fit_intervals`` fits the log cumulative views;
-2. the fit is MAP under a shape prior: for a family with time-to-peak and decay-rate heads (``deep_learning``),
+2. each trained age is weighted by the share of the videos seen by then that are still observed at it
+   (``age_weights``, ``features.still_observed``; on the whole export 1.0 up to a day, 0.29 at 5.5 days, 0.02 at
+   22.5). A video leaves the chart when its daily views fall below the chart's bar, so a family's prediction at
+   an old age is the mean of the survivors, not what a video seen at day one goes on to have: on the
+   simulator's ground truth, where every video's whole curve is known, the weighting cuts the log error of the
+   views at 14-60 days (``benchmarks/family_curve_truth.py``);
+3. the fit is MAP under a shape prior: for a family with time-to-peak and decay-rate heads (``deep_learning``),
    their predictions, averaged in log over the trained ages (they are per-video targets; the age input is a
-   nuisance), are the prior means with ``curve.ShapePrior``'s sds; a family without them (``ensemble``) gets
-   ``curve.WEAK_PRIOR`` (its own views decide the shape). The level is free (closed form). The K trained ages
-   are one smooth function of log age, not K independent observations, and they are cross-sectional means of
-   the videos charted at each age (a selected sample, not one video's trajectory), so together they count as one
-   well-observed series: ``WELL_OBSERVED_INTERVALS`` (4, ``curve.empirical_prior``'s ``min_used``) observations
-   of ``ShapePrior.noise_sd``, i.e. each of noise ``noise_sd * sqrt(K / 4)``; the heads then still move the shape;
-3. views at any age come from the curve, so they never decrease and past the trained ages follow its decay; the
+   nuisance), are the prior means with ``curve.ShapePrior``'s sds; a family without them (``ensemble``) gets the
+   population's shape prior, fitted on the training videos' own series (``ObservedForecaster.shape_prior``:
+   trajectories of single videos, not cross-sections of survivors), or ``curve.WEAK_PRIOR`` in a bundle without
+   one. The level is free (closed form). The K trained ages are one smooth function of log age, not K independent
+   observations, and they are cross-sectional means of the videos charted at each age (a selected sample, not one
+   video's trajectory), so together they count as one well-observed series: ``WELL_OBSERVED_INTERVALS`` (4,
+   ``curve.empirical_prior``'s ``min_used``) observations of ``ShapePrior.noise_sd``, i.e. each of noise
+   ``noise_sd * sqrt(K / 4)`` at mean weight; the prior then still moves the shape;
+4. views at any age come from the curve, so they never decrease and past the trained ages follow its decay; the
    stage is ``curve.stage_at`` (peak band = one day, the chart's cadence: there is no observation interval);
    the time to peak and decay rate are the curve's (``Curves.decay_rate``, one day after the peak).
 
@@ -30,6 +38,7 @@ Inference only: this module imports no training code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videoperf.bundle import Bundle
+from videoperf.bundle import OBSERVED_FILE, Bundle
 from videoperf.curve import (
     DEFAULT_SHAPE,
     POWER_TAU_DAYS,
@@ -49,6 +58,7 @@ from videoperf.curve import (
 )
 
 WELL_OBSERVED_INTERVALS = 4
+MIN_AGE_WEIGHT = 1e-3
 HEAD_COLUMNS = ("predicted_time_to_peak_days", "predicted_decay_rate")
 # Heads outside the curve's grid ranges are clipped to them (curve._TP_RANGE / _DECAY_RANGE, a little inside).
 _TP_CLIP = (0.03, 25.0)
@@ -58,12 +68,36 @@ _DECAY_CLIP = {"exp": (0.006, 4.5), "power": (0.06, 5.5)}
 def trained_ages(bundle: Bundle) -> np.ndarray:
     """Ages (days) the bundle's training rows covered: the inner quantile edges of their log ages (23 by default)
     recorded by the feature pipeline's age curve, sorted, unique."""
-    edges = np.asarray(bundle.features.age_curve_.edges_, dtype=float)
-    ages = np.unique(np.expm1(edges))
-    ages = ages[ages > 0]
-    if len(ages) < 2:
+    return _trained(bundle)[0]
+
+
+def age_weights(bundle: Bundle) -> np.ndarray | None:
+    """Weight of each trained age in the curve fit: the share of the training videos seen by then that are still
+    observed at it (module docstring, point 2), floored at ``MIN_AGE_WEIGHT``; None for a bundle trained before
+    the share was recorded (every age weighs the same)."""
+    return _trained(bundle)[1]
+
+
+def _trained(bundle: Bundle) -> tuple[np.ndarray, np.ndarray | None]:
+    curve = bundle.features.age_curve_
+    edges = np.asarray(curve.edges_, dtype=float)
+    share = getattr(curve, "still_observed_", None)
+    ages = np.expm1(edges)
+    keep = np.r_[True, np.diff(ages) > 0] & (ages > 0)  # edges are sorted and unique; their ages are too
+    if keep.sum() < 2:
         raise ValueError("bundle: its feature pipeline records fewer than 2 training ages; retrain the bundle")
-    return ages
+    weights = None if share is None else np.maximum(np.asarray(share, dtype=float)[keep], MIN_AGE_WEIGHT)
+    return ages[keep], weights
+
+
+def headless_prior(bundle: Bundle, shape: str) -> ShapePrior:
+    """The shape prior of a family without time-to-peak and decay heads: the bundle's population prior for
+    ``shape`` from its training series (``ObservedForecaster.shape_prior``), else ``curve.WEAK_PRIOR``."""
+    if OBSERVED_FILE in bundle.manifest.get("files", {}):
+        found = bundle.observed_forecaster().shape_prior(shape)
+        if found is not None:
+            return found
+    return WEAK_PRIOR
 
 
 @dataclass(frozen=True)
@@ -126,16 +160,20 @@ def family_curves(bundle: Bundle, requests: Mapping[str, Any], model_type: str,
     """The lifecycle curve of each validated request row (``videoperf.inputs``; a mapping of columns or a
     DataFrame) under ``model_type``: one model pass at the trained ages, one vectorised MAP fit (module docstring).
     ``noise_sd``: the log-views noise per trained age (default: see the module docstring)."""
-    ages = trained_ages(bundle)
+    ages, weights = _trained(bundle)
     rows, n = _repeat_rows({k: list(requests[k]) for k in requests}, ages)
-    return fit_family_curves(bundle.predict_frame(rows, model_type), ages, shape, noise_sd)
+    return fit_family_curves(bundle.predict_frame(rows, model_type), ages, shape, noise_sd, age_weights=weights,
+                             prior=headless_prior(bundle, shape))
 
 
 def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DEFAULT_SHAPE,
-                      noise_sd: float | None = None) -> FamilyCurves:
+                      noise_sd: float | None = None, age_weights: np.ndarray | None = None,
+                      prior: ShapePrior = WEAK_PRIOR) -> FamilyCurves:
     """The curves of a family's predictions at ``ages`` (``trained_ages``): ``predicted`` holds one row per
     (video, age), video-major (each video's ``len(ages)`` rows together, ages in order), with
-    ``predicted_views`` and, when the family has them, ``views_lo``/``views_hi`` and the two heads."""
+    ``predicted_views`` and, when the family has them, ``views_lo``/``views_hi`` and the two heads.
+    ``age_weights``: one per age (``age_weights``; None: equal); ``prior``: the shape prior of a family without
+    the heads (``headless_prior``; its noise sd is replaced by ``noise_sd``)."""
     ages = np.asarray(ages, dtype=float)
     k = len(ages)
     if k < 2 or len(predicted) % k:
@@ -144,7 +182,7 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
     views = np.maximum(predicted["predicted_views"].to_numpy(float), 1.0).reshape(n, k)
     if noise_sd is None:
         noise_sd = ShapePrior().noise_sd * float(np.sqrt(k / WELL_OBSERVED_INTERVALS))
-    prior = ShapePrior(noise_sd=noise_sd)
+    headless, prior = prior, ShapePrior(noise_sd=noise_sd)
     shape_mean = None
     if all(c in predicted for c in HEAD_COLUMNS):
         tp = np.clip(predicted[HEAD_COLUMNS[0]].to_numpy(float), *_TP_CLIP).reshape(n, k)
@@ -154,10 +192,17 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
         decay = np.clip(decay, *_DECAY_CLIP[shape])
         shape_mean = (np.log(tp).mean(axis=1), np.log(decay).mean(axis=1))
     else:
-        prior = ShapePrior(log_tp_sd=WEAK_PRIOR.log_tp_sd, log_decay_sd=WEAK_PRIOR.log_decay_sd,
-                           noise_sd=prior.noise_sd)
+        prior = dataclasses.replace(headless, noise_sd=noise_sd)
+    weight = None
+    if age_weights is not None:
+        age_weights = np.asarray(age_weights, dtype=float)
+        if age_weights.shape != ages.shape or not np.all(np.isfinite(age_weights)) or np.any(age_weights <= 0):
+            raise ValueError(f"age_weights: need {k} positive finite weights, one per trained age")
+        # Normalised to mean 1, so the trained ages together keep the weight of WELL_OBSERVED_INTERVALS.
+        weight = np.tile(age_weights / age_weights.mean(), n)
     iv = Intervals(video=np.repeat(np.arange(n), k), start=np.zeros(n * k), end=np.tile(ages, n),
-                   log_rate=np.log(views / ages).ravel(), end_views=views.ravel(), video_ids=np.arange(n))
+                   log_rate=np.log(views / ages).ravel(), end_views=views.ravel(), video_ids=np.arange(n),
+                   weight=weight)
     fits = fit_intervals(iv, shape, prior, min_observations=1, shape_mean=shape_mean)
     curves = Curves(fits["log_level"].to_numpy(float), fits["time_to_peak"].to_numpy(float),
                     fits["decay"].to_numpy(float), shape)

@@ -62,19 +62,37 @@ def log_age(age_days: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(np.asarray(age_days, dtype=float), MIN_AGE_DAYS))
 
 
+def still_observed(at_ages: np.ndarray, ages: np.ndarray, video: np.ndarray) -> np.ndarray:
+    """Per age in ``at_ages``: of the videos first observed by then, the share observed at that age or later.
+
+    A video leaves the chart when its daily views fall below the chart's bar, so the rows at an age are the
+    survivors of the videos seen earlier; this share says how many of them a cross-sectional mean at that age
+    still describes (``videoperf.family_curve`` weighs the trained ages by it)."""
+    frame = pd.DataFrame({"video": np.asarray(video), "age": np.asarray(ages, dtype=float)})
+    span = frame.groupby("video")["age"].agg(["min", "max"])
+    first, last = np.sort(span["min"].to_numpy()), np.sort(span["max"].to_numpy())
+    at_ages = np.asarray(at_ages, dtype=float)
+    seen = np.searchsorted(first, at_ages, side="right")
+    gone = np.searchsorted(last, at_ages, side="left")  # last observation before the age: first < age too
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(seen > 0, (seen - gone) / np.maximum(seen, 1), 1.0)
+
+
 class AgeCurve(BaseEstimator):
     """Mean log views by age bin; the residual is the age-free performance the target encodings average."""
 
     def __init__(self, n_bins: int = 24) -> None:
         self.n_bins = n_bins
 
-    def fit(self, ages: np.ndarray, log_views: np.ndarray) -> AgeCurve:
+    def fit(self, ages: np.ndarray, log_views: np.ndarray, video: np.ndarray | None = None) -> AgeCurve:
+        """``video``: each row's video code, for ``still_observed_`` (None: not recorded)."""
         x = log_age(ages)
         self.edges_ = np.unique(np.quantile(x, np.linspace(0, 1, self.n_bins + 1)[1:-1])) if len(x) else np.zeros(0)
         bins = np.searchsorted(self.edges_, x)
         means = pd.Series(log_views).groupby(bins).mean()
         levels = means.reindex(np.arange(len(self.edges_) + 1)).ffill().bfill()
         self.levels_ = levels.fillna(0.0).to_numpy()
+        self.still_observed_ = None if video is None else still_observed(np.expm1(self.edges_), ages, video)
         return self
 
     def __call__(self, ages: np.ndarray) -> np.ndarray:
@@ -142,7 +160,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         videos, row_video = video_table(snapshots)
         ages = snapshot_ages(snapshots)
         views = log_views(snapshots)
-        self.age_curve_ = AgeCurve().fit(ages, views)
+        self.age_curve_ = AgeCurve().fit(ages, views, row_video)
         residual = pd.Series(views - self.age_curve_(ages)).groupby(row_video).mean()
         target = residual.reindex(np.arange(len(videos))).to_numpy()
 

@@ -44,6 +44,7 @@ from videoperf.curve import (
     SHAPES,
     Curves,
     Intervals,
+    ShapePrior,
     fit_with_empirical_prior,
     intervals_from_arrays,
     unit_cumulative,
@@ -264,6 +265,12 @@ class ObservedForecaster:
         smallest)."""
         keys = sorted(self.shape_by_k_)
         return self.shape_by_k_[max([c for c in keys if c <= k], default=keys[0])]
+
+    def shape_prior(self, shape: str) -> ShapePrior | None:
+        """The population's shape prior for ``shape``: medians and spreads of the hindsight shapes of the training
+        series (``curve.empirical_prior``); None when no K uses that shape, so none was fitted."""
+        part = self.parts_.get(shape)
+        return None if part is None else part.curve.prior_
 
     def level_prior(self, channel_avg_views: np.ndarray, channel_video_count: np.ndarray, shape: str | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
