@@ -257,15 +257,11 @@ def _grid_scores(iv: Intervals, rows: slice, starts: np.ndarray, tp: np.ndarray,
     ok = np.isfinite(y)
     d = np.where(ok, y - model, 0.0)
     count = np.add.reduceat(ok[:, 0].astype(float), starts)
-    if iv.weight is None:
-        n = count[:, None]
-        sum_d = np.add.reduceat(d, starts, axis=0)
-        sum_d2 = np.add.reduceat(d * d, starts, axis=0)
-    else:
-        w = np.where(ok[:, 0], iv.weight[rows], 0.0)
-        n = np.add.reduceat(w, starts)[:, None]
-        sum_d = np.add.reduceat(d * w[:, None], starts, axis=0)
-        sum_d2 = np.add.reduceat(d * d * w[:, None], starts, axis=0)
+    w = None if iv.weight is None else np.where(ok[:, 0], iv.weight[rows], 0.0)
+    wd = d if w is None else d * w[:, None]
+    n = (count if w is None else np.add.reduceat(w, starts))[:, None]
+    sum_d = np.add.reduceat(wd, starts, axis=0)
+    sum_d2 = np.add.reduceat(wd * d, starts, axis=0)
     var = prior.noise_sd ** 2
     if level_mean is None:
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -10,9 +10,10 @@ stay flat past them, the network extrapolates its log-age input without bound. H
    whole export 0.33 to 22.5 days). Each is read as the cumulative views from publish to that age, i.e. an
    observation interval ``(0, age]``, so ``curve.fit_intervals`` fits the log cumulative views;
 2. each trained age is weighted by the share of the videos seen by then that are still observed at it
-   (``age_weights``, ``features.still_observed``; on the whole export 1.0 up to a day, 0.29 at 5.5 days, 0.02 at
-   22.5). A video leaves the chart when its daily views fall below the chart's bar, so a family's prediction at
-   an old age is the mean of the survivors, not what a video seen at day one goes on to have: on the
+   (``age_weights``, ``features.still_observed``; on the whole export 0.45-0.49 up to a day, since many videos
+   chart once, 0.16 at 5.5 days and 0.015 at 22.5; the fit uses them relative to their mean). A video leaves
+   the chart when its daily views fall below the chart's bar, so a family's prediction at an old age is the
+   mean of the survivors, not what a video seen at day one goes on to have: on the
    simulator's ground truth, where every video's whole curve is known, the weighting cuts the log error of the
    views at 14-60 days (``benchmarks/family_curve_truth.py``);
 3. the fit is MAP under a shape prior: for a family with time-to-peak and decay-rate heads (``deep_learning``),
@@ -83,7 +84,7 @@ def _trained(bundle: Bundle) -> tuple[np.ndarray, np.ndarray | None]:
     edges = np.asarray(curve.edges_, dtype=float)
     share = getattr(curve, "still_observed_", None)
     ages = np.expm1(edges)
-    keep = np.r_[True, np.diff(ages) > 0] & (ages > 0)  # edges are sorted and unique; their ages are too
+    keep = np.r_[True, np.diff(ages) > 0] & (ages > 0)  # as np.unique, but keeping the weights aligned
     if keep.sum() < 2:
         raise ValueError("bundle: its feature pipeline records fewer than 2 training ages; retrain the bundle")
     weights = None if share is None else np.maximum(np.asarray(share, dtype=float)[keep], MIN_AGE_WEIGHT)
@@ -182,9 +183,9 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
     views = np.maximum(predicted["predicted_views"].to_numpy(float), 1.0).reshape(n, k)
     if noise_sd is None:
         noise_sd = ShapePrior().noise_sd * float(np.sqrt(k / WELL_OBSERVED_INTERVALS))
-    headless, prior = prior, ShapePrior(noise_sd=noise_sd)
     shape_mean = None
     if all(c in predicted for c in HEAD_COLUMNS):
+        prior = ShapePrior(noise_sd=noise_sd)
         tp = np.clip(predicted[HEAD_COLUMNS[0]].to_numpy(float), *_TP_CLIP).reshape(n, k)
         rate = np.clip(predicted[HEAD_COLUMNS[1]].to_numpy(float), 1e-6, None).reshape(n, k)
         # The head is lifecycle's exponential decay rate; the power law's alpha gives that rate one day after peak.
@@ -192,7 +193,7 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
         decay = np.clip(decay, *_DECAY_CLIP[shape])
         shape_mean = (np.log(tp).mean(axis=1), np.log(decay).mean(axis=1))
     else:
-        prior = dataclasses.replace(headless, noise_sd=noise_sd)
+        prior = dataclasses.replace(prior, noise_sd=noise_sd)
     weight = None
     if age_weights is not None:
         age_weights = np.asarray(age_weights, dtype=float)
