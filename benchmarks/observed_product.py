@@ -36,7 +36,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trend
 
 def _cell(actual: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, float]:
     return {"log_mae": float(np.mean(np.abs(np.log1p(point) - np.log1p(actual)))),
-            "coverage_80": float(np.mean((actual >= lo) & (actual <= hi)))}
+            "coverage_80": float(np.mean((actual >= lo) & (actual <= hi))),
+            "median_width": float(np.median(np.log1p(hi) - np.log1p(lo)))}
 
 
 def rows_of(table: pd.DataFrame, k: int) -> list[dict[str, Any]]:
@@ -66,19 +67,22 @@ def markdown(report: dict[str, Any]) -> str:
              f"Data: {report['data']}; split {report['split_date']}: {report['test_videos']:,} test videos; "
              f"{forecaster['training_videos']:,} training videos' series fit the forecaster. Each test video with "
              "more than K observations is forecast at its last observed age from its first K; log-MAE of log1p "
-             "views; coverage of the 80% interval. Szabo-Huberman is fitted on the same training videos.", "",
+             "views; coverage and median width (log1p views) of the 80% interval. Szabo-Huberman is fitted on the "
+             "same training videos.", "",
              f"Curve shape per K, chosen on the training side only ({forecaster['shape_selection']['method']}"
              + (f", inner split {forecaster['shape_selection']['inner_split_date']}"
                 if "inner_split_date" in forecaster["shape_selection"] else "")
              + f"; default `{forecaster['shape']}`): "
              + ", ".join(f"K={k} `{s}`" for k, s in forecaster["shape_by_k"].items()) + ".", "",
-             "| K | days ahead | videos | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| K | days ahead | videos | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. "
+             "| curve width | SH width |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         label = f"**{row['days_ahead']}**" if row["days_ahead"] == "all" else row["days_ahead"]
         lines.append(f"| {row['k']} | {label} | {row['videos']:,} | {row['curve']['log_mae']:.3f} | "
                      f"{row['szabo_huberman']['log_mae']:.3f} | {-row['reduction_vs_sh']:+.1%} | "
-                     f"{row['curve']['coverage_80']:.2f} | {row['szabo_huberman']['coverage_80']:.2f} |")
+                     f"{row['curve']['coverage_80']:.2f} | {row['szabo_huberman']['coverage_80']:.2f} | "
+                     f"{row['curve']['median_width']:.3f} | {row['szabo_huberman']['median_width']:.3f} |")
     lines += ["", f"Whole evaluation (training the {', '.join(report['models'])} and the forecaster, predicting): "
               f"{report['seconds']:.0f} s on the shared 2-core machine."]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ LAYERS = {
     "videoperf.config": 0, "videoperf.plain": 0, "videoperf.progress": 0, "videoperf.cluster": 0,
     "videoperf.data": 1, "videoperf.synthetic": 1, "videoperf.api_export": 1, "videoperf.population": 1,
     "videoperf.lifecycle": 2, "videoperf.validation": 2, "videoperf.sampling": 2, "videoperf.metrics": 2,
-    "videoperf.curve": 2, "videoperf.observed": 2, "videoperf.shape_select": 2,
+    "videoperf.curve": 2, "videoperf.observed": 2, "videoperf.observed_intervals": 2, "videoperf.shape_select": 2,
     "videoperf.channel_history": 3, "videoperf.content_features": 3, "videoperf.target_encoding": 3,
     "videoperf.features": 3, "videoperf.dask_data": 3,
     "videoperf.intervals": 4, "videoperf.fast_trees": 4, "videoperf.ensemble": 4, "videoperf.text_encoders": 4,

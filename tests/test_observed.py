@@ -15,6 +15,7 @@ from videoperf.observed import (
     horizon_bin,
     level_from_views,
 )
+from videoperf.observed_intervals import CellConformal
 from videoperf.shape_select import ShapeByK, choose_by_k, default_shape
 from videoperf.synthetic import _cumulative_views, generate_synthetic
 
@@ -46,6 +47,33 @@ def test_pairs_and_first_k() -> None:
     assert pairs[["target_age", "target_views", "last_age", "last_views"]].values.tolist() == [[3.0, 18.0, 2.0, 15.0]]
     assert len(forecast_pairs(iv, 0)) == 4 and (forecast_pairs(iv, 0)["last_views"] == 0).all()
     assert horizon_bin(np.array([0.5, 1.0, 2.0, 7.0, 30.0])).tolist() == [0, 0, 1, 2, 4]
+
+
+def test_conformal_scales_with_the_growth_left_and_covers_each_kind_of_video() -> None:
+    # One (k, horizon) cell: half the videos near their end (0.05 log growth forecast, errors of that size), half
+    # still rising (1.0, errors 20 times larger). Plain quantiles cover the first kind always and the second too
+    # rarely; scaled by the growth left, each kind is covered about 80% of the time.
+    rng = np.random.default_rng(0)
+    growth = np.repeat([0.05, 1.0], 2000)
+    errors = rng.normal(size=4000) * growth
+    k, h = np.ones(4000, int), np.full(4000, 2)
+    fresh = rng.normal(size=4000) * growth
+    for table, expect_even in ((CellConformal(0.8).fit(k, h, errors), False),
+                               (CellConformal(0.8).fit(k, h, errors, growth), True)):
+        lo, hi = table.bounds(k, h, growth)
+        covered = (fresh >= lo) & (fresh <= hi)
+        by_kind = covered[:2000].mean(), covered[2000:].mean()
+        assert covered.mean() == pytest.approx(0.8, abs=0.03)
+        assert all(abs(c - 0.8) < 0.03 for c in by_kind) == expect_even, by_kind
+    with pytest.raises(ValueError, match="growth"):
+        CellConformal(0.8).fit(k, h, errors, growth).bounds(k, h)
+
+
+def test_conformal_pickled_before_the_local_weighting_loads_as_plain_cells() -> None:
+    old = CellConformal.__new__(CellConformal)
+    old.__setstate__({"coverage": 0.8, "min_count": 30, "table_": {(1, 0): (-0.5, 0.7)}})
+    lo, hi = old.bounds(np.array([1]), np.array([0]))
+    assert (lo[0], hi[0]) == (-0.5, 0.7)
 
 
 def test_szabo_huberman_learns_the_growth_of_its_training_videos() -> None:

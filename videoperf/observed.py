@@ -15,14 +15,15 @@ Two forecasters, both fitted on training videos only and both with an interval c
 
 Intervals are split-conformal: the quantiles of log forecast errors of training videos, conditioned the same way,
 per (observations used, days ahead) cell (``HORIZON_EDGES``); the lower bound is never below the last observed views
-and both bounds are made non-decreasing in age.
+and both bounds are made non-decreasing in age. The curve's intervals are locally weighted within a cell: errors are
+scored relative to the error expected at the forecast's own growth over the last observed views (``_Conformal``),
+so a video its first days show near the end of its run gets a narrower interval than one still rising, where plain
+cell quantiles gave both the same (and covered too few long-charting videos at their last observed age).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -37,19 +38,20 @@ from videoperf.curve import (
     fit_with_empirical_prior,
     unit_cumulative,
 )
+from videoperf.observed_intervals import (  # noqa: F401 (HORIZON_LABELS: re-exported for the benchmarks)
+    HORIZON_EDGES,
+    HORIZON_LABELS,
+    MAX_K,
+    CellConformal,
+    horizon_bin,
+    monotone_interval,
+)
+
+# Pickles of forecasters saved before ``videoperf.observed_intervals`` name the conformal class here.
+_Conformal = CellConformal
 
 AGE_EDGES = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0, 90.0,
                       180.0])
-HORIZON_EDGES = np.array([1.0, 3.0, 7.0, 14.0])  # days ahead: <=1, 1-3, 3-7, 7-14, >14
-HORIZON_LABELS = ("<=1", "1-3", "3-7", "7-14", ">14")
-MAX_K = 5
-
-
-def horizon_bin(days_ahead: np.ndarray) -> np.ndarray:
-    """Index of the days-ahead bucket (``HORIZON_LABELS``) of each value (right-closed: 1.0 is ``<=1``)."""
-    return np.searchsorted(HORIZON_EDGES, np.asarray(days_ahead, dtype=float), side="left")
-
-
 def first_k(iv: Intervals, k: int) -> Intervals:
     """The first ``k`` observations of every video of ``iv`` (videos keep their codes and ids)."""
     pos = _positions(iv.video)
@@ -89,65 +91,6 @@ def forecast_pairs(iv: Intervals, k: int) -> pd.DataFrame:
                          "last_age": last_age[v], "last_views": last_views[v]})
 
 
-@dataclass
-class _Conformal:
-    """Quantiles of log errors per (k, horizon bin); cells with too few errors use the k's pooled quantiles."""
-
-    coverage: float
-    min_count: int = 30
-    table_: dict[tuple[int, int], tuple[float, float]] = field(default_factory=dict)
-
-    def fit(self, k: np.ndarray, horizon: np.ndarray, errors: np.ndarray) -> _Conformal:
-        alpha = (1.0 - self.coverage) / 2.0
-        frame = pd.DataFrame({"k": np.minimum(k, MAX_K), "h": horizon, "e": errors}).dropna()
-        if frame.empty:
-            raise ValueError("errors: no finite calibration errors")
-        pooled = {kk: g["e"].quantile([alpha, 1 - alpha]).to_numpy() for kk, g in frame.groupby("k")}
-        calibrated = sorted(pooled)
-        for kk in range(MAX_K + 1):
-            # A k never calibrated borrows the nearest calibrated k below it (fewer observations: wider).
-            source = max([c for c in calibrated if c <= kk], default=calibrated[0])
-            for h in range(len(HORIZON_LABELS)):
-                cell = frame.loc[(frame["k"] == source) & (frame["h"] == h), "e"]
-                q = cell.quantile([alpha, 1 - alpha]).to_numpy() if len(cell) >= self.min_count else pooled[source]
-                self.table_[(kk, h)] = (float(q[0]), float(q[1]))
-        return self
-
-    def bounds(self, k: np.ndarray, horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = np.minimum(np.broadcast_to(k, np.shape(horizon)), MAX_K)
-        lo = np.array([self.table_[(int(a), int(b))][0] for a, b in zip(k.ravel(), np.ravel(horizon))])
-        hi = np.array([self.table_[(int(a), int(b))][1] for a, b in zip(k.ravel(), np.ravel(horizon))])
-        return lo.reshape(np.shape(horizon)), hi.reshape(np.shape(horizon))
-
-
-def _interval(point: np.ndarray, last_views: np.ndarray, q_lo: np.ndarray, q_hi: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds from log1p-error quantiles, never below the last observed views."""
-    lo = np.maximum(np.expm1(np.log1p(point) + q_lo), last_views)
-    hi = np.maximum(np.expm1(np.log1p(point) + q_hi), lo)
-    return lo, hi
-
-
-def _monotone_interval(point_at: Callable[[np.ndarray], np.ndarray], conformal: _Conformal, k: np.ndarray,
-                       last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Point and bounds at ``target_age``; each bound is raised to its value at every days-ahead bucket edge
-    passed on the way (within a bucket the quantiles are constant and the point grows), so both bounds are
-    non-decreasing in age although the calibrated quantiles change from bucket to bucket."""
-    point = point_at(target_age)
-    horizon = horizon_bin(target_age - last_age)
-    lo, hi = _interval(point, last_views, *conformal.bounds(k, horizon))
-    for j, edge in enumerate(HORIZON_EDGES):
-        passed = horizon > j
-        if not passed.any():
-            continue
-        at_edge = point_at(np.where(passed, last_age + edge, target_age))
-        e_lo, e_hi = _interval(at_edge, last_views, *conformal.bounds(k, np.full(horizon.shape, j)))
-        lo = np.where(passed, np.maximum(lo, e_lo), lo)
-        hi = np.where(passed, np.maximum(hi, e_hi), hi)
-    return point, lo, np.maximum(hi, point)
-
-
 class SzaboHuberman:
     """``log1p v(t) = log1p v(t0) + beta(bin(t0), bin(t))``, fitted on training videos (every observation pair)."""
 
@@ -182,7 +125,7 @@ class SzaboHuberman:
             ks.append(np.full(len(pairs), k))
             hs.append(horizon_bin(pairs["target_age"] - pairs["last_age"]))
             errs.append(np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point))
-        self.conformal_ = _Conformal(self.coverage).fit(np.concatenate(ks), np.concatenate(hs), np.concatenate(errs))
+        self.conformal_ = CellConformal(self.coverage).fit(np.concatenate(ks), np.concatenate(hs), np.concatenate(errs))
         return self
 
     def _point(self, last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray
@@ -200,7 +143,7 @@ class SzaboHuberman:
         last_age, last_views, target_age = np.broadcast_arrays(*(np.asarray(a, dtype=float)
                                                                  for a in (last_age, last_views, target_age)))
         k = np.broadcast_to(k, target_age.shape)
-        return _monotone_interval(lambda age: self._point(last_age, last_views, age)[0], self.conformal_, k,
+        return monotone_interval(lambda age: self._point(last_age, last_views, age)[0], self.conformal_, k,
                                   last_age, last_views, target_age)
 
 
@@ -325,9 +268,12 @@ class CurveForecaster:
                                                 features=sub_features) for k, g in calib.groupby("k", sort=False)])
             order = np.concatenate([g.index.to_numpy() for _, g in calib.groupby("k", sort=False)])
             calib.loc[order, "error"] = np.log1p(calib.loc[order, "target_views"].to_numpy()) - np.log1p(point)
-        self.conformal_ = _Conformal(self.coverage).fit(calib["k"].to_numpy(),
+            calib.loc[order, "growth"] = np.log1p(point) - np.log1p(calib.loc[order, "last_views"].to_numpy())
+        else:
+            calib["growth"] = np.log1p(calib["target_views"]) - calib["error"] - np.log1p(calib["last_views"])
+        self.conformal_ = CellConformal(self.coverage).fit(calib["k"].to_numpy(),
                                                         horizon_bin(calib["target_age"] - calib["last_age"]),
-                                                        calib["error"].to_numpy())
+                                                        calib["error"].to_numpy(), calib["growth"].to_numpy())
         return self
 
     def _fit_shape_model(self, iv: Intervals, hindsight: pd.DataFrame, level_mean: np.ndarray,
@@ -425,7 +371,7 @@ class CurveForecaster:
         if curves is None:
             curves = self.condition(observed, level_mean, level_sd, features)
         k_used = counts[video] if k is None else np.broadcast_to(k, video.shape)
-        return _monotone_interval(
+        return monotone_interval(
             lambda age: self._corrected(curves, video, last_age[video], last_views[video], age, k_used),
             self.conformal_, k_used, last_age[video], last_views[video], target_age)
 
