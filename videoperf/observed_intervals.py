@@ -89,7 +89,7 @@ class CellConformal:
 
 
 def interval_bounds(point: np.ndarray, last_views: np.ndarray, conformal: CellConformal, k: np.ndarray,
-              horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    horizon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bounds from the cell's log1p-error quantiles, never below the last observed views."""
     q_lo, q_hi = conformal.bounds(k, horizon, np.log1p(point) - np.log1p(last_views))
     lo = np.maximum(np.expm1(np.log1p(point) + q_lo), last_views)
@@ -98,12 +98,12 @@ def interval_bounds(point: np.ndarray, last_views: np.ndarray, conformal: CellCo
 
 
 def monotone_interval(point_at: Callable[[np.ndarray], np.ndarray], conformal: CellConformal, k: np.ndarray,
-                       last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point and bounds at ``target_age``; each bound is raised to its value at every days-ahead bucket edge
-    passed on the way (within a bucket the quantiles are constant and the point grows; a normalized lower score
-    is above -1, since views never fall, so the lower bound grows with the point too), so both bounds are
-    non-decreasing in age although the calibrated quantiles change from bucket to bucket."""
+    passed on the way (within a bucket the quantiles are constant and the point grows; in a normalized cell the
+    lower bound moves by ``1 + q_lo * b`` per unit of log point, and ``q_lo >= -1 / b`` since views never fall),
+    so both bounds are non-decreasing in age although the calibrated quantiles change from bucket to bucket."""
     point = point_at(target_age)
     horizon = horizon_bin(target_age - last_age)
     lo, hi = interval_bounds(point, last_views, conformal, k, horizon)
