@@ -52,14 +52,8 @@ from videoperf.curve import (  # noqa: E402
     intervals_from_snapshots,
     unit_cumulative,
 )
-from videoperf.observed import (  # noqa: E402
-    HORIZON_LABELS,
-    CurveForecaster,
-    SzaboHuberman,
-    first_k,
-    forecast_pairs,
-    horizon_bin,
-)
+from videoperf.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
+from videoperf.observed_intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
 from videoperf.shape_select import choose_by_k, default_shape  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import model_update  # noqa: E402
-from videoperf.observed import HORIZON_LABELS, horizon_bin  # noqa: E402
+from videoperf.observed_intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
 from videoperf.plain import plain  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"

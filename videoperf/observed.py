@@ -14,11 +14,12 @@ Two forecasters, both fitted on training videos only and both with an interval c
   per curve shape and forecasts from K observations with the shape chosen for K on training videos.
 
 Intervals are split-conformal: the quantiles of log forecast errors of training videos, conditioned the same way,
-per (observations used, days ahead) cell (``HORIZON_EDGES``); the lower bound is never below the last observed views
-and both bounds are made non-decreasing in age. The curve's intervals are locally weighted within a cell: errors are
-scored relative to the error expected at the forecast's own growth over the last observed views (``_Conformal``),
-so a video its first days show near the end of its run gets a narrower interval than one still rising, where plain
-cell quantiles gave both the same (and covered too few long-charting videos at their last observed age).
+per (observations used, days ahead) cell (``observed_intervals.HORIZON_EDGES``); the lower bound is never below the
+last observed views and both bounds are made non-decreasing in age. The curve's intervals are locally weighted
+within a cell: errors are scored relative to the error expected at the forecast's own growth over the last observed
+views (``observed_intervals.CellConformal``), so a video its first days show near the end of its run gets a narrower
+interval than one still rising, where plain cell quantiles gave both the same (and covered too few long-charting
+videos at their last observed age).
 """
 
 from __future__ import annotations
@@ -38,14 +39,7 @@ from videoperf.curve import (
     fit_with_empirical_prior,
     unit_cumulative,
 )
-from videoperf.observed_intervals import (  # noqa: F401 (HORIZON_LABELS: re-exported for the benchmarks)
-    HORIZON_EDGES,
-    HORIZON_LABELS,
-    MAX_K,
-    CellConformal,
-    horizon_bin,
-    monotone_interval,
-)
+from videoperf.observed_intervals import MAX_K, CellConformal, horizon_bin, monotone_interval
 
 # Pickles of forecasters saved before ``videoperf.observed_intervals`` name the conformal class here.
 _Conformal = CellConformal
@@ -144,7 +138,7 @@ class SzaboHuberman:
                                                                  for a in (last_age, last_views, target_age)))
         k = np.broadcast_to(k, target_age.shape)
         return monotone_interval(lambda age: self._point(last_age, last_views, age)[0], self.conformal_, k,
-                                  last_age, last_views, target_age)
+                                 last_age, last_views, target_age)
 
 
 def _pairs(video: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +239,8 @@ class CurveForecaster:
                 continue
             point = self._point(first_k(sub, k), level_mean[chosen], level_sd[chosen], k, pairs,
                                 corrected=False, features=sub_features)
-            tables.append(pairs.assign(k=k, error=np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point)))
+            tables.append(pairs.assign(k=k, error=np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point),
+                                       growth=np.log1p(point) - np.log1p(pairs["last_views"].to_numpy())))
         calib = pd.concat(tables, ignore_index=True)
         if self.correct_bias:
             # Disjoint halves of the calibration videos learn the bias and calibrate the intervals, so that the
@@ -269,11 +264,9 @@ class CurveForecaster:
             order = np.concatenate([g.index.to_numpy() for _, g in calib.groupby("k", sort=False)])
             calib.loc[order, "error"] = np.log1p(calib.loc[order, "target_views"].to_numpy()) - np.log1p(point)
             calib.loc[order, "growth"] = np.log1p(point) - np.log1p(calib.loc[order, "last_views"].to_numpy())
-        else:
-            calib["growth"] = np.log1p(calib["target_views"]) - calib["error"] - np.log1p(calib["last_views"])
         self.conformal_ = CellConformal(self.coverage).fit(calib["k"].to_numpy(),
-                                                        horizon_bin(calib["target_age"] - calib["last_age"]),
-                                                        calib["error"].to_numpy(), calib["growth"].to_numpy())
+                                                           horizon_bin(calib["target_age"] - calib["last_age"]),
+                                                           calib["error"].to_numpy(), calib["growth"].to_numpy())
         return self
 
     def _fit_shape_model(self, iv: Intervals, hindsight: pd.DataFrame, level_mean: np.ndarray,
