@@ -6,8 +6,13 @@
 Both runs train the same bundle (the simulator at 700 videos, seed 21; the tiny test configuration with the
 tiny deep model; both families; training seed 7) through the public API only (``model_update.train`` /
 ``fit``, ``predict.predict_batch`` / ``predict_performance``, ``evaluation.predict_videos``), so any version that
-keeps that API can be compared with any other. ``--compare`` prints the largest absolute and relative difference
-of every numeric column and fails (exit 1) above ``--tolerance`` (1e-9) or when a label differs.
+keeps that API can be compared with any other.
+
+With ``--bundle DIR`` nothing is trained: both runs predict with that saved bundle (for instance one trained on
+the whole export with the older code) through ``predict_batch``, ``predict_performance`` and
+``predict_trajectory`` of both families, with and without observed days, which also checks that old bundles
+load and predict unchanged. ``--compare`` prints the largest absolute and relative difference of every numeric
+column and fails (exit 1) above ``--tolerance`` (1e-9) or when a label differs.
 """
 
 from __future__ import annotations
@@ -91,6 +96,38 @@ def run(cache: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
+OBSERVED = [[{"days_since_publish": 1.0, "views": 52000}],
+            [{"days_since_publish": 0.5, "views": 900}, {"days_since_publish": 1.5, "views": 4100},
+             {"days_since_publish": 3.0, "views": 6500}]]
+AGES = [0.25, 0.5, 1, 3, 7, 14, 30, 90, 365]
+
+
+def run_bundle(folder: Path) -> dict[str, pd.DataFrame]:
+    """Every prediction table of a saved bundle: batch, single calls and trajectories, with and without
+    observed days, for every family."""
+    import predict
+
+    out: dict[str, pd.DataFrame] = {}
+    rows = request_rows(200)
+    for model in MODELS:
+        out[f"batch_{model}"] = predict.predict_batch(rows, model, artifacts_dir=folder)
+        singles, points = [], []
+        for i, call in enumerate(CALLS):
+            for j, observed in enumerate([None, *OBSERVED]):
+                extra = {} if observed is None else {"observed": observed}
+                singles.append(_flat(predict.predict_performance(**call, model_type=model, artifacts_dir=folder,
+                                                                 **extra)))
+                args = {k: v for k, v in call.items() if k != "days_since_publish"}
+                result = predict.predict_trajectory(**args, model_type=model, ages=AGES, artifacts_dir=folder,
+                                                    **extra)
+                for point in result["points"]:
+                    points.append({"call": i, "observed": j, **point,
+                                   "time_to_peak_days": result.get("time_to_peak_days")})
+        out[f"single_{model}"] = pd.DataFrame(singles)
+        out[f"trajectory_{model}"] = pd.DataFrame(points)
+    return out
+
+
 def _flat(result: dict) -> dict:
     flat = {k: v for k, v in result.items() if not isinstance(v, dict)}
     flat.update({f"stage_probabilities.{k}": v for k, v in result.get("stage_probabilities", {}).items()})
@@ -136,10 +173,11 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", help="folder to write the reference predictions to")
     group.add_argument("--compare", help="folder of reference predictions to compare with")
+    parser.add_argument("--bundle", help="predict with this saved bundle instead of training a small one")
     parser.add_argument("--tolerance", type=float, default=1e-9, help="largest relative difference allowed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="videoperf-equivalence-") as scratch:
-        tables = run(Path(scratch))
+        tables = run_bundle(Path(args.bundle)) if args.bundle else run(Path(scratch))
     if args.save:
         folder = Path(args.save)
         folder.mkdir(parents=True, exist_ok=True)
