@@ -15,10 +15,10 @@ LOCK := $(if $(shell command -v flock),flock /tmp/videoperf-heavy.lock,)
 
 .PHONY: run lab test lint benchmark clean
 
-$(STAMP): requirements.txt
+$(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ".[all]"
 	$(PY) -m ipykernel install --sys-prefix --name videoperf --display-name "Python (videoperf)" >/dev/null
 	touch $(STAMP)
 
@@ -26,7 +26,7 @@ run: $(STAMP)
 	mkdir -p $(OUT_DIR)
 	$(PY) -m papermill $(NOTEBOOK) $(OUT_DIR)/$(basename $(NOTEBOOK))-$(SPEED).ipynb -k videoperf \
 		-p SPEED $(SPEED) -p DATA_SOURCE $(DATA) -p N_SYNTHETIC_VIDEOS $(N_VIDEOS) -p ARTIFACTS_DIR artifacts
-	$(PY) predict.py --title "Amazing makeup tutorial for beginners" --tags makeup,tutorial,beauty,beginner \
+	$(VENV)/bin/videoperf predict --title "Amazing makeup tutorial for beginners" --tags makeup,tutorial,beauty,beginner \
 		--categories "Howto & Style" --duration 600 --channel-avg-views 50000 --channel-video-count 25
 
 # JupyterLab on this machine only (loopback), with the notebook open; `make lab LAB_FLAGS=--no-browser` on a server.

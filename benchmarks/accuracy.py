@@ -4,9 +4,9 @@
 
 Protocol: train the shared feature pipeline, the stacking ensemble and the deep multi-task model on the
 videos published before ``--split-date`` (their observations before it), then predict every later video
-at its last observed age, with live channel history and live level (`videoperf.evaluation`, history
+at its last observed age, with live channel history and live level (`videoperf.evaluation.holdout`, history
 "live") and encodings from the training videos only. Every
-metric of ``videoperf.metrics`` is reported for both models beside the global-mean and channel-mean baselines.
+metric of ``videoperf.lifecycle.metrics`` is reported for both models beside the global-mean and channel-mean baselines.
 Text embeddings start from an empty cache (``--warm-cache`` reuses the project cache), so the training
 time is what a first run costs. Training time = loading the file + targets + features + both fits.
 
@@ -80,12 +80,12 @@ def main() -> int:
     if not Path(args.data).exists():
         sys.exit(f"--data: {args.data} not found; this benchmark needs ../shared/data beside the repository")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("videoperf.data").setLevel(logging.ERROR)
+    logging.getLogger("videoperf.data.sources").setLevel(logging.ERROR)
 
     from videoperf.config import load_config
-    from videoperf.data import load_data
-    from videoperf.evaluation import evaluate
-    from videoperf.validation import split_by_date
+    from videoperf.data.sources import load_data
+    from videoperf.data.splits import split_by_date
+    from videoperf.evaluation.holdout import evaluate
 
     config = load_config()
     cold = None if args.warm_cache else tempfile.TemporaryDirectory(prefix="videoperf-cold-")

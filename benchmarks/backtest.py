@@ -1,4 +1,4 @@
-"""Rolling-origin backtest of both models on the real trending export (``videoperf.backtest``).
+"""Rolling-origin backtest of both models on the real trending export (``videoperf.evaluation.backtest``).
 
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/backtest.py --speed fast
 
@@ -33,10 +33,10 @@ MODELS = ("ensemble", "deep_learning")
 
 
 def main() -> int:
-    from videoperf import backtest
     from videoperf.config import load_config
-    from videoperf.data import load_data
-    from videoperf.live_level import LevelSettings
+    from videoperf.data.sources import load_data
+    from videoperf.evaluation import backtest
+    from videoperf.evaluation.live_level import LevelSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -61,7 +61,7 @@ def main() -> int:
     if not Path(args.data).exists():
         sys.exit(f"--data: {args.data} not found; this benchmark needs ../shared/data beside the repository")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("videoperf.data").setLevel(logging.ERROR)
+    logging.getLogger("videoperf.data.sources").setLevel(logging.ERROR)
 
     config = load_config()
     if args.month_min_span_days is not None:
@@ -105,7 +105,7 @@ def rescore(path: Path) -> int:
     """Summary, model-age decay, checks and markdown of a saved report, from its stored cells."""
     from results_table import backtest_markdown
 
-    from videoperf import backtest
+    from videoperf.evaluation import backtest
 
     report = json.loads(path.read_text())
     report["summary"] = backtest.summary(report)

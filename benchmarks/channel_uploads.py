@@ -3,7 +3,7 @@ chart-trained bundle to channels' own earlier videos (point 4).
 
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/channel_uploads.py [--channels 300] [--seed 0]
 
-One ground truth (``videoperf.population``, as ``benchmarks/population_bias.py``). *Evaluate*: the monthly
+One ground truth (``videoperf.data.population``, as ``benchmarks/population_bias.py``). *Evaluate*: the monthly
 channel-uploads files go to a folder and ``model_update.evaluate(data=FOLDER, split_date=...)`` (what
 ``python model_update.py evaluate --data FOLDER --split-date D`` runs) trains both models on the uploads
 published before the split date and scores every later upload at its last snapshot, beside the baselines.
@@ -42,11 +42,11 @@ sys.path.insert(0, str(ROOT))
 from common import machine, peak_memory_mb  # noqa: E402
 
 import model_update  # noqa: E402
-from videoperf.bundle import Bundle  # noqa: E402
 from videoperf.config import load_config  # noqa: E402
-from videoperf.data import load_data  # noqa: E402
-from videoperf.population import generate_population, write_upload_snapshots  # noqa: E402
-from videoperf.validation import split_by_date  # noqa: E402
+from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
+from videoperf.data.sources import load_data  # noqa: E402
+from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.serving.bundle import Bundle  # noqa: E402
 
 METRICS = ("views_log_r2", "views_spearman", "views_log_mae")
 DECIDABLE = 0.9  # a channel's noise alone puts an exact calibration within ±0.15 at least this often

@@ -37,12 +37,12 @@ CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views
 
 
 def load_snapshots(source: str, cache: Path | None, video_fraction: float = 1.0) -> pd.DataFrame:
-    """``videoperf.data.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
+    """``videoperf.data.sources.load_data(source)`` (the columns these benchmarks need), via ``cache`` when given; with
     ``video_fraction`` < 1 only that share of the videos (chosen by a hash of the id: the same ones every run)."""
     if cache is not None and cache.is_file():
         snaps = pd.read_parquet(cache)
     else:
-        from videoperf.data import load_data
+        from videoperf.data.sources import load_data
 
         snaps = load_data(source).loc[:, CACHE_COLUMNS]
         if cache is not None:

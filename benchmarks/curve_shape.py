@@ -3,11 +3,13 @@
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/curve_shape.py \
         [--data ../shared/data/youtube_trending_api/trending_2025-12-10_2026-05-31.parquet] [--min-days 6]
 
-1. Real export (``videoperf.data.load_data``): every video charted on at least ``--min-days`` days. Each shape of
-   ``videoperf.curve.SHAPES`` is fitted (MAP, its shape prior estimated from the same first halves) to the first
+1. Real export (``videoperf.data.sources.load_data``): every video charted on at least ``--min-days`` days. Each shape
+of
+   ``videoperf.lifecycle.curve.SHAPES`` is fitted (MAP, its shape prior estimated from the same first halves) to the
+   first
    half of each series and scored on the held-out later half: log-MAE of the views there (forecast anchored on
    the last fitted observation, ``v_last + R (S(t) - S(t_last))``) and MAE of the later log interval rates.
-2. Simulator (``videoperf.synthetic``, exponential by construction): the ``"exp"`` curve fitted to each video's
+2. Simulator (``videoperf.data.synthetic``, exponential by construction): the ``"exp"`` curve fitted to each video's
    whole series and to its first K observations; time-to-peak and decay MAE against the truth beside the median
    baseline (every video gets the true values' median); stage macro-F1 by age bucket of the curve's stage at every
    observation against the true stage, read three ways (the observation's interval, a one-day window, a fixed 50%
@@ -33,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
 
-from videoperf.curve import (  # noqa: E402
+from videoperf.forecasting.observed import CurveForecaster, first_k  # noqa: E402
+from videoperf.forecasting.shape_select import default_shape, split_halves  # noqa: E402
+from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,
     Intervals,
     ShapePrior,
@@ -46,9 +50,7 @@ from videoperf.curve import (  # noqa: E402
     stage_in_band,
     unit_cumulative,
 )
-from videoperf.metrics import classification_metrics  # noqa: E402
-from videoperf.observed import CurveForecaster, first_k  # noqa: E402
-from videoperf.shape_select import default_shape, split_halves  # noqa: E402
+from videoperf.lifecycle.metrics import classification_metrics  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 AGE_BUCKETS = (1.0, 3.0, 7.0, 14.0)
@@ -118,7 +120,7 @@ def _recovery(fits: pd.DataFrame, videos: pd.DataFrame, label: str, shape: str) 
 
 def simulator(n_videos: int, seed: int) -> dict[str, Any]:
     """Truth recovery of the curve on the simulator, its shape chosen on the training half (module docstring)."""
-    from videoperf.synthetic import _cumulative_views, generate_synthetic
+    from videoperf.data.synthetic import _cumulative_views, generate_synthetic
 
     _, truth = generate_synthetic(n_videos, seed)
     snaps = truth.snapshots
@@ -211,7 +213,7 @@ def markdown(report: dict[str, Any]) -> str:
     heldout = ", ".join(f"{k} {v:.4f}" for k, v in sim.get("heldout_views_log_mae", {}).items())
     lines += [f"## Simulator ({sim['n_videos']:,} videos, seed {sim['seed']})", "",
               f"Curve shape `{sim.get('shape', 'exp')}`, chosen on the training half (the first half by publish time) "
-              f"by held-out views log-MAE on its series' later halves ({heldout}; `videoperf.shape_select`).", "",
+              f"by held-out views log-MAE on its series' later halves ({heldout}; `forecasting.shape_select`).", "",
               "| fit | videos | time-to-peak MAE | median baseline | reduction | decay MAE | median baseline "
               "| reduction |",
               "|---|---|---|---|---|---|---|---|"]

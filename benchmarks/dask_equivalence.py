@@ -36,14 +36,14 @@ from common import DEFAULT_DATA, machine, peak_memory_mb  # noqa: E402
 
 import model_update  # noqa: E402
 import predict  # noqa: E402
-from videoperf import dask_data  # noqa: E402
-from videoperf.bundle import Bundle  # noqa: E402
-from videoperf.cluster import open_client  # noqa: E402
-from videoperf.dask_training import refit_in_process  # noqa: E402
-from videoperf.data import load_data  # noqa: E402
-from videoperf.evaluation import baseline_tables, metrics_table, predict_under, test_rows  # noqa: E402
-from videoperf.lifecycle import build_targets  # noqa: E402
-from videoperf.validation import split_by_date  # noqa: E402
+from videoperf.data.sources import load_data  # noqa: E402
+from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.distributed import data as dask_data  # noqa: E402
+from videoperf.distributed.cluster import open_client  # noqa: E402
+from videoperf.distributed.training import refit_in_process  # noqa: E402
+from videoperf.evaluation.holdout import baseline_tables, metrics_table, predict_under, test_rows  # noqa: E402
+from videoperf.lifecycle.targets import build_targets  # noqa: E402
+from videoperf.serving.bundle import Bundle  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 METRIC_TOLERANCE = 0.005

@@ -1,10 +1,10 @@
 """A family's lifecycle curve against the simulator's ground truth: what weighting the trained ages by the videos
-still observed at them (``videoperf.family_curve``, point 2 of its docstring) does to the views at 1-60 days.
+still observed at them (``videoperf.serving.family_curve``, point 2 of its docstring) does to the views at 1-60 days.
 
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/family_curve_truth.py [--channels 300] [--seed 0]
 
 The real export cannot say this: a video's views are known only while it charts, so every real observation at an
-old age is a survivor's. The simulator's population mode (``videoperf.population``) knows every video's whole
+old age is a survivor's. The simulator's population mode (``videoperf.data.population``) knows every video's whole
 curve. A ``fast`` bundle is trained on its chart (the trending-export rows) published before ``--split-date``;
 each chart video published on or after it is predicted before publishing (its first chart row's content and
 channel history) by both families at the trained ages, and its curve fitted four ways: the ages weighted alike or
@@ -36,16 +36,16 @@ sys.path.insert(0, str(ROOT))
 
 from common import machine  # noqa: E402
 
-from videoperf.bundle import Bundle  # noqa: E402
-from videoperf.curve import DEFAULT_SHAPE, WEAK_PRIOR  # noqa: E402
-from videoperf.data import load_data  # noqa: E402
-from videoperf.family_curve import age_weights, fit_family_curves, headless_prior, trained_ages  # noqa: E402
-from videoperf.pipeline import train_models  # noqa: E402
-from videoperf.population import generate_population  # noqa: E402
-from videoperf.registry import FAMILIES  # noqa: E402
-from videoperf.settings import resolve  # noqa: E402
-from videoperf.synthetic import _cumulative_views  # noqa: E402
-from videoperf.validation import split_by_date  # noqa: E402
+from videoperf.data.population import generate_population  # noqa: E402
+from videoperf.data.sources import load_data  # noqa: E402
+from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.data.synthetic import _cumulative_views  # noqa: E402
+from videoperf.lifecycle.curve import DEFAULT_SHAPE, WEAK_PRIOR  # noqa: E402
+from videoperf.models.registry import FAMILIES  # noqa: E402
+from videoperf.serving.bundle import Bundle  # noqa: E402
+from videoperf.serving.family_curve import age_weights, fit_family_curves, headless_prior, trained_ages  # noqa: E402
+from videoperf.training.pipeline import train_models  # noqa: E402
+from videoperf.training.settings import resolve  # noqa: E402
 
 AGES = (1.0, 3.0, 7.0, 14.0, 30.0, 60.0)
 MODELS = ("ensemble", "deep_learning")

@@ -1,4 +1,4 @@
-"""The README example's lifecycle curve per model family (videoperf.family_curve) against the families' raw
+"""The README example's lifecycle curve per model family (videoperf.serving.family_curve) against the families' raw
 per-age predictions: views at 0.25 ... 365 days, the two families' ratio at 7 and 30 days, the stage (issue 13,
 "What it must show" points 2 and 4).
 
@@ -21,17 +21,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from videoperf import inputs  # noqa: E402
-from videoperf.bundle import Bundle  # noqa: E402
-from videoperf.curve import DEFAULT_SHAPE  # noqa: E402
-from videoperf.family_curve import (  # noqa: E402
+from videoperf.lifecycle.curve import DEFAULT_SHAPE  # noqa: E402
+from videoperf.plain import plain  # noqa: E402
+from videoperf.serving import inputs  # noqa: E402
+from videoperf.serving.bundle import Bundle  # noqa: E402
+from videoperf.serving.family_curve import (  # noqa: E402
     age_weights,
     curve_prediction,
     fit_family_curves,
     headless_prior,
     trained_ages,
 )
-from videoperf.plain import plain  # noqa: E402
 
 AGES = [0.25, 1.0, 3.0, 7.0, 14.0, 30.0, 60.0, 180.0, 365.0]
 FAMILIES = ("ensemble", "deep_learning")
@@ -87,8 +87,8 @@ def real_videos(bundle: Bundle, data: str, n_videos: int, seed: int) -> dict[str
     per family. Measured: the share of videos whose two families agree within a factor of 2 at days 7 and 30
     (curve and raw), the log-MAE at the videos' observed ages (curve and raw; in-sample for a whole-export bundle),
     the stage at 6 h and 14 d."""
-    from videoperf.data import load_data
-    from videoperf.registry import FAMILIES as REGISTRY
+    from videoperf.data.sources import load_data
+    from videoperf.models.registry import FAMILIES as REGISTRY
 
     snaps = load_data(data).sort_values(["video_id", "observed_at"]).reset_index(drop=True)
     counts = snaps.groupby("video_id").size()
@@ -141,7 +141,7 @@ def real_videos(bundle: Bundle, data: str, n_videos: int, seed: int) -> dict[str
 
 
 def _unit(fc: Any, code: np.ndarray, age: np.ndarray) -> np.ndarray:
-    from videoperf.curve import unit_cumulative
+    from videoperf.lifecycle.curve import unit_cumulative
 
     return unit_cumulative(age, fc.curves.time_to_peak[code], fc.curves.decay[code], fc.curves.shape)
 

@@ -58,12 +58,13 @@ def held_out_folds(data: str, cut: str, seed: int) -> tuple[list[Any], list[str]
     """The `fast` stack's forward-chaining folds of the snapshots observed before ``cut``, and its columns."""
     import pandas as pd
 
-    from videoperf.content_features import ContentEncoder
-    from videoperf.data import load_data
-    from videoperf.ensemble_family import ensemble_folds
-    from videoperf.features import FeatureBuilder, video_table
-    from videoperf.pipeline import TrainContext, prepare_snapshots
-    from videoperf.settings import resolve
+    from videoperf.data.sources import load_data
+    from videoperf.features.builder import FeatureBuilder, video_table
+    from videoperf.features.content import ContentEncoder
+    from videoperf.models.ensemble.family import ensemble_folds
+    from videoperf.models.family import TrainContext
+    from videoperf.training.pipeline import prepare_snapshots
+    from videoperf.training.settings import resolve
 
     raw = load_data(data)
     stamp = pd.Timestamp(cut, tz="UTC")
@@ -84,7 +85,7 @@ def prediction_cpu(model: Any, name: str, matrix: Any) -> float:
 
     from threadpoolctl import threadpool_limits
 
-    from videoperf.ensemble import _in_row_chunks, _raw_one_thread
+    from videoperf.models.ensemble.stacking import _in_row_chunks, _raw_one_thread
 
     best = float("inf")
     for _ in range(3):
@@ -113,7 +114,7 @@ def main() -> int:
     from sklearn.linear_model import Ridge
 
     from videoperf.config import load_config
-    from videoperf.ensemble import _as_matrix, _training_matrix, make_learner
+    from videoperf.models.ensemble.stacking import _as_matrix, _training_matrix, make_learner
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))

@@ -24,8 +24,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from videoperf.lifecycle import build_targets, score_against_truth  # noqa: E402
-from videoperf.synthetic import generate_synthetic  # noqa: E402
+from videoperf.data.synthetic import generate_synthetic  # noqa: E402
+from videoperf.lifecycle.targets import build_targets, score_against_truth  # noqa: E402
 
 DEFAULT_REAL = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 VARIANTS = {

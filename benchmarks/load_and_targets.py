@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import DEFAULT_DATA  # noqa: E402
 
-from videoperf.data import load_data  # noqa: E402
-from videoperf.lifecycle import build_targets  # noqa: E402
+from videoperf.data.sources import load_data  # noqa: E402
+from videoperf.lifecycle.targets import build_targets  # noqa: E402
 
 
 def main() -> None:

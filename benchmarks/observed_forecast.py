@@ -3,11 +3,12 @@
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/observed_forecast.py \
         [--data ../shared/data/youtube_trending_api/trending_2025-12-10_2026-05-31.parquet] [--split-date 2026-04-15]
 
-Split by publish date (``videoperf.validation.split_by_date``; the training side keeps only observations made
+Split by publish date (``videoperf.data.splits.split_by_date``; the training side keeps only observations made
 before the date). Everything is fitted on the training videos: the curve's shape prior (their hindsight fits), the
 level prior, Szabo-Huberman's ``beta`` and both forecasters' conformal intervals. The level prior (ln peak daily
 views) is the channel's as-of level, not the model ensemble: ``a + b * channel_mean_residual`` where the residual is
-each earlier video's log views minus the prior-shape curve at its age (``videoperf.channel_history``, from every
+each earlier video's log views minus the prior-shape curve at its age (``videoperf.features.channel_history``, from
+every
 observation made strictly before the video's publish time: live history), with ``a, b`` and the prior sd fitted on
 the training videos; a channel without history gets the training mean and its sd.
 
@@ -16,7 +17,8 @@ Every test video with more than K observations is forecast at each of its later 
 the age). Both forecasters are scored on the same (video, observation) pairs; the last-age rows score each video
 once, at its last observed age, as ``model_update.py evaluate --observed K`` is to.
 
-The recommended forecaster (``videoperf.shape_select.ShapeByK``) takes the curve's shape per K as chosen on the
+The recommended forecaster (``videoperf.forecasting.shape_select.ShapeByK``) takes the curve's shape per K as chosen on
+the
 training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
 series forecast their later halves better; a K switches to the other shape only where, on an inner split of the
 training videos (the last ``--inner-days`` before the split, forecast by forecasters fitted on the earlier ones),
@@ -44,17 +46,17 @@ sys.path.insert(0, str(ROOT))
 
 from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
 
-from videoperf.channel_history import ChannelHistory  # noqa: E402
-from videoperf.curve import (  # noqa: E402
+from videoperf.features.channel_history import ChannelHistory  # noqa: E402
+from videoperf.forecasting.intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
+from videoperf.forecasting.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
+from videoperf.forecasting.shape_select import choose_by_k, default_shape  # noqa: E402
+from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,
     empirical_prior,
     fit_with_empirical_prior,
     intervals_from_snapshots,
     unit_cumulative,
 )
-from videoperf.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
-from videoperf.observed_intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
-from videoperf.shape_select import choose_by_k, default_shape  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
 KS = (0, 1, 2, 3, 5)
@@ -119,7 +121,7 @@ def _cell(actual: np.ndarray, point: np.ndarray, lo: np.ndarray, hi: np.ndarray)
 def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[str, Any]:
     """Both forecasters with the curve ``shape`` on the split (see the module docstring); ``"errors"``: per K, the
     curve's (video id, absolute log error) of every pair, for ``choose_shapes`` (not written out)."""
-    from videoperf.validation import split_by_date
+    from videoperf.data.splits import split_by_date
 
     started = time.perf_counter()
     train, test = split_by_date(snaps, split_date)
@@ -182,12 +184,13 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
 
 
 def choose_shapes(snaps: pd.DataFrame, split_date: str, inner_days: int) -> dict[str, Any]:
-    """The shape per K, chosen on the training side of the split only (``videoperf.shape_select``): the default
+    """The shape per K, chosen on the training side of the split only (``videoperf.forecasting.shape_select``): the
+    default
     is the shape with the better held-out fit of the training series' later halves; each K then takes the shape
     whose forecasts on an inner split (the training videos published in the last ``inner_days`` days before the
     split, forecast by forecasters fitted on those before) are better by more than 2 standard errors and in
     log-MAE, else the default."""
-    from videoperf.validation import split_by_date
+    from videoperf.data.splits import split_by_date
 
     train, _ = split_by_date(snaps, split_date)
     default, heldout = default_shape(intervals_from_snapshots(train))
@@ -221,7 +224,7 @@ def _selection_section(report: dict[str, Any]) -> list[str]:
              f"training series ({heldout}). Inner split {sel['inner_split_date']} (the last {sel['inner_days']} days "
              f"of the training window, {sel['inner_n_test_videos']:,} inner test videos): each K keeps the default "
              "unless the other shape's forecasts are better both by more than 2 standard errors of the per-video "
-             "paired difference and in log-MAE over the pairs (`videoperf.shape_select.choose_by_k`). Nothing of "
+             "paired difference and in log-MAE over the pairs (`shape_select.choose_by_k`). Nothing of "
              "the test split is used.", "",
              "| K | inner log-MAE " + " | inner log-MAE ".join(SHAPES) + " | difference (SE) | chosen |",
              "|---|" + "---|" * len(SHAPES) + "---|---|"]
@@ -231,7 +234,7 @@ def _selection_section(report: dict[str, Any]) -> list[str]:
         lines.append(f"| {k} | " + " | ".join(f"{st['log_mae'][s]:.4f}" for s in SHAPES) + f" | {d} | "
                      f"`{st['chosen']}` |")
     lines += ["", "On the test split, each K's rows are those of its chosen shape's section below (the same "
-              "forecaster, `videoperf.shape_select.ShapeByK`):", "",
+              "forecaster, `videoperf.forecasting.shape_select.ShapeByK`):", "",
               "| K | shape | days ahead | pairs | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",
               "|---|---|---|---|---|---|---|---|---|"]
     for row in report["recommended"]["cells"]:
@@ -260,7 +263,7 @@ def _shape_section(report: dict[str, Any], r: dict[str, Any]) -> list[str]:
              f"Data: {report['data']}; split {r['split_date']}: "
              f"{r['n_train_videos']:,} training videos, {r['n_test_videos']:,} test videos.", "",
              "Level prior (K = 0 and the curve's level before its observations): the channel's as-of level from "
-             "`videoperf.channel_history` (live history), not the model ensemble.", "",
+             "`videoperf.features.channel_history` (live history), not the model ensemble.", "",
              "Every later observation of every test video with more than K observations, forecast from its first K. "
              "log-MAE of log1p views; coverage of the 80% interval.", "",
              "| K | days ahead | pairs | videos | curve log-MAE | SH log-MAE | curve vs SH | curve cov. | SH cov. |",

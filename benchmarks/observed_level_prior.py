@@ -10,7 +10,7 @@ daily views) to predict; every video's channel statistics are as of its publish 
 training snapshots: live within the training window). Level priors compared (each fitted on the inner training
 videos, each with the mean of the videos without channel history):
 
-* ``avg``: ``a + b * log1p(channel_avg_views)`` (the product's, ``videoperf.forecasting``);
+* ``avg``: ``a + b * log1p(channel_avg_views)`` (the product's, ``videoperf.forecasting.forecaster``);
 * ``avg+count``: the same plus ``c * log1p(channel_video_count)`` (both are in every request);
 * ``avg+count GBM``: gradient boosting on the two;
 * ``residual``: ``a + b * channel_mean_residual``, the channel's earlier videos' log views minus the shape's prior
@@ -40,17 +40,17 @@ sys.path.insert(0, str(ROOT))
 
 from common import DEFAULT_DATA, load_snapshots  # noqa: E402
 
-from videoperf.channel_history import ChannelHistory  # noqa: E402
-from videoperf.curve import (  # noqa: E402
+from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.features.channel_history import ChannelHistory  # noqa: E402
+from videoperf.forecasting.forecaster import ObservedForecaster, _first_category  # noqa: E402
+from videoperf.forecasting.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
+from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,
     empirical_prior,
     fit_with_empirical_prior,
     intervals_from_snapshots,
     unit_cumulative,
 )
-from videoperf.forecasting import ObservedForecaster, _first_category  # noqa: E402
-from videoperf.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
-from videoperf.validation import split_by_date  # noqa: E402
 
 PRIORS = ("avg", "avg+count", "avg+count GBM", "residual")
 KS = (1, 2, 3, 5)

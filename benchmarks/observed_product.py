@@ -5,7 +5,8 @@
         [--speed fast] [--models ensemble] [--observed 1,2,3,5]
 
 Runs ``model_update.evaluate`` exactly as ``python model_update.py evaluate --data D --split-date S --speed fast
---models ensemble --observed 1,2,3,5`` does (the bundle's ``videoperf.forecasting.ObservedForecaster``, fitted on
+--models ensemble --observed 1,2,3,5`` does (the bundle's ``videoperf.forecasting.forecaster.ObservedForecaster``,
+fitted on
 the training side only, its shape per K chosen there too; every test video with more than K observations forecast
 at its last observed age from its first K, beside Szabo-Huberman fitted on the same training videos) and writes
 ``benchmarks/results/observed_product.json`` and ``.md``: per K the log-MAE (log1p views) and 80% coverage of both,
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import model_update  # noqa: E402
-from videoperf.observed_intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
+from videoperf.forecasting.intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
 from videoperf.plain import plain  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"

@@ -3,7 +3,7 @@
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/population_bias.py [--channels 300] [--seed 0] \
         [--models ensemble,deep_learning] [--targets absolute,channel_relative]
 
-One ground truth (``videoperf.population``): every upload of ``--channels`` channels, and the daily top-10
+One ground truth (``videoperf.data.population``): every upload of ``--channels`` channels, and the daily top-10
 chart per region that samples it. The chart goes through the trending-export loader, the population
 through the channel-uploads loader (monthly snapshot files written to a temporary folder). Both are split
 by publish date (``--split-date``). Each model is trained on the chart's earlier videos (what the project
@@ -41,13 +41,13 @@ sys.path.insert(0, str(ROOT))
 from common import machine, peak_memory_mb  # noqa: E402
 
 from videoperf.config import Config, load_config  # noqa: E402
-from videoperf.data import load_data  # noqa: E402
-from videoperf.evaluation import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
-from videoperf.metrics import views_metrics  # noqa: E402
-from videoperf.pipeline import train_models  # noqa: E402
-from videoperf.population import generate_population, write_upload_snapshots  # noqa: E402
-from videoperf.settings import resolve  # noqa: E402
-from videoperf.validation import split_by_date  # noqa: E402
+from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
+from videoperf.data.sources import load_data  # noqa: E402
+from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
+from videoperf.lifecycle.metrics import views_metrics  # noqa: E402
+from videoperf.training.pipeline import train_models  # noqa: E402
+from videoperf.training.settings import resolve  # noqa: E402
 
 TEST_SETS = {
     "population": "every population upload published on or after the split date, at its last monthly snapshot",

@@ -71,9 +71,9 @@ def run(cache: Path) -> dict[str, pd.DataFrame]:
 
     import model_update
     import predict
-    from videoperf import evaluation
-    from videoperf.synthetic import generate_synthetic
-    from videoperf.validation import split_by_date
+    from videoperf.data.splits import split_by_date
+    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.evaluation import holdout as evaluation
 
     config = tiny_config(tiny_deep=True)
     config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, cache_dir=str(cache / "cache")))

@@ -119,7 +119,7 @@ def spread_note(accuracy: dict[str, dict[str, Any]]) -> list[str]:
 BACKTEST_COLUMNS = (("log R²", "log_r2", 3), ("Spearman", "spearman", 3), ("log-MAE", "log_mae", 3),
                     ("mean log error", "bias", 3), ("80% coverage", "coverage", 3), ("width", "median_width", 2))
 BACKTEST_NAMES = {**MODELS, "channel_mean": "channel mean", "global_mean": "global mean"}
-# The backtest's history modes (``videoperf.evaluation.HISTORIES``) as the tables name them.
+# The backtest's history modes (``videoperf.evaluation.holdout.HISTORIES``) as the tables name them.
 HISTORY_LABELS = {"live": "live", "live_channels": "live channels only", "train": "frozen"}
 
 
@@ -226,7 +226,7 @@ def backtest_markdown(report: dict[str, Any]) -> str:
              f"{report['month_min_span_days']} days of training data; {report['total_seconds'] / 60:.0f} min, "
              f"peak memory {report['peak_memory_mb'] / 1024:.1f} GB.", "",
              "Mean over origins by months ahead, live (channel history from every observation before each publish "
-             "time, and the live level of `videoperf.live_level`):", "", *backtest_summary_table(report), "",
+             "time, and the live level of `videoperf.evaluation.live_level`):", "", *backtest_summary_table(report), "",
              *([] if not any(r["history"] == "live_channels" for r in report["summary"]) else [
                  "Live channel history without the live level:", "",
                  *backtest_summary_table(report, "live_channels"), ""]),
@@ -278,7 +278,7 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
                   f"each of {origins} on every observation made before it ({n_videos} training videos), then scored "
                   "on the videos published in each following calendar month on their own, each at its last observed "
                   "age, with channel history from every observation before its publish time and the live level "
-                  "(`videoperf.live_level`: the mean log error of the chart runs seen to end since the cut). "
+                  "(`evaluation.live_level`: the mean log error of the chart runs seen to end since the cut). "
                   "Mean over the origins "
                   "that reach that far (mean log error > 0: too many views predicted; width: of the 80% interval, in "
                   "log views):", "", *backtest_summary_table(report), ""]
@@ -304,7 +304,7 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
             rows = final["origins"][0]["ablation"]["train_rows"]
             parts += ["**Feature ablation on the backtest** (`fast`: one LightGBM learner with the preset's settings "
                       f"on up to {rows:,} training rows per origin, retrained without each feature family of "
-                      "`videoperf.features.FEATURE_FAMILIES` or with recency-weighted rows; mean over origins, live "
+                      "`features.builder.FEATURE_FAMILIES` or with recency-weighted rows; mean over origins, live "
                       "channel history):", "", *ablation, ""]
     return parts
 

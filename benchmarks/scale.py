@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from common import machine  # noqa: E402
 
-from videoperf import dask_data  # noqa: E402
-from videoperf.cluster import open_client  # noqa: E402
-from videoperf.dask_scoring import score_partitions  # noqa: E402
+from videoperf.distributed import data as dask_data  # noqa: E402
+from videoperf.distributed.cluster import open_client  # noqa: E402
+from videoperf.distributed.scoring import score_partitions  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 REAL_RAW_ROWS = 933_392  # the real export's rows (video, country, fetch), benchmarks/results/dask_equivalence.json
@@ -51,7 +51,7 @@ REQUEST_COLUMNS = ["video_id", "observed_at", "published_at", "title", "tags", "
 
 def simulate_chunk(index: int, n_videos: int, folder: str) -> int:
     """One raw partition of ``n_videos`` simulated videos (ids prefixed by the partition: no collisions)."""
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     raw, _ = generate_synthetic(n_videos, seed=1000 + index)
     for column in ("video_id", "channel_id"):
@@ -117,7 +117,7 @@ def run_size(client: Any, factor: float, work: Path, artifacts: str, last_only: 
     import dask.dataframe as dd
     import pandas as pd
 
-    from videoperf.lifecycle import build_targets
+    from videoperf.lifecycle.targets import build_targets
 
     folders = {name: work / f"x{factor:g}" / name for name in ("raw", "canonical", "targets", "requests", "scored")}
     shutil.rmtree(work / f"x{factor:g}", ignore_errors=True)

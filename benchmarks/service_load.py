@@ -40,7 +40,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` varied ``/predict`` bodies from simulated videos (titles, tags, categories, channels)."""
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     raw, _ = generate_synthetic(max(50, min(n, 500)), seed=seed)
     videos = raw.drop_duplicates("video_id").reset_index(drop=True)
@@ -62,7 +62,7 @@ def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
 
 def train_bundle(folder: Path, n_videos: int, speed: str, seed: int, model_type: str = "ensemble") -> float:
     import model_update
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     start = time.perf_counter()
     raw, _ = generate_synthetic(n_videos, seed=seed)
@@ -194,7 +194,7 @@ def main() -> int:
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--max-concurrent", type=int, default=None, help="server: predictions at once")
     parser.add_argument("--no-micro-batch", action="store_true", help="server: one model call per request")
-    from videoperf.registry import MODEL_TYPES
+    from videoperf.models.registry import MODEL_TYPES
 
     parser.add_argument("--model-type", default="ensemble", choices=MODEL_TYPES,
                         help="the model every request asks for (the default bundle is trained with it)")

@@ -82,7 +82,7 @@ def step_train(data: str, folder: str, speed: str) -> dict[str, Any]:
 
     import model_update
     from videoperf.config import load_config
-    from videoperf.registry import MODEL_TYPES
+    from videoperf.models.registry import MODEL_TYPES
 
     config = load_config()
     with tempfile.TemporaryDirectory(prefix="videoperf-cold-") as cache:
@@ -97,7 +97,7 @@ def step_train(data: str, folder: str, speed: str) -> dict[str, Any]:
 def step_load(folder: str) -> dict[str, Any]:
     start = time.perf_counter()
     import predict
-    from videoperf.registry import MODEL_TYPES  # imported by predict already: free
+    from videoperf.models.registry import MODEL_TYPES  # imported by predict already: free
 
     imported = time.perf_counter()
     bundle = predict.load_bundle(folder)
@@ -172,13 +172,13 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     from service_load import request_bodies
 
     import predict
-    from videoperf import bundle as bundle_module
-    from videoperf import inputs
-    from videoperf import predictions as calls_module
-    from videoperf.channel_history import relative_inputs
-    from videoperf.ensemble import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
-    from videoperf.registry import FAMILIES
-    from videoperf.text_encoders import video_text
+    from videoperf.features.channel_history import relative_inputs
+    from videoperf.models.deep.text_encoders import video_text
+    from videoperf.models.ensemble.stacking import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
+    from videoperf.models.registry import FAMILIES
+    from videoperf.serving import bundle as bundle_module
+    from videoperf.serving import inputs
+    from videoperf.serving import predictions as calls_module
 
     logging.disable(logging.WARNING)  # the model-age warning on every call
     clock = time.thread_time
@@ -268,7 +268,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     deep_part: dict[str, float] = {}
     if deep is not None:
         encoder = deep.net.text_encoder
-        from videoperf.text_encoders import one_thread_for
+        from videoperf.models.deep.text_encoders import one_thread_for
 
         for i, body in enumerate(bodies[20: 20 + max(calls // 4, 10)]):
             body = {**body, "title": f"{body['title']} deep {i}"}
@@ -428,7 +428,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     # Not at the top: the steps above time importing the package in a fresh process.
-    from videoperf.registry import MODEL_TYPES
+    from videoperf.models.registry import MODEL_TYPES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))

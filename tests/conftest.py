@@ -31,7 +31,7 @@ def require_shared_data(path: Path = SHARED_DATA) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_raw():
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     raw, truth = generate_synthetic(400, seed=7)
     return raw, truth
@@ -39,7 +39,7 @@ def synthetic_raw():
 
 @pytest.fixture(scope="session")
 def synthetic_snapshots(synthetic_raw):
-    from videoperf.data import load_data
+    from videoperf.data.sources import load_data
 
     return load_data(synthetic_raw[0])
 
@@ -50,7 +50,7 @@ def full_bundle(tmp_path_factory):
     from _tiny import tiny_config
 
     import model_update
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     folder = tmp_path_factory.mktemp("full_bundle") / "artifacts"
     raw, _ = generate_synthetic(500, seed=4)

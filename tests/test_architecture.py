@@ -11,36 +11,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ("predict", "model_update")
 # Modules only training and evaluation need; predicting must import none of them.
-TRAINING = {"videoperf.pipeline", "videoperf.deep_training", "videoperf.validation", "videoperf.evaluation",
-            "videoperf.backtest", "videoperf.live_level", "videoperf.settings", "videoperf.sampling",
-            "videoperf.report",
-            "videoperf.run_settings", "videoperf.data", "videoperf.synthetic", "videoperf.plots", "model_update",
-            "videoperf.api_export", "videoperf.population", "videoperf.tables", "videoperf.dask_data",
-            "videoperf.dask_training"}
-# data -> targets -> features -> models -> bundle -> predict / serve; a module imports its own layer or lower ones.
-LAYERS = {
-    "videoperf.config": 0, "videoperf.plain": 0, "videoperf.progress": 0, "videoperf.cluster": 0,
-    "videoperf.data": 1, "videoperf.synthetic": 1, "videoperf.api_export": 1, "videoperf.population": 1,
-    "videoperf.lifecycle": 2, "videoperf.validation": 2, "videoperf.sampling": 2, "videoperf.metrics": 2,
-    "videoperf.curve": 2, "videoperf.observed": 2, "videoperf.observed_intervals": 2, "videoperf.shape_select": 2,
-    "videoperf.channel_history": 3, "videoperf.content_features": 3, "videoperf.target_encoding": 3,
-    "videoperf.features": 3, "videoperf.dask_data": 3,
-    "videoperf.intervals": 4, "videoperf.fast_trees": 4, "videoperf.ensemble": 4, "videoperf.text_encoders": 4,
-    "videoperf.bert_inference": 4,
-    "videoperf.deep": 4,
-    "videoperf.deep_training": 4, "videoperf.family": 4, "videoperf.artifacts": 4, "videoperf.ensemble_family": 4,
-    "videoperf.deep_family": 4, "videoperf.registry": 4, "videoperf.calibration": 4, "videoperf.forecasting": 4,
-    "videoperf.bundle": 5, "videoperf.settings": 5, "videoperf.pipeline": 5,
-    "videoperf.inputs": 6, "videoperf.predictions": 6, "videoperf.service": 6, "videoperf.evaluation": 6,
-    "videoperf.live_level": 6,
-    "videoperf.backtest": 6, "videoperf.report": 6, "videoperf.run_settings": 6, "videoperf.plots": 6,
-    "videoperf.tables": 6, "videoperf.dask_training": 6, "videoperf.dask_scoring": 6, "videoperf.family_curve": 6,
-    "predict": 7, "model_update": 7,
+TRAINING = {
+    "videoperf.data.sources", "videoperf.data.synthetic", "videoperf.data.api_export",
+    "videoperf.data.population", "videoperf.data.splits", "videoperf.data.sampling",
+    "videoperf.models.deep.training", "videoperf.training.pipeline", "videoperf.training.settings",
+    "videoperf.evaluation.holdout", "videoperf.evaluation.backtest", "videoperf.evaluation.live_level",
+    "videoperf.distributed.data", "videoperf.distributed.training", "videoperf.notebook.report",
+    "videoperf.notebook.tables", "videoperf.notebook.plots", "videoperf.notebook.run_settings", "model_update",
 }
+# The layers, lowest first: a module imports its own layer or lower ones, never a higher one. The modules at the
+# top of the package are either the base every layer may use or the public face that may use every layer.
+BASE = {"videoperf.config", "videoperf.plain", "videoperf.progress", "videoperf.library_internals"}
+SUBPACKAGES = ("data", "lifecycle", "features", "models", "forecasting", "training", "evaluation", "serving",
+               "distributed", "notebook")
+FACE = {"videoperf", "videoperf.api", "videoperf.cli", "videoperf.__main__"}
+MAX_TOP_MODULES = 8
+MAX_LINES = 400
+
+
+def _layer(module: str) -> int:
+    if module in BASE:
+        return 0
+    if module in SCRIPTS:
+        return len(SUBPACKAGES) + 2
+    if module in FACE:
+        return len(SUBPACKAGES) + 1
+    return 1 + SUBPACKAGES.index(module.split(".")[1])
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def _modules() -> dict[str, Path]:
-    out = {f"videoperf.{path.stem}": path for path in (ROOT / "videoperf").glob("*.py") if path.stem != "__init__"}
+    out = {_name(path): path for path in (ROOT / "videoperf").rglob("*.py")}
     out.update({name: ROOT / f"{name}.py" for name in SCRIPTS})
     return out
 
@@ -49,18 +56,22 @@ def _type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imports(path: Path, known: set[str], nested: bool = True) -> set[str]:
-    """Repository modules ``path`` imports, except under ``if TYPE_CHECKING``: anywhere (inside functions too),
-    or with ``nested=False`` only those run when the module is imported (outside functions)."""
+def _imports(path: Path, known: set[str], nested: bool = True, type_checking: bool = True) -> set[str]:
+    """Repository modules ``path`` imports: anywhere (inside functions too), or with ``nested=False`` only those
+    run when the module is imported (outside functions); ``type_checking=False`` leaves out the imports under
+    ``if TYPE_CHECKING``, which never run but still tie one module to another."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if _type_checking(node) or (not nested and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if (not type_checking and _type_checking(node)) or (
+                not nested and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))):
             return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import (the package imports absolutely)"
+            if node.module != "videoperf":  # ``from videoperf import config`` imports config, not the public face
+                found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child)
@@ -75,7 +86,25 @@ def _graph() -> dict[str, set[str]]:
 
 
 def test_every_module_has_a_layer():
-    assert set(_modules()) == set(LAYERS), set(_modules()) ^ set(LAYERS)
+    for name in _modules():
+        assert name in BASE | FACE or name in SCRIPTS or name.split(".")[1] in SUBPACKAGES, name
+
+
+def test_the_top_of_the_package_holds_few_modules():
+    top = sorted(path.name for path in (ROOT / "videoperf").glob("*.py"))
+    assert len(top) <= MAX_TOP_MODULES, top
+    assert {_name(ROOT / "videoperf" / name) for name in top} <= BASE | FACE, top
+
+
+def test_no_module_is_long():
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_every_subpackage_says_what_it_owns_and_may_import():
+    for name in SUBPACKAGES:
+        doc = ast.get_docstring(ast.parse((ROOT / "videoperf" / name / "__init__.py").read_text())) or ""
+        assert "may import" in " ".join(doc.split()), f"videoperf.{name}: its docstring names what it may import"
 
 
 def test_no_import_cycle():
@@ -100,8 +129,8 @@ def test_no_import_cycle():
 
 
 def test_dependencies_point_one_way():
-    upward = sorted(f"{a} ({LAYERS[a]}) imports {b} ({LAYERS[b]})" for a, targets in _graph().items()
-                    for b in targets if LAYERS[b] > LAYERS[a])
+    upward = sorted(f"{a} ({_layer(a)}) imports {b} ({_layer(b)})" for a, targets in _graph().items()
+                    for b in targets if _layer(b) > _layer(a))
     assert not upward, upward
 
 
@@ -112,9 +141,10 @@ def test_the_package_imports_no_script():
 
 def test_importing_the_inference_modules_imports_no_training_module():
     modules = _modules()
-    graph = {name: _imports(path, set(modules), nested=False) - {name} for name, path in modules.items()}
-    for start in ("videoperf.bundle", "videoperf.predictions", "videoperf.service", "videoperf.inputs",
-                  "videoperf.family_curve", "predict"):
+    graph = {name: _imports(path, set(modules), nested=False, type_checking=False) - {name}
+             for name, path in modules.items()}
+    for start in ("videoperf.serving.bundle", "videoperf.serving.predictions", "videoperf.serving.service",
+                  "videoperf.serving.inputs", "videoperf.serving.family_curve", "predict"):
         reached, todo = set(), [start]
         while todo:  # everything importing ``start`` imports, transitively
             for nxt in graph[todo.pop()] - reached:
@@ -140,5 +170,6 @@ def test_predicting_imports_no_training_module(full_bundle):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "videoperf.bundle" in loaded and "videoperf.deep" in loaded  # both families really predicted
+    # both families really predicted
+    assert "videoperf.serving.bundle" in loaded and "videoperf.models.deep.network" in loaded
     assert not loaded & TRAINING, sorted(loaded & TRAINING)

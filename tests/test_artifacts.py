@@ -10,10 +10,10 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf import artifacts
-from videoperf.bundle import FEATURES_FILE, OBSERVED_FILE, bundle_files
-from videoperf.registry import FAMILIES
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.models import artifacts
+from videoperf.models.registry import FAMILIES
+from videoperf.serving.bundle import FEATURES_FILE, OBSERVED_FILE, bundle_files
 
 ENSEMBLE_FILE = FAMILIES["ensemble"].artifact
 SCALER_FILE, STAGE_FILE = FAMILIES["deep_learning"].extra_files
@@ -122,7 +122,7 @@ CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tuto
 
 def _predict_both(folder):
     import predict
-    from videoperf import bundle
+    from videoperf.serving import bundle
 
     bundle.clear_cache()
     out = {model: predict.predict_performance(**CALL, model_type=model, artifacts_dir=folder)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from videoperf.bert_inference import lean_forward, supports
-from videoperf.text_encoders import load_encoder, minilm_path
+from videoperf.models.deep.bert_inference import lean_forward, supports
+from videoperf.models.deep.text_encoders import load_encoder, minilm_path
 
 TEXTS = ["Official Music Video | tags: vlog, news | Music", "short", "x y",
          "a much longer title with many words so that the other texts in the batch are padded to its length"]

@@ -11,11 +11,13 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf import artifacts, bundle, settings
-from videoperf.bundle import CALIBRATION_FILE, Bundle
-from videoperf.calibration import ChannelCalibration, calibrate_frame
-from videoperf.data import load_data
-from videoperf.population import generate_population, write_upload_snapshots
+from videoperf.data.population import generate_population, write_upload_snapshots
+from videoperf.data.sources import load_data
+from videoperf.models import artifacts
+from videoperf.models.calibration import ChannelCalibration, calibrate_frame
+from videoperf.serving import bundle
+from videoperf.serving.bundle import CALIBRATION_FILE, Bundle
+from videoperf.training import settings
 
 
 def test_offsets_are_shrunk_towards_the_bundle():

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.curve import (
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.lifecycle.curve import (
     SHAPES,
     Curves,
     Intervals,
@@ -24,8 +25,7 @@ from videoperf.curve import (
     unit_cumulative,
     unit_rate,
 )
-from videoperf.metrics import classification_metrics
-from videoperf.synthetic import generate_synthetic
+from videoperf.lifecycle.metrics import classification_metrics
 
 AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
 

@@ -20,7 +20,7 @@ pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def partitions(tmp_path_factory):
     """A simulated export written as 4 parquet partitions in file order (videos spread over several files)."""
-    from videoperf.synthetic import generate_synthetic
+    from videoperf.data.synthetic import generate_synthetic
 
     folder = tmp_path_factory.mktemp("raw_parts")
     raw, _ = generate_synthetic(500, seed=11)
@@ -35,7 +35,7 @@ def partitions(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    from videoperf.cluster import open_client
+    from videoperf.distributed.cluster import open_client
 
     with open_client("local", n_workers=1, processes=False) as connected:
         yield connected
@@ -43,14 +43,14 @@ def client():
 
 @pytest.fixture(scope="module")
 def single(partitions):
-    from videoperf.data import load_data
+    from videoperf.data.sources import load_data
 
     return load_data(partitions)
 
 
 def test_canonical_table_and_targets_equal_the_single_machine_rows(partitions, client, single):
-    from videoperf import dask_data
-    from videoperf.lifecycle import build_targets
+    from videoperf.distributed import data as dask_data
+    from videoperf.lifecycle.targets import build_targets
 
     canonical = dask_data.load_snapshots(partitions, npartitions=3)
     pd.testing.assert_frame_equal(dask_data.collect(canonical), single)
@@ -58,10 +58,10 @@ def test_canonical_table_and_targets_equal_the_single_machine_rows(partitions, c
 
 
 def test_training_features_equal_the_single_machine_features(partitions, client, single):
-    from videoperf import dask_data
-    from videoperf.features import FeatureBuilder
-    from videoperf.pipeline import prepare_snapshots
-    from videoperf.settings import resolve
+    from videoperf.distributed import data as dask_data
+    from videoperf.features.builder import FeatureBuilder
+    from videoperf.training.pipeline import prepare_snapshots
+    from videoperf.training.settings import resolve
 
     settings = resolve("fast", ("ensemble",), 3, tiny_config(400), progress=False)
     snapshots = prepare_snapshots(single)
@@ -78,7 +78,7 @@ def test_training_features_equal_the_single_machine_features(partitions, client,
 def test_train_on_the_cluster_and_score_partitions_as_without_it(partitions, client, single, tmp_path):
     import model_update
     import predict
-    from videoperf import dask_data
+    from videoperf.distributed import data as dask_data
 
     bundle = tmp_path / "bundle"
     result = model_update.train(partitions, "fast", bundle, models=("ensemble",), progress=False,
@@ -125,13 +125,13 @@ def test_evaluate_on_the_cluster_gives_the_single_machine_baselines(partitions, 
 
 
 def test_the_live_level_on_the_cluster_equals_the_single_machine_level(partitions, client, single):
-    from videoperf import dask_data
-    from videoperf.dask_training import live_levels
-    from videoperf.evaluation import live_history
-    from videoperf.live_level import recent_level
-    from videoperf.pipeline import train_models
-    from videoperf.settings import resolve
-    from videoperf.validation import split_by_date
+    from videoperf.data.splits import split_by_date
+    from videoperf.distributed import data as dask_data
+    from videoperf.distributed.training import live_levels
+    from videoperf.evaluation.holdout import live_history
+    from videoperf.evaluation.live_level import recent_level
+    from videoperf.training.pipeline import train_models
+    from videoperf.training.settings import resolve
 
     split = str((single["published_at"].min() + (single["published_at"].max() - single["published_at"].min())
                  * 0.6).date())
@@ -150,7 +150,7 @@ def test_the_live_level_on_the_cluster_equals_the_single_machine_level(partition
 
 def test_bad_cluster_arguments_name_the_argument(partitions):
     import model_update
-    from videoperf.cluster import check_cluster
+    from videoperf.distributed.cluster import check_cluster
 
     with pytest.raises(ValueError, match="cluster"):
         check_cluster("localhost:8786")
@@ -166,7 +166,7 @@ import json, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 from _tiny import tiny_config
 import model_update, predict
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
 raw, _ = generate_synthetic(200, seed=2)
 model_update.train(raw, "fast", {folder!r}, models=("ensemble",), progress=False, config=tiny_config(300), seed=1)
 rows = model_update.load_data(raw).groupby("video_id").tail(1)
@@ -197,8 +197,8 @@ def test_the_command_lines_check_cluster(partitions, tmp_path, capsys):
 
 
 def test_the_client_sample_is_whole_videos_chosen_by_id(partitions, client, single):
-    from videoperf import dask_data
-    from videoperf.dask_training import fit_videos
+    from videoperf.distributed import data as dask_data
+    from videoperf.distributed.training import fit_videos
 
     canonical = dask_data.load_snapshots(partitions, npartitions=3)
     sample = fit_videos(canonical, max_videos=150)

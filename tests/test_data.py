@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import CSV_SAMPLE, KAGGLE_CSV, REAL_PARQUET, require_shared_data
 
-from videoperf.data import load_data
+from videoperf.data.sources import load_data
 
 API_HEADER = ("video_id,country,fetched_at,published_at,title,channel_title,channel_id,category_id,category_name,"
               "tags,duration,definition,caption_available,made_for_kids,views,likes,comments")

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 import model_update
-from videoperf.channel_history import ChannelHistory
-from videoperf.data import CANONICAL_COLUMNS, load_data
-from videoperf.lifecycle import build_targets
+from videoperf import api
+from videoperf.data.sources import CANONICAL_COLUMNS, load_data
+from videoperf.features.channel_history import ChannelHistory
+from videoperf.lifecycle.targets import build_targets
 
 SNAPSHOT = "2026-03-01T06:00:00Z"
 # Three uploads of two channels as the API describes them; v3 hides its likes, v2 has no tags.
@@ -232,7 +233,7 @@ def test_cli_observed_at_reaches_the_loader(tmp_path, monkeypatch, capsys):
         seen["snapshots"] = model_update.load_data(source, observed_at)
         raise ValueError("stop after loading")
 
-    monkeypatch.setattr(model_update, "train", fake_train)
+    monkeypatch.setattr(api, "train", fake_train)
     code = model_update.main(["train", "--data", str(path), "--observed-at", "2026-03-01T06:00:00Z", "--quiet"])
     assert code == 2 and "stop after loading" in capsys.readouterr().err
     assert (seen["snapshots"]["observed_at"] == pd.Timestamp(SNAPSHOT)).all()

@@ -14,8 +14,11 @@ import pytest
 import torch
 
 from videoperf.config import load_config
-from videoperf.deep import TASKS, VideoPerformanceNet, encode_targets
-from videoperf.deep_training import (
+from videoperf.features.builder import FeatureBuilder
+from videoperf.lifecycle.targets import build_targets
+from videoperf.models.deep.network import TASKS, VideoPerformanceNet, encode_targets
+from videoperf.models.deep.text_encoders import video_text, video_texts
+from videoperf.models.deep.training import (
     AS_OF_TARGETS,
     as_of_targets,
     fit_deep_model,
@@ -25,9 +28,6 @@ from videoperf.deep_training import (
     training_rows,
     weighted_total,
 )
-from videoperf.features import FeatureBuilder
-from videoperf.lifecycle import build_targets
-from videoperf.text_encoders import video_text, video_texts
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -132,7 +132,7 @@ def test_checkpoint_reloads_in_a_fresh_process_with_identical_predictions(fitted
         import json, sys, numpy as np, torch
         sys.path.insert(0, {str(ROOT)!r})
         torch.set_num_threads(2)
-        from videoperf.deep import VideoPerformanceNet
+        from videoperf.models.deep.network import VideoPerformanceNet
         model = VideoPerformanceNet.load({str(path)!r})
         texts = json.load(open({str(tmp_path / "texts.json")!r}))
         out = model.predict(texts, np.load({str(tmp_path / "numeric.npy")!r}))
@@ -268,7 +268,7 @@ def test_fine_tuning_phase_follows_the_frozen_phase_and_checkpoints_the_encoder(
 
 
 def test_views_interval_is_calibrated_on_the_latest_videos_and_brackets_the_prediction(fitted, training_data):
-    from videoperf.deep_family import DeepModel, predict
+    from videoperf.models.deep.family import DeepModel, predict
 
     result = fitted[0]
     rows, numeric, _ = training_data

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from _tiny import tiny_config
 
-from videoperf import ensemble as ens
-from videoperf.ensemble import LEARNERS, Fold, StackingEnsemble, interval_groups, make_learner
+from videoperf.models.ensemble import stacking as ens
+from videoperf.models.ensemble.stacking import LEARNERS, Fold, StackingEnsemble, interval_groups, make_learner
 
 
 def _data(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -76,7 +76,7 @@ def test_missing_optional_package_is_skipped_with_a_note(monkeypatch, caplog):
     real = ens._optional
     monkeypatch.setattr(ens, "_optional", lambda name: None if name in ("catboost", "lightgbm") else real(name))
     X, y = _data(1200, 2)
-    with caplog.at_level(logging.WARNING, logger="videoperf.ensemble"):
+    with caplog.at_level(logging.WARNING, logger="videoperf.models.ensemble.stacking"):
         model = StackingEnsemble(tiny_config().preset("fast").ensemble).fit(_folds(X, y, 2), X, y, progress=False)
     assert "catboost is not installed" in caplog.text and "lightgbm is not installed" in caplog.text
     assert set(model.report_["skipped_learners"]) == {"catboost", "lightgbm"}
@@ -100,7 +100,7 @@ def test_fit_needs_folds():
 
 
 def test_small_batches_take_the_flat_tree_path_with_the_libraries_results(fitted):
-    from videoperf.fast_trees import boosting_arrays, forest_arrays
+    from videoperf.library_internals import boosting_arrays, forest_arrays
 
     model, X, _ = fitted
     rows = X.iloc[:50].copy()

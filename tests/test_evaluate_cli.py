@@ -9,8 +9,8 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf import settings
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.training import settings
 
 LEADING_COLUMNS = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
 

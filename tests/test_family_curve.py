@@ -1,4 +1,4 @@
-"""One lifecycle curve per pre-publication prediction of each family (videoperf.family_curve), on a tiny bundle."""
+"""One lifecycle curve per pre-publication prediction of each family (serving.family_curve), on a tiny bundle."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf import inputs
-from videoperf.bundle import OBSERVED_FILE, Bundle
-from videoperf.curve import DEFAULT_SHAPE, STAGES, WEAK_PRIOR
-from videoperf.family_curve import (
+from videoperf.features.builder import still_observed
+from videoperf.lifecycle.curve import DEFAULT_SHAPE, STAGES, WEAK_PRIOR
+from videoperf.serving import inputs
+from videoperf.serving.bundle import OBSERVED_FILE, Bundle
+from videoperf.serving.family_curve import (
     age_weights,
     curve_prediction,
     family_curves,
@@ -17,7 +18,6 @@ from videoperf.family_curve import (
     headless_prior,
     trained_ages,
 )
-from videoperf.features import still_observed
 
 FAMILIES = ("ensemble", "deep_learning")
 AGES = np.geomspace(0.25, 365.0, 40)
@@ -85,7 +85,7 @@ def test_time_to_peak_decay_and_stage_are_the_curves(fitted, model_type):
 
 
 def curves_rate(curves, i, age):
-    from videoperf.curve import unit_rate
+    from videoperf.lifecycle.curve import unit_rate
 
     return unit_rate(np.asarray(age, dtype=float), curves.time_to_peak[i], curves.decay[i], curves.shape)
 

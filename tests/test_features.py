@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 from _tiny import tiny_config
 
-from videoperf.channel_history import CHANNEL_FEATURES, ChannelHistory, channel_features, mask_optional_stats
-from videoperf.data import load_data
-from videoperf.features import FEATURE_FAMILIES, FeatureBuilder, feature_families, video_table
-from videoperf.metrics import last_observation, r2
-from videoperf.pipeline import prepare_snapshots, train_models
-from videoperf.sampling import balanced_rows
-from videoperf.settings import resolve
-from videoperf.synthetic import generate_synthetic
-from videoperf.target_encoding import TokenTargetEncoder
-from videoperf.validation import split_by_date
+from videoperf.data.sampling import balanced_rows
+from videoperf.data.sources import load_data
+from videoperf.data.splits import split_by_date
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.features.builder import FEATURE_FAMILIES, FeatureBuilder, feature_families, video_table
+from videoperf.features.channel_history import CHANNEL_FEATURES, ChannelHistory, channel_features, mask_optional_stats
+from videoperf.features.target_encoding import TokenTargetEncoder
+from videoperf.lifecycle.metrics import last_observation, r2
+from videoperf.training.pipeline import prepare_snapshots, train_models
+from videoperf.training.settings import resolve
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
@@ -202,7 +202,7 @@ def test_excluded_families_reach_no_model_and_unknown_ones_are_named(sim, tiny):
 def test_token_encoder_finds_tokens_the_same_way_before_and_after_pickling():
     import pickle
 
-    from videoperf.target_encoding import SEARCH_TOKENS
+    from videoperf.features.target_encoding import SEARCH_TOKENS
 
     rng = np.random.default_rng(4)
     vocabulary = np.array([f"tag {i}" for i in range(500)] + ["ünïcode", "Z", "a"], dtype=object)

@@ -1,4 +1,5 @@
-"""The bundle's forecaster from observed days (``videoperf.forecasting``): the curve shape per number of observations,
+"""The bundle's forecaster from observed days (``videoperf.forecasting.forecaster``): the curve shape per number of
+observations,
 chosen on the training videos alone, the forecast dispatch by K, the manifest, and pickles from before the shape
 per K."""
 
@@ -10,18 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import model_update
-from videoperf.channel_history import ChannelHistory
-from videoperf.curve import SHAPES, Curves, intervals_from_arrays
-from videoperf.forecasting import SELECTION_KS, MixedCurves, ObservedForecaster
-from videoperf.pipeline import prepare_snapshots
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.sources import as_snapshots
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.features.channel_history import ChannelHistory
+from videoperf.forecasting.forecaster import SELECTION_KS, MixedCurves, ObservedForecaster
+from videoperf.lifecycle.curve import SHAPES, Curves, intervals_from_arrays
+from videoperf.training.pipeline import prepare_snapshots
 
 
 @pytest.fixture(scope="module")
 def snapshots():
     raw, _ = generate_synthetic(600, seed=21)
-    return prepare_snapshots(model_update._snapshots(raw))
+    return prepare_snapshots(as_snapshots(raw))
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 import model_update
 import predict
-from videoperf import bundle as bundle_module
-from videoperf import inputs
-from videoperf.content_features import (
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.features.content import (
     _WORD,
     TITLE_STATS,
     _term_ids,
@@ -32,7 +31,8 @@ from videoperf.content_features import (
     title_stats,
     title_stats_matrix,
 )
-from videoperf.synthetic import generate_synthetic
+from videoperf.serving import bundle as bundle_module
+from videoperf.serving import inputs
 
 TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
           "Ünïcödé TITLE – Teil 2 | 名前 ２０２６", "MiXeD_case x_y ²³ Ⅻ", "😀 emoji 123",
@@ -150,8 +150,8 @@ def test_learners_the_stack_gives_no_weight_are_skipped_without_changing_a_bit(f
 def test_flat_xgboost_trees_predict_what_xgboost_does_bit_for_bit(folder):
     import json
 
-    from videoperf.ensemble import XGB_FLAT_ROWS, _as_matrix
-    from videoperf.fast_trees import xgboost_arrays
+    from videoperf.library_internals import xgboost_arrays
+    from videoperf.models.ensemble.stacking import XGB_FLAT_ROWS, _as_matrix
 
     model = copy_of_ensemble(folder)
     xgb = model.models_["xgboost"]
@@ -207,7 +207,7 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
         pytest.skip("this CPU has no bfloat16 support: the encoder runs in float32, nothing to compare")
     from functools import partial
 
-    from videoperf.text_encoders import _linear_cast_once
+    from videoperf.models.deep.text_encoders import _linear_cast_once
 
     torch.manual_seed(0)
     layer, x = nn.Linear(48, 32), torch.randn(5, 48)
@@ -224,7 +224,7 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
 def test_a_few_texts_run_on_one_torch_thread_and_the_count_comes_back():
     import torch
 
-    from videoperf.text_encoders import FEW_TEXTS, load_encoder, one_thread_for
+    from videoperf.models.deep.text_encoders import FEW_TEXTS, load_encoder, one_thread_for
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.lifecycle import OUTPUT_COLUMNS, build_targets, score_against_truth
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.lifecycle.targets import OUTPUT_COLUMNS, build_targets, score_against_truth
 
 REAL_PARQUET = (Path(__file__).resolve().parents[2] / "shared" / "data" / "youtube_trending_api"
                 / "trending_2025-12-10_2026-05-31.parquet")
@@ -184,9 +184,9 @@ def test_against_simulator_truth() -> None:
 
 
 def test_same_targets_through_the_project_loader() -> None:
-    data = pytest.importorskip("videoperf.data")
+    data = pytest.importorskip("videoperf.data.sources")
     if not hasattr(data, "load_data"):
-        pytest.skip("videoperf.data.load_data not available yet")
+        pytest.skip("videoperf.data.sources.load_data not available yet")
     raw, _ = generate_synthetic(300, seed=5)
     ours = build_targets(canonical_from_raw(raw))
     theirs = build_targets(data.load_data(raw))

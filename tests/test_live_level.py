@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.live_level import LevelSettings, RecentLevel, apply_level, ended_run_spans
+from videoperf.evaluation.live_level import LevelSettings, RecentLevel, apply_level, ended_run_spans
 
 
 def t(stamps):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf import metrics
+from videoperf.lifecycle import metrics
 
 
 def test_regression_metrics_on_a_hand_made_case():

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from videoperf.run_settings import KNOWN_PARAMETERS
+from videoperf.notebook.run_settings import KNOWN_PARAMETERS
 
 NOTEBOOK = ROOT / "Video_Performance_Prediction.ipynb"
 MAX_STDERR_LINES = 40  # what a reader of the executed notebook sees on red

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoperf.curve import Intervals, intervals_from_arrays
-from videoperf.observed import (
+from videoperf.data.synthetic import _cumulative_views, generate_synthetic
+from videoperf.forecasting.intervals import CellConformal
+from videoperf.forecasting.observed import (
     AGE_EDGES,
     CurveForecaster,
     SzaboHuberman,
@@ -15,9 +16,8 @@ from videoperf.observed import (
     horizon_bin,
     level_from_views,
 )
-from videoperf.observed_intervals import CellConformal
-from videoperf.shape_select import ShapeByK, choose_by_k, default_shape
-from videoperf.synthetic import _cumulative_views, generate_synthetic
+from videoperf.forecasting.shape_select import ShapeByK, choose_by_k, default_shape
+from videoperf.lifecycle.curve import Intervals, intervals_from_arrays
 
 AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
 

@@ -14,9 +14,11 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf import artifacts, bundle, service, settings
-from videoperf.bundle import OBSERVED_FILE
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.models import artifacts
+from videoperf.serving import bundle, service
+from videoperf.serving.bundle import OBSERVED_FILE
+from videoperf.training import settings
 
 VIDEO = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty"],
              categories=["Howto & Style"], duration_seconds=600, channel_avg_views=50000, channel_video_count=25,

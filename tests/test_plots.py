@@ -1,4 +1,4 @@
-"""Every figure of videoperf.plots has a title and labelled axes, drawn from small simulated inputs."""
+"""Every figure of videoperf.notebook.plots has a title and labelled axes, drawn from small simulated inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from videoperf import plots  # noqa: E402
-from videoperf.lifecycle import build_targets  # noqa: E402
+from videoperf.lifecycle.targets import build_targets  # noqa: E402
+from videoperf.notebook import plots  # noqa: E402
 
 
 def figure_problems(fig) -> list[str]:

@@ -10,10 +10,10 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf import settings
-from videoperf.data import load_data
-from videoperf.population import UPLOAD_COLUMNS, Population, generate_population, write_upload_snapshots
-from videoperf.synthetic import RAW_COLUMNS
+from videoperf.data.population import UPLOAD_COLUMNS, Population, generate_population, write_upload_snapshots
+from videoperf.data.sources import load_data
+from videoperf.data.synthetic import RAW_COLUMNS
+from videoperf.training import settings
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
 
 README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
                    categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,

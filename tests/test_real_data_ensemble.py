@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from _tiny import tiny_config
 
-from videoperf.data import load_data
-from videoperf.evaluation import evaluate
-from videoperf.validation import split_by_date
+from videoperf.data.sources import load_data
+from videoperf.data.splits import split_by_date
+from videoperf.evaluation.holdout import evaluate
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 PARQUET = DATA / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from test_service import BODY, train_bundle
 
 import predict
-from videoperf import artifacts
-from videoperf import bundle as bundle_module
-from videoperf.bundle import FEATURES_FILE, SHARED_LIBRARIES
-from videoperf.registry import FAMILIES
+from videoperf.models import artifacts
+from videoperf.models.registry import FAMILIES
+from videoperf.serving import bundle as bundle_module
+from videoperf.serving.bundle import FEATURES_FILE, SHARED_LIBRARIES
 
 ENSEMBLE_FILE, DEEP_FILE = FAMILIES["ensemble"].artifact, FAMILIES["deep_learning"].artifact
 
@@ -232,7 +232,8 @@ KILLED_SAVE = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {root!r})
     from pathlib import Path
-    from videoperf import artifacts, bundle
+    from videoperf.models import artifacts
+    from videoperf.serving import bundle
 
     target = Path(sys.argv[1])
     def copy(name, die=False):

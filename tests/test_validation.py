@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.validation import forward_chaining_splits, split_by_date
+from videoperf.data.splits import forward_chaining_splits, split_by_date
 
 
 def _frame(n_videos: int = 20, rows_per_video: int = 3) -> pd.DataFrame:

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = PROJECT_ROOT / "model_config.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Configured relative paths (artifacts, cache, outputs) live in the checkout when the package runs from one
+# (an editable install), else in the working folder: an installed package's folder is no place for them.
+PROJECT_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_file() else Path.cwd()
+DEFAULT_CONFIG_PATH = PACKAGE_DIR / "model_config.json"
 SPEEDS = ("fast", "balanced", "full")
 
 
@@ -75,7 +78,8 @@ class FeatureConfig:
     target_encoding_smoothing: float
     channel_stats_mask_fraction: float
     month_min_span_days: int  # month of year is a feature only when the training videos span this many days
-    # Feature families (``videoperf.features.FEATURE_FAMILIES``) computed but given to no model: the rolling-origin
+    # Feature families (``videoperf.features.builder.FEATURE_FAMILIES``) computed but given to no model: the
+    # rolling-origin
     # backtest showed the target encodings drifting (better without them two and three months ahead).
     excluded_families: tuple[str, ...]
 
@@ -83,7 +87,7 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class EnsembleConfig:
     max_train_rows: int
-    # Base learners the stack fits (names of ``videoperf.ensemble.LEARNERS``): ``fast`` fits the two the
+    # Base learners the stack fits (names of ``videoperf.models.ensemble.stacking.LEARNERS``): ``fast`` fits the two the
     # five-learner stack weighted most (fewer trees to walk for every predicted row); ``balanced`` and ``full`` all.
     learners: tuple[str, ...]
     xgboost: dict[str, Any]
@@ -96,7 +100,7 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class DeepConfig:
-    """The deep multi-task model (``videoperf.deep`` / ``deep_training``).
+    """The deep multi-task model (``videoperf.models.deep.network`` / ``deep_training``).
 
     ``encoder``: "minilm", "tiny", "auto" or a local Hugging Face folder; ``trainable_encoder_layers``: 0 keeps
     the encoder frozen with cached embeddings, n fine-tunes the top n layers, -1 (or >= depth) everything,
@@ -246,6 +250,11 @@ def load_config(path: str | Path | None = None) -> Config:
     except json.JSONDecodeError as error:
         raise ValueError(f"config path: {path} is not valid JSON ({error})") from error
     return config_from_dict(data)
+
+
+def chosen_path(given: str | Path | None, configured: str | Path) -> Path:
+    """The path a caller gave (relative to the working folder), else the configured one (``resolve_path``)."""
+    return Path(given).expanduser() if given is not None else resolve_path(configured)
 
 
 def resolve_path(path: str | Path) -> Path:
