@@ -187,7 +187,7 @@ def _forecast(bundle: Bundle, videos: dict[str, Any], series: list[dict[str, np.
 
 def _basis(forecaster: Any, used: int) -> str:
     return (f"lifecycle curve ({forecaster.shape_for(used)}) conditioned on {used} observation(s); shape and level "
-            "prior fitted on the training videos' series (videoperf.forecasting.forecaster)")
+            "prior fitted on the training videos' series (videoperf.forecasting)")
 
 
 def _with_observed(results: list[dict[str, Any]], requests: list[dict[str, Any]],
