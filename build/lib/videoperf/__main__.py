@@ -1,0 +1,7 @@
+"""``python -m videoperf``: the ``videoperf`` command line."""
+
+import sys
+
+from videoperf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,2 @@
+"""The stacking ensemble of gradient-boosted trees (``stacking``) as a model family (``family``).
+"""
