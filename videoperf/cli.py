@@ -276,6 +276,8 @@ def _ages_argument(value: str | None) -> list[float] | None:
 def legacy_predict_argv(argv: Sequence[str]) -> list[str]:
     """``predict.py``'s older options as a subcommand: ``serve ...``, ``--batch FILE``, ``--trajectory``."""
     argv = list(argv)
+    if argv in ([], ["-h"], ["--help"]):
+        return argv
     if "serve" in argv:
         before, after = argv[:argv.index("serve")], argv[argv.index("serve") + 1:]
         if "--artifacts" in before and "--artifacts" not in after:
