@@ -37,7 +37,8 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
-# Real-data benchmarks (need ../shared/data; minutes, not for CI): SPEED=fast|balanced|full, then the README tables.
+# Real-data benchmarks (need ../shared/data; minutes, not for CI): SPEED=fast|balanced|full, then the tables of
+# docs/results.md and the README's headline table.
 benchmark: $(STAMP)
 	$(LOCK) $(PY) benchmarks/backtest.py --speed $(SPEED)
 	$(LOCK) $(PY) benchmarks/accuracy.py --speed $(SPEED)

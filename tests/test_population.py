@@ -123,7 +123,8 @@ def uploads_evaluation(tmp_path_factory):
     config = tiny_config(max_train_rows=3000, tiny_deep=True)
     presets = {speed: dataclasses.replace(preset, deep=dataclasses.replace(preset.deep, epochs=10, hidden_dim=64))
                for speed, preset in config.presets.items()}
-    # channel_relative: the setting the README gives for channel-uploads data (absolute loses to the channel mean).
+    # channel_relative: the setting docs/your_channel.md gives for channel-uploads data (absolute loses to the
+    # channel mean).
     training = dataclasses.replace(config.training, views_target="channel_relative")
     folder = tmp_path_factory.mktemp("point3") / "uploads"
     write_upload_snapshots(generate_population(60, seed=5), folder)

@@ -1,4 +1,5 @@
-"""The README's results tables are the committed benchmark measurements, number for number."""
+"""The results tables of docs/results.md and the README's headline table are the committed benchmark measurements,
+number for number; the README stays short and its links resolve."""
 
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from results_table import (  # noqa: E402
     RESULTS,
+    generated_block,
     load_backtests,
     load_results,
     load_train_times,
-    readme_block,
-    results_markdown,
+    pages,
 )
 
 NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 DATE = re.compile(r"\b\d{4}-\d{2}(?:-\d{2})?\b")
 
 
-# Parts of the reports that hold settings or diagnostics, not results: a README figure never comes from them.
+# Parts of the reports that hold settings or diagnostics, not results: a published figure never comes from them.
 NOT_RESULTS = {"preset", "params", "families", "ensemble_oof", "deep_fit", "machine"}
 
 
@@ -79,19 +80,50 @@ def matches(token: str, values: list[float]) -> bool:
     return any(f"{value:.{decimals}f}" == shown for value in values)
 
 
-def test_readme_block_is_generated_from_the_committed_results() -> None:
-    block = readme_block((ROOT / "README.md").read_text())
-    assert block == results_markdown(), (
-        "README results differ from benchmarks/results/*.json: run `python benchmarks/results_table.py --write`")
+README_MAX_LINES = 150
+# Fewest numbers each generated block's tables hold: the full results, and the README's headline table.
+MIN_NUMBERS = {"results.md": 50, "README.md": 12}
 
 
-def test_every_number_in_the_readme_tables_is_in_a_benchmark_json() -> None:
-    block = readme_block((ROOT / "README.md").read_text())
-    tokens = table_numbers(block)
-    assert len(tokens) > 50, "the results tables should hold the measured figures"
+def _generated() -> list[tuple[str, str, str]]:
+    """``(page name, block on the page, block the generator writes)`` for each page with a generated block."""
+    return [(page.name, generated_block(page.read_text(), begin, end), block) for page, begin, end, block in pages()]
+
+
+def test_the_generated_blocks_are_generated_from_the_committed_results() -> None:
+    for name, on_page, generated in _generated():
+        assert on_page == generated, (
+            f"{name}: results differ from benchmarks/results/*.json: run `python benchmarks/results_table.py --write`")
+
+
+def test_every_number_in_the_generated_tables_is_in_a_benchmark_json() -> None:
     values = json_numbers()
-    missing = [token for token in tokens if not matches(token, values)]
-    assert not missing, f"README numbers not found in benchmarks/results/*.json: {missing}"
+    for name, on_page, _ in _generated():
+        tokens = table_numbers(on_page)
+        assert len(tokens) >= MIN_NUMBERS[name], f"{name}: the results tables should hold the measured figures"
+        missing = [token for token in tokens if not matches(token, values)]
+        assert not missing, f"{name}: numbers not found in benchmarks/results/*.json: {missing}"
+
+
+def test_the_readme_is_short() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines; move detail to docs/"
+
+
+def test_the_readme_states_the_test_command_ci_runs() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make test" in (ROOT / "README.md").read_text()
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_the_links_of_the_readme_and_the_docs_resolve() -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in LINK.findall(page.read_text()):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)}: broken link {target}"
 
 
 def test_the_number_check_can_fail() -> None:

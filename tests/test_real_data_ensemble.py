@@ -58,7 +58,7 @@ def test_kaggle_file_end_to_end():
     train, test = split_by_date(snapshots, cut)
     result = evaluate(train, test, "fast", ("ensemble",), config=tiny_config(), progress=False)
     table = result["metrics"]
-    # 800 videos over two weeks: too little to beat the channel mean (see the README); this checks the
+    # 800 videos over two weeks: too little to beat the channel mean (see docs/results.md); this checks the
     # schema runs end to end with honest intervals.
     assert np.isfinite(table.loc["views_log_r2", "ensemble"])
     assert (result["predictions"]["ensemble"]["predicted_views"] > 0).all()

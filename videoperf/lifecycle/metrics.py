@@ -2,7 +2,8 @@
 
 Views span six orders of magnitude, so the headline numbers are on log views (``log1p``): R², MAE and
 Spearman there weigh a small channel's video as much as a viral one. The raw-view RMSE / MAE / MAPE / R²
-are reported too, for comparison with the original README, but they are dominated by a few huge videos.
+are reported too, for comparison with the project's first README (docs/results.md, "Why log-scale
+metrics"), but they are dominated by a few huge videos.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
 
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
     videos fall inside); the deep model adds its other targets. ``model_age_days``: ``published_at`` minus the
-    end of the training data (accuracy by model age: README, "Measured results").
+    end of the training data (accuracy by model age: docs/results.md, "Model age and when to retrain").
 
     ``observed``: a published video's observations so far, any number at any ages, e.g.
     ``[{"days_since_publish": 1.0, "views": 52000, "likes": 1800, "comments": 90}, ...]`` (likes / comments
