@@ -13,7 +13,7 @@ Architecture (``VideoPerformanceNet``):
 * heads, each on the scale its loss is natural on (``decode_outputs`` maps back):
   ``log_views`` (log1p views, Gaussian), ``like_ratio`` (logit of the ratio, sigmoid at the output so it
   stays in 0..1), ``lifecycle_stage`` (3 logits; labels through a sklearn ``LabelEncoder``; trained on the
-  as-of stage, ``deep_training.as_of_stages``, so ``peak``, which only hindsight can confirm, gets ~0),
+  as-of stage, ``training_data.as_of_targets``, so ``peak``, which only hindsight can confirm, gets ~0),
   ``time_to_peak_days`` (log1p days) and ``decay_rate`` (asinh(rate / 0.1): log-like for large rates,
   linear near 0, and defined for the negative rates of videos that pick up again).
   The three targets scored by MAE use an L1 (Laplace) loss: it estimates the conditional median, the MAE
