@@ -18,7 +18,6 @@ from videoperf.features.builder import FeatureBuilder
 from videoperf.lifecycle.targets import build_targets
 from videoperf.models.deep.losses import task_losses, weighted_total
 from videoperf.models.deep.network import TASKS, VideoPerformanceNet, encode_targets
-from videoperf.models.deep.text_encoders import video_text, video_texts
 from videoperf.models.deep.training import fit_deep_model
 from videoperf.models.deep.training_data import (
     AS_OF_TARGETS,
@@ -27,6 +26,7 @@ from videoperf.models.deep.training_data import (
     time_ordered_split,
     training_rows,
 )
+from videoperf.models.deep.video_text import video_text, video_texts
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 

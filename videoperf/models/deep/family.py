@@ -73,7 +73,7 @@ def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
 
 def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """All five targets for feature rows ``X`` of the snapshot / request rows ``rows`` (for their text)."""
-    from videoperf.models.deep.text_encoders import video_texts
+    from videoperf.models.deep.video_text import video_texts
 
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")

@@ -2,7 +2,7 @@
 
 Architecture (``VideoPerformanceNet``):
 
-* text: ``"title [SEP] tags [SEP] categories"`` (``text_encoders.video_text``) -> encoder -> mean pooling
+* text: ``"title [SEP] tags [SEP] categories"`` (``video_text.video_text``) -> encoder -> mean pooling
   -> LayerNorm -> linear projection;
 * numeric: features standardised with the training rows' mean / scale (stored as buffers, so a checkpoint
   is self-contained; missing values become the mean, i.e. 0, plus a 0/1 missing indicator for every column
@@ -60,7 +60,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from videoperf.lifecycle.targets import STAGES
-from videoperf.models.deep.text_encoders import EmbeddingCache, TextEncoder, load_encoder, one_thread_for
+from videoperf.models.deep.embedding_cache import EmbeddingCache
+from videoperf.models.deep.text_encoders import TextEncoder, load_encoder, one_thread_for
 from videoperf.models.intervals import ConformalIntervals
 
 logger = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from videoperf.models.deep.network import (
     encode_targets,
     stage_label_encoder,
 )
-from videoperf.models.deep.text_encoders import video_texts
 from videoperf.models.deep.training_data import sample_rows, time_ordered_split
 from videoperf.models.deep.training_loop import TrainingLoop, make_optimizer
+from videoperf.models.deep.video_text import video_texts
 from videoperf.models.intervals import ConformalIntervals, interval_groups
 
 logger = logging.getLogger(__name__)
