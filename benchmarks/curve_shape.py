@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
 
-from videoperf.forecasting.observed import CurveForecaster, first_k  # noqa: E402
+from videoperf.forecasting.curve_forecaster import CurveForecaster  # noqa: E402
+from videoperf.forecasting.series import first_k  # noqa: E402
 from videoperf.forecasting.shape_select import default_shape, split_halves  # noqa: E402
 from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,

@@ -47,9 +47,11 @@ sys.path.insert(0, str(ROOT))
 from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
 
 from videoperf.features.channel_history import ChannelHistory  # noqa: E402
+from videoperf.forecasting.curve_forecaster import CurveForecaster  # noqa: E402
 from videoperf.forecasting.intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
-from videoperf.forecasting.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
+from videoperf.forecasting.series import first_k, forecast_pairs  # noqa: E402
 from videoperf.forecasting.shape_select import choose_by_k, default_shape  # noqa: E402
+from videoperf.forecasting.szabo_huberman import SzaboHuberman  # noqa: E402
 from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,
     empirical_prior,

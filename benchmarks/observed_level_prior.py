@@ -42,8 +42,11 @@ from common import DEFAULT_DATA, load_snapshots  # noqa: E402
 
 from videoperf.data.splits import split_by_date  # noqa: E402
 from videoperf.features.channel_history import ChannelHistory  # noqa: E402
-from videoperf.forecasting.forecaster import ObservedForecaster, _first_category  # noqa: E402
-from videoperf.forecasting.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs  # noqa: E402
+from videoperf.forecasting.curve_forecaster import CurveForecaster  # noqa: E402
+from videoperf.forecasting.forecast_inputs import first_category  # noqa: E402
+from videoperf.forecasting.forecaster import ObservedForecaster  # noqa: E402
+from videoperf.forecasting.series import first_k, forecast_pairs  # noqa: E402
+from videoperf.forecasting.szabo_huberman import SzaboHuberman  # noqa: E402
 from videoperf.lifecycle.curve import (  # noqa: E402
     SHAPES,
     empirical_prior,
@@ -116,7 +119,7 @@ def run(snaps: pd.DataFrame, split_date: str, inner_days: int) -> dict[str, Any]
             "video_id").reindex(iv.video_ids)
         parts[name] = (iv, first)
     features = ObservedForecaster()
-    features.categories_ = sorted(set(_first_category(parts["fit"][1]["categories"].tolist())) - {""})
+    features.categories_ = sorted(set(first_category(parts["fit"][1]["categories"].tolist())) - {""})
 
     def shape_features(first: pd.DataFrame) -> np.ndarray:
         return features.shape_features(first["likes"].to_numpy(float), first["views"].to_numpy(float),

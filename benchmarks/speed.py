@@ -173,7 +173,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
 
     import predict
     from videoperf.features.channel_history import relative_inputs
-    from videoperf.models.deep.text_encoders import video_text
+    from videoperf.models.deep.video_text import video_text
     from videoperf.models.ensemble.stacking import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
     from videoperf.models.registry import FAMILIES
     from videoperf.serving import bundle as bundle_module

@@ -14,7 +14,8 @@ SCRIPTS = ("predict", "model_update")
 TRAINING = {
     "videoperf.data.sources", "videoperf.data.synthetic", "videoperf.data.api_export",
     "videoperf.data.population", "videoperf.data.splits", "videoperf.data.sampling",
-    "videoperf.models.deep.training", "videoperf.training.pipeline", "videoperf.training.settings",
+    "videoperf.models.deep.training", "videoperf.models.deep.training_data", "videoperf.models.deep.training_loop",
+    "videoperf.models.deep.losses", "videoperf.training.pipeline", "videoperf.training.settings",
     "videoperf.evaluation.holdout", "videoperf.evaluation.backtest", "videoperf.evaluation.live_level",
     "videoperf.distributed.data", "videoperf.distributed.training", "videoperf.notebook.report",
     "videoperf.notebook.tables", "videoperf.notebook.plots", "videoperf.notebook.run_settings", "model_update",

@@ -16,18 +16,17 @@ import torch
 from videoperf.config import load_config
 from videoperf.features.builder import FeatureBuilder
 from videoperf.lifecycle.targets import build_targets
+from videoperf.models.deep.losses import task_losses, weighted_total
 from videoperf.models.deep.network import TASKS, VideoPerformanceNet, encode_targets
-from videoperf.models.deep.text_encoders import video_text, video_texts
-from videoperf.models.deep.training import (
+from videoperf.models.deep.training import fit_deep_model
+from videoperf.models.deep.training_data import (
     AS_OF_TARGETS,
     as_of_targets,
-    fit_deep_model,
     sample_rows,
-    task_losses,
     time_ordered_split,
     training_rows,
-    weighted_total,
 )
+from videoperf.models.deep.video_text import video_text, video_texts
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,10 @@
 """The bundle's forecaster from observed days (``videoperf.forecasting.forecaster``): the curve shape per number of
-observations,
-chosen on the training videos alone, the forecast dispatch by K, the manifest, and pickles from before the shape
-per K."""
+observations, chosen on the training videos alone, the forecast dispatch by K, the manifest, and pickles from before
+the shape per K or naming the modules as they were before."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 
 import numpy as np
@@ -14,8 +14,9 @@ import pytest
 from videoperf.data.sources import as_snapshots
 from videoperf.data.synthetic import generate_synthetic
 from videoperf.features.channel_history import ChannelHistory
-from videoperf.forecasting.forecaster import SELECTION_KS, MixedCurves, ObservedForecaster
+from videoperf.forecasting.forecaster import OBSERVED_FILE, SELECTION_KS, MixedCurves, ObservedForecaster
 from videoperf.lifecycle.curve import SHAPES, Curves, intervals_from_arrays
+from videoperf.models import artifacts
 from videoperf.training.pipeline import prepare_snapshots
 
 
@@ -131,3 +132,26 @@ def test_a_pickle_from_before_the_shape_per_k_still_loads(fitted):
     broken.__dict__.update({"shape": "power", "baseline_": new.baseline_})
     with pytest.raises(ValueError, match="observed_forecaster.pkl: not a forecaster this version can read"):
         pickle.loads(pickle.dumps(broken))
+
+
+def test_a_pickle_naming_the_modules_before_their_split_still_loads(fitted, tmp_path):
+    chosen, _ = fitted
+    data = pickle.dumps(chosen, protocol=2)  # protocol 2 names each class as text: b"c<module>\n<name>\n"
+    renames = {
+        "videoperf.forecasting.curve_forecaster\nCurveForecaster": "videoperf.forecasting.observed\nCurveForecaster",
+        # the flat layout's module, which ``MOVED_MODULES`` maps first
+        "videoperf.forecasting.szabo_huberman\nSzaboHuberman": "videoperf.observed\nSzaboHuberman",
+        "videoperf.forecasting.intervals\nCellConformal": "videoperf.observed\n_Conformal"}
+    for new, old in renames.items():
+        assert data.count(f"c{new}\n".encode()) == 1, new
+        data = data.replace(f"c{new}\n".encode(), f"c{old}\n".encode())
+    (tmp_path / OBSERVED_FILE).write_bytes(data)
+    manifest = {"files": {OBSERVED_FILE: {"sha256": hashlib.sha256(data).hexdigest()}}}
+    loaded = artifacts.load_pickle(tmp_path, OBSERVED_FILE, manifest)
+    observed, likes, videos = _request([1, 3])
+    a = loaded.forecast(observed, likes, videos, np.array([0, 1]), np.array([5.0, 9.0]))
+    b = chosen.forecast(observed, likes, videos, np.array([0, 1]), np.array([5.0, 9.0]))
+    for name in ("point", "lo", "hi"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    base = (np.array([2.0]), np.array([1000.0]), np.array([9.0]), 1)
+    np.testing.assert_array_equal(loaded.baseline(*base), chosen.baseline(*base))

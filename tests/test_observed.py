@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 
 from videoperf.data.synthetic import _cumulative_views, generate_synthetic
-from videoperf.forecasting.intervals import CellConformal
-from videoperf.forecasting.observed import (
-    AGE_EDGES,
-    CurveForecaster,
-    SzaboHuberman,
-    first_k,
-    forecast_pairs,
-    horizon_bin,
-    level_from_views,
-)
+from videoperf.forecasting.curve_forecaster import CurveForecaster, level_from_views
+from videoperf.forecasting.intervals import CellConformal, horizon_bin
+from videoperf.forecasting.series import AGE_EDGES, first_k, forecast_pairs
 from videoperf.forecasting.shape_select import ShapeByK, choose_by_k, default_shape
+from videoperf.forecasting.szabo_huberman import SzaboHuberman
 from videoperf.lifecycle.curve import Intervals, intervals_from_arrays
 
 AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]

@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from videoperf.models.deep.text_encoders import (
-    EmbeddingCache,
-    load_encoder,
-    minilm_path,
-    normalize_text,
-    resolve_encoder_name,
-    split_video_text,
-    video_text,
-)
+from videoperf.models.deep.embedding_cache import EmbeddingCache
+from videoperf.models.deep.text_encoders import load_encoder, minilm_path, resolve_encoder_name
+from videoperf.models.deep.video_text import normalize_text, split_video_text, video_text
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_recency_weights_halve_every_half_life_and_can_be_switched_off():
 
 
 def test_recency_weighting_reaches_the_ensemble_and_the_deep_sampling(synthetic_snapshots):
-    from videoperf.models.deep.training import sample_rows
+    from videoperf.models.deep.training_data import sample_rows
 
     def off(config):
         return dataclasses.replace(config, training=dataclasses.replace(config.training, recency_half_life_days=0.0))

@@ -293,11 +293,24 @@ MOVED_MODULES = {
 }
 
 
+# Classes whose module was split since: (module, name) -> (module, name) now, looked up after ``MOVED_MODULES`` so that
+# pickles of the flat layout find them too.
+MOVED_NAMES = {
+    ("videoperf.forecasting.observed", "CurveForecaster"):
+        ("videoperf.forecasting.curve_forecaster", "CurveForecaster"),
+    ("videoperf.forecasting.observed", "SzaboHuberman"): ("videoperf.forecasting.szabo_huberman", "SzaboHuberman"),
+    # Forecasters pickled before ``videoperf.forecasting.intervals`` existed name its class by an older alias.
+    ("videoperf.forecasting.observed", "_Conformal"): ("videoperf.forecasting.intervals", "CellConformal"),
+}
+
+
 class _Unpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that finds classes of the flat layout at their new homes."""
+    """``pickle.Unpickler`` that finds classes of earlier layouts at their new homes."""
 
     def find_class(self, module: str, name: str) -> Any:
-        return super().find_class(MOVED_MODULES.get(module, module), name)
+        module = MOVED_MODULES.get(module, module)
+        module, name = MOVED_NAMES.get((module, name), (module, name))
+        return super().find_class(module, name)
 
 
 def load_pickle(folder: str | Path, name: str, manifest: dict[str, Any]) -> Any:

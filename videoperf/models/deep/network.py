@@ -2,7 +2,7 @@
 
 Architecture (``VideoPerformanceNet``):
 
-* text: ``"title [SEP] tags [SEP] categories"`` (``text_encoders.video_text``) -> encoder -> mean pooling
+* text: ``"title [SEP] tags [SEP] categories"`` (``video_text.video_text``) -> encoder -> mean pooling
   -> LayerNorm -> linear projection;
 * numeric: features standardised with the training rows' mean / scale (stored as buffers, so a checkpoint
   is self-contained; missing values become the mean, i.e. 0, plus a 0/1 missing indicator for every column
@@ -13,7 +13,7 @@ Architecture (``VideoPerformanceNet``):
 * heads, each on the scale its loss is natural on (``decode_outputs`` maps back):
   ``log_views`` (log1p views, Gaussian), ``like_ratio`` (logit of the ratio, sigmoid at the output so it
   stays in 0..1), ``lifecycle_stage`` (3 logits; labels through a sklearn ``LabelEncoder``; trained on the
-  as-of stage, ``deep_training.as_of_stages``, so ``peak``, which only hindsight can confirm, gets ~0),
+  as-of stage, ``training_data.as_of_targets``, so ``peak``, which only hindsight can confirm, gets ~0),
   ``time_to_peak_days`` (log1p days) and ``decay_rate`` (asinh(rate / 0.1): log-like for large rates,
   linear near 0, and defined for the negative rates of videos that pick up again).
   The three targets scored by MAE use an L1 (Laplace) loss: it estimates the conditional median, the MAE
@@ -60,7 +60,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from videoperf.lifecycle.targets import STAGES
-from videoperf.models.deep.text_encoders import EmbeddingCache, TextEncoder, load_encoder, one_thread_for
+from videoperf.models.deep.embedding_cache import EmbeddingCache
+from videoperf.models.deep.text_encoders import TextEncoder, load_encoder, one_thread_for
 from videoperf.models.intervals import ConformalIntervals
 
 logger = logging.getLogger(__name__)

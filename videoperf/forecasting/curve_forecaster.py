@@ -1,27 +1,6 @@
-"""Forecasting a published video's views from its first observed (age, views) points.
-
-Two forecasters, both fitted on training videos only and both with an interval calibrated on them:
-
-* ``SzaboHuberman``: the baseline of Szabo & Huberman (2010), ``log v(t) = log v(t0) + beta(t0, t)`` with
-  ``beta`` the mean log growth of the training videos between the age bins of ``t0`` and ``t``; ``t0`` is the last
-  observed age. ``beta`` is made non-negative and non-decreasing in ``t``.
-* ``CurveForecaster``: the lifecycle curve (``videoperf.lifecycle.curve``) of the video, its level from a prior (any
-  pre-publication prediction: a mean and sd of the log peak rate per video; default the training videos' spread)
-  and its shape from the training videos' fitted shapes (``curve.empirical_prior``), updated by the observations
-  (MAP: level in closed form, shape on a grid, so that with 1 observation mostly the level moves and with more
-  the shape too). Views at later ages are ``v_last + R * (S(t) - S(t_last))``: never below the last observed
-  views, non-decreasing, following the curve's decay past the data. ``videoperf.forecasting.shape_select.ShapeByK``
-  holds one
-  per curve shape and forecasts from K observations with the shape chosen for K on training videos.
-
-Intervals are split-conformal: the quantiles of log forecast errors of training videos, conditioned the same way,
-per (observations used, days ahead) cell (``observed_intervals.HORIZON_EDGES``); the lower bound is never below the
-last observed views and both bounds are made non-decreasing in age. The curve's intervals are locally weighted
-within a cell: errors are scored relative to the error expected at the forecast's own growth over the last observed
-views (``observed_intervals.CellConformal``), so a video its first days show near the end of its run gets a narrower
-interval than one still rising, where plain cell quantiles gave both the same (and covered too few long-charting
-videos at their last observed age).
-"""
+"""Forecasting a published video's views from its observed days with its lifecycle curve (``CurveForecaster``):
+the curve conditioned on the observations and anchored on the last one, so that a forecast is never below the last
+observed views and never decreases with age; its intervals are split-conformal on the training videos."""
 
 from __future__ import annotations
 
@@ -31,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from videoperf.forecasting.intervals import MAX_K, CellConformal, horizon_bin, monotone_interval
+from videoperf.forecasting.series import AGE_EDGES, first_k, forecast_pairs, subset
 from videoperf.lifecycle.curve import (
     DEFAULT_SHAPE,
     Curves,
@@ -42,148 +22,17 @@ from videoperf.lifecycle.curve import (
     unit_cumulative,
 )
 
-# Pickles of forecasters saved before ``videoperf.forecasting.intervals`` name the conformal class here.
-_Conformal = CellConformal
-
-AGE_EDGES = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0, 14.0, 21.0, 30.0, 45.0, 60.0, 90.0,
-                      180.0])
-def first_k(iv: Intervals, k: int) -> Intervals:
-    """The first ``k`` observations of every video of ``iv`` (videos keep their codes and ids)."""
-    pos = _positions(iv.video)
-    keep = pos < k
-    return Intervals(iv.video[keep], iv.start[keep], iv.end[keep], iv.log_rate[keep], iv.end_views[keep],
-                     iv.video_ids)
-
-
-def _positions(video: np.ndarray) -> np.ndarray:
-    """0-based position of each row within its (contiguous) video."""
-    if not len(video):
-        return np.zeros(0, np.int64)
-    first = np.r_[True, video[1:] != video[:-1]]
-    starts = np.flatnonzero(first)
-    return np.arange(len(video)) - np.repeat(starts, np.diff(np.r_[starts, len(video)]))
-
-
-def forecast_pairs(iv: Intervals, k: int) -> pd.DataFrame:
-    """Every (video with more than ``k`` observations, later observation) pair: the task of forecasting that
-    observation from the first ``k``. Columns: ``video`` (code), ``target_age``, ``target_views``,
-    ``last_age``, ``last_views`` (of the k-th observation; 0 and 0 for ``k`` = 0)."""
-    pos = _positions(iv.video)
-    target = pos >= k
-    counts = np.bincount(iv.video, minlength=len(iv.video_ids))
-    if k > 0:
-        kth = pos == k - 1
-        last_age = np.full(len(iv.video_ids), np.nan)
-        last_views = np.full(len(iv.video_ids), np.nan)
-        last_age[iv.video[kth]] = iv.end[kth]
-        last_views[iv.video[kth]] = iv.end_views[kth]
-    else:
-        last_age = np.zeros(len(iv.video_ids))
-        last_views = np.zeros(len(iv.video_ids))
-    target &= counts[iv.video] > k
-    v = iv.video[target]
-    return pd.DataFrame({"video": v, "target_age": iv.end[target], "target_views": iv.end_views[target],
-                         "last_age": last_age[v], "last_views": last_views[v]})
-
-
-class SzaboHuberman:
-    """``log1p v(t) = log1p v(t0) + beta(bin(t0), bin(t))``, fitted on training videos (every observation pair)."""
-
-    def __init__(self, coverage: float = 0.8, max_pairs_per_video: int = 200,
-                 calibration_ks: tuple[int, ...] = (1, 2, 3, 5)) -> None:
-        self.coverage = coverage
-        self.max_pairs_per_video = max_pairs_per_video
-        self.calibration_ks = calibration_ks
-
-    def fit(self, iv: Intervals) -> SzaboHuberman:
-        """Fit ``beta`` and the conformal intervals (the same pairs' residuals) on training intervals."""
-        i, j = _pairs(iv.video, self.max_pairs_per_video)
-        if not len(i):
-            raise ValueError("iv: no video has two observations; Szabo-Huberman needs pairs")
-        t0, t = iv.end[i], iv.end[j]
-        growth = np.log1p(iv.end_views[j]) - np.log1p(iv.end_views[i])
-        b0, b1 = np.searchsorted(AGE_EDGES, t0), np.searchsorted(AGE_EDGES, t)
-        n_bins = len(AGE_EDGES) + 1
-        sums = np.bincount(b0 * n_bins + b1, growth, minlength=n_bins * n_bins).reshape(n_bins, n_bins)
-        counts = np.bincount(b0 * n_bins + b1, minlength=n_bins * n_bins).reshape(n_bins, n_bins)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            beta = np.where(counts >= 5, sums / counts, np.nan)
-        self.beta_ = _fill_beta(beta)
-        self.counts_ = counts
-        ks, hs, errs = [], [], []
-        for k in self.calibration_ks:  # calibrated as it is used: from each video's k-th observation
-            pairs = forecast_pairs(iv, k)
-            if pairs.empty:
-                continue
-            point, _, _ = self._point(pairs["last_age"].to_numpy(), pairs["last_views"].to_numpy(),
-                                      pairs["target_age"].to_numpy())
-            ks.append(np.full(len(pairs), k))
-            hs.append(horizon_bin(pairs["target_age"] - pairs["last_age"]))
-            errs.append(np.log1p(pairs["target_views"].to_numpy()) - np.log1p(point))
-        self.conformal_ = CellConformal(self.coverage).fit(np.concatenate(ks), np.concatenate(hs), np.concatenate(errs))
-        return self
-
-    def _point(self, last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        last_age, last_views, target_age = np.broadcast_arrays(*(np.asarray(a, dtype=float)
-                                                                 for a in (last_age, last_views, target_age)))
-        beta = self.beta_[np.searchsorted(AGE_EDGES, last_age), np.searchsorted(AGE_EDGES, target_age)]
-        beta = np.where(target_age > last_age, beta, 0.0)
-        return np.expm1(np.log1p(last_views) + beta), last_views, target_age
-
-    def predict(self, last_age: np.ndarray, last_views: np.ndarray, target_age: np.ndarray,
-                k: int | np.ndarray = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Point forecast and interval of the views at ``target_age`` from the last observation (the ``k``-th,
-        which picks the interval's calibration cell)."""
-        last_age, last_views, target_age = np.broadcast_arrays(*(np.asarray(a, dtype=float)
-                                                                 for a in (last_age, last_views, target_age)))
-        k = np.broadcast_to(k, target_age.shape)
-        return monotone_interval(lambda age: self._point(last_age, last_views, age)[0], self.conformal_, k,
-                                 last_age, last_views, target_age)
-
-
-def _pairs(video: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs (i, j), i before j, within each video; at most ``cap`` per video (those of the earliest i)."""
-    pos = _positions(video)
-    counts = np.bincount(video) if len(video) else np.zeros(0, np.int64)
-    out_i, out_j = [], []
-    for gap in range(1, int(counts.max(initial=0))):
-        i = np.flatnonzero(pos + gap < counts[video])
-        out_i.append(i)
-        out_j.append(i + gap)
-    if not out_i:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    i, j = np.concatenate(out_i), np.concatenate(out_j)
-    order = np.lexsort((j, i))
-    i, j = i[order], j[order]
-    keep = _positions(video[i]) < cap
-    return i[keep], j[keep]
-
-
-def _fill_beta(beta: np.ndarray) -> np.ndarray:
-    """Fill empty (t0, t) cells from the nearest filled t cell of the same t0 row (then the nearest row), clip at
-    0, zero on and below the diagonal, and make each row non-decreasing in t."""
-    out = beta.copy()
-    n = len(out)
-    filled_rows = [r for r in range(n) if np.isfinite(out[r]).any()]
-    if not filled_rows:
-        raise ValueError("beta: no age pair has enough training pairs")
-    for r in range(n):
-        if not np.isfinite(out[r]).any():
-            out[r] = out[min(filled_rows, key=lambda x: abs(x - r))]
-        row = out[r]
-        good = np.flatnonzero(np.isfinite(row))
-        missing = np.flatnonzero(~np.isfinite(row))
-        if len(missing):
-            nearest = good[np.abs(good[None, :] - missing[:, None]).argmin(axis=1)]
-            row[missing] = row[nearest]
-    out = np.maximum(out, 0.0)
-    out[np.tril_indices(n, -1)] = 0.0
-    return np.maximum.accumulate(out, axis=1)
-
 
 class CurveForecaster:
-    """The lifecycle curve conditioned on a video's observations; see the module docstring."""
+    """The lifecycle curve conditioned on a video's observations.
+
+    The level's prior is given per video (a mean and sd of the ln peak rate; default the training videos' spread),
+    the shape's is the training videos' fitted shapes (``curve.empirical_prior``, or per video the shape model's);
+    the observations update both (MAP: level in closed form, shape on a grid), so with one observation mostly the
+    level moves and with more the shape too. Forecasts are ``v_last + R * (S(t) - S(t_last))``, corrected
+    (``correct_bias``) by the median log error learnt per age cell, with locally weighted conformal intervals
+    (``CellConformal``).
+    """
 
     def __init__(self, shape: str = DEFAULT_SHAPE, coverage: float = 0.8,
                  calibration_ks: tuple[int, ...] = (0, 1, 2, 3, 5), max_calibration_videos: int = 20000,
@@ -225,7 +74,7 @@ class CurveForecaster:
         n_calibration = min(self.max_calibration_videos, len(chosen) // 2 if self.shape_model else len(chosen))
         if len(chosen) > n_calibration:
             chosen = np.sort(rng.choice(chosen, n_calibration, replace=False))
-        sub = _subset(iv, chosen)
+        sub = subset(iv, chosen)
         level_mean = np.asarray(level_mean, dtype=float)
         self.shape_models_ = None
         if self.shape_model:
@@ -398,15 +247,6 @@ def _anchored(curves: Curves, video: np.ndarray, last_age: np.ndarray, last_view
     grow = scale * (unit_cumulative(t, tp, dec, curves.shape) - unit_cumulative(last_age, tp, dec, curves.shape))
     return np.where(np.asarray(k) > 0, last_views + np.maximum(grow, 0.0), scale * unit_cumulative(t, tp, dec,
                                                                                                    curves.shape))
-
-
-def _subset(iv: Intervals, videos: np.ndarray) -> Intervals:
-    """The intervals of the chosen video codes, recoded 0..len(videos)-1."""
-    remap = np.full(len(iv.video_ids), -1)
-    remap[videos] = np.arange(len(videos))
-    keep = remap[iv.video] >= 0
-    return Intervals(remap[iv.video[keep]], iv.start[keep], iv.end[keep], iv.log_rate[keep], iv.end_views[keep],
-                     iv.video_ids[videos])
 
 
 def level_from_views(log_views: np.ndarray, age: np.ndarray, prior: ShapePrior,
