@@ -83,7 +83,7 @@ def test_executed_notebook_reads_cleanly(fast_run):
     stderr = sum(len("".join(o["text"]).splitlines()) for o in outputs
                  if o["output_type"] == "stream" and o["name"] == "stderr")
     assert stderr <= MAX_STDERR_LINES, f"{stderr} lines on stderr"
-    training = next(cell for cell in cells if "model_update.fit(" in "".join(cell["source"]))
+    training = next(cell for cell in cells if "videoperf.fit(" in "".join(cell["source"]))
     printed = "".join("".join(o["text"]) for o in training["outputs"] if o["output_type"] == "stream")
     assert 2 <= len(printed.splitlines()) <= 8, printed  # one line per stage, no bar refreshes
     for cell in filter(_is_figure_cell, cells):
@@ -106,7 +106,7 @@ def test_notebook_runs_in_fast_mode_and_records_metrics(fast_run):
     assert 0.5 < metrics["ensemble"]["interval_coverage"] <= 1.0
     assert metrics["deep_learning"]["stage_accuracy"] > 0.0
 
-    from predict import predict_performance
+    from videoperf import predict_performance
 
     example = dict(title="Top 10 goals of the week", tags=["football", "goals"], categories=["Sports"],
                    duration_seconds=420, channel_avg_views=20000, channel_video_count=40, artifacts_dir=artifacts)
