@@ -1,4 +1,4 @@
-"""Batch scoring on a Dask cluster: ``predict.py --batch SOURCE --cluster local|tcp://HOST:PORT --output FOLDER``.
+"""Batch scoring on a Dask cluster: ``videoperf batch SOURCE --cluster local|tcp://HOST:PORT --output FOLDER``.
 
 Each partition of ``SOURCE`` (a CSV / parquet file or a folder of them, local or an fsspec URL) is scored by
 ``videoperf.serving.predictions.predict_rows`` on a worker, which loads the bundle once (``bundle.load_bundle``: the

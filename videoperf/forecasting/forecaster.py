@@ -122,7 +122,7 @@ class ObservedForecaster:
             state.setdefault("z", 2.0)
         elif "baseline_" in state and "parts_" not in state:
             raise ValueError(f"{OBSERVED_FILE}: not a forecaster this version can read (no curve forecaster); "
-                             "retrain the bundle (python model_update.py train --data SOURCE --artifacts DIR)")
+                             "retrain the bundle (videoperf train --data SOURCE --artifacts DIR)")
         self.__dict__.update(state)
 
     # --------------------------------------------------------------------------------------------------- fit

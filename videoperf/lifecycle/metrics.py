@@ -108,7 +108,7 @@ def interval_metrics(actual_views: np.ndarray, lower: np.ndarray, upper: np.ndar
 
 
 def evaluate_predictions(predictions: pd.DataFrame) -> dict[str, float]:
-    """Every metric the predictions table supports (the CSV written by ``model_update.py evaluate``)."""
+    """Every metric the predictions table supports (the CSV written by ``videoperf evaluate``)."""
     out = {f"views_{key}": value for key, value in
            views_metrics(predictions["actual_views"], predictions["predicted_views"]).items()}
     if {"views_lo", "views_hi"} <= set(predictions):

@@ -200,10 +200,10 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = folder / MANIFEST_FILE
     if not folder.is_dir():
         raise ArtifactError(f"artifacts: folder {folder} does not exist; train first "
-                            f"(python model_update.py train --data SOURCE --speed fast --artifacts {folder})")
+                            f"(videoperf train --data SOURCE --speed fast --artifacts {folder})")
     if not path.is_file():
         raise ArtifactError(f"artifacts: {path} is missing; train first "
-                            f"(python model_update.py train --data SOURCE --speed fast --artifacts {folder})")
+                            f"(videoperf train --data SOURCE --speed fast --artifacts {folder})")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

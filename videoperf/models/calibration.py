@@ -109,7 +109,7 @@ class ChannelCalibration(BaseEstimator):
         if getattr(self, "covariates_", None) != COVARIATES:
             raise ValueError(f"calibration: fitted by an older version (covariates "
                              f"{getattr(self, 'covariates_', ('log_age', 'log_channel_count'))}, now {COVARIATES}); "
-                             "calibrate the bundle again (model_update.py calibrate)")
+                             "calibrate the bundle again (videoperf calibrate)")
         predicted = np.asarray(predicted_log, float)
         Z = covariates(age_days, channel_count, len(predicted), self.log_age_range_) - self.centres_
         shift = np.where(np.isfinite(Z), Z, 0.0) @ self.slopes_

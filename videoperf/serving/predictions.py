@@ -1,4 +1,4 @@
-"""Requests in, results out: ``predict.py``, its command line and the REST service all predict through here.
+"""Requests in, results out: the Python API, the command line and the REST service all predict through here.
 
 Each function checks ``model_type`` first, then loads the bundle (``bundle.load_bundle``: cached per folder),
 validates the input with ``videoperf.serving.inputs`` (bad input: a ``ValueError`` naming the argument), runs one model
