@@ -112,11 +112,14 @@ def test_batch_over_http_matches_single_calls(bundle, client):
     ({"model_type": "svm"}, "model_type"), ({"definition": "4k"}, "definition"),
     ({"made_for_kids": "maybe"}, "made_for_kids"), ({"colour": "red"}, "colour"),
 ])
-def test_bad_input_gets_422_naming_the_field(client, change, field):
+def test_bad_input_gets_422_naming_the_field_as_a_python_call_does(bundle, client, change, field):
     response = client.post("/predict", json={**BODY, **change})
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
-    assert any(field in error["loc"] for error in errors), errors
+    assert errors[0]["loc"] == ["body", field], errors
+    with pytest.raises(ValueError) as python:
+        predict.predict_performance(**{**BODY, **change}, artifacts_dir=bundle[0])
+    assert errors[0]["msg"] == str(python.value)
 
 
 def test_missing_field_nan_and_malformed_json_get_422(client):
