@@ -23,7 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoperf.lifecycle.curve import DEFAULT_SHAPE  # noqa: E402
 from videoperf.plain import plain  # noqa: E402
-from videoperf.serving import inputs  # noqa: E402
 from videoperf.serving.bundle import Bundle  # noqa: E402
 from videoperf.serving.family_curve import (  # noqa: E402
     age_weights,
@@ -32,6 +31,7 @@ from videoperf.serving.family_curve import (  # noqa: E402
     headless_prior,
     trained_ages,
 )
+from videoperf.serving.request import parse_request  # noqa: E402
 
 AGES = [0.25, 1.0, 3.0, 7.0, 14.0, 30.0, 60.0, 180.0, 365.0]
 FAMILIES = ("ensemble", "deep_learning")
@@ -61,7 +61,7 @@ def _raw(bundle: Bundle, request: dict[str, Any], model_type: str) -> pd.DataFra
 
 def measure(bundle: Bundle, published_at: str) -> dict[str, Any]:
     """Curves and raw predictions of both families for the example published at ``published_at``."""
-    request = inputs.check_request(**EXAMPLE, published_at=published_at)
+    request = parse_request({**EXAMPLE, "published_at": published_at}).row(7.0)
     out: dict[str, Any] = {"published_at": published_at, "families": {}}
     for model_type in FAMILIES:
         curve = curve_prediction(bundle, request, AGES, model_type)

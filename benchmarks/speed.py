@@ -177,8 +177,9 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     from videoperf.models.ensemble.stacking import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
     from videoperf.models.registry import FAMILIES
     from videoperf.serving import bundle as bundle_module
-    from videoperf.serving import inputs
     from videoperf.serving import predictions as calls_module
+    from videoperf.serving.batch_checks import check_rows
+    from videoperf.serving.request import parse_request
 
     logging.disable(logging.WARNING)  # the model-age warning on every call
     clock = time.thread_time
@@ -200,7 +201,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
         predict.predict_performance(**body, artifacts_dir=folder)
         add("whole call", start)
         start = clock()
-        columns = calls_module._columns([inputs.check_request(**body, default_days=bundle.default_days)])
+        columns = calls_module._columns([parse_request(body).row(bundle.default_days)])
         add("request checks", start)
         start = clock()
         bundle.features.content_.transform(columns, ["category", "language"])
@@ -238,7 +239,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     frame = batch_rows(rows, seed=3)
     batch: dict[str, float] = {}
     start = clock()
-    requests = inputs.check_rows(frame, bundle.default_days)
+    requests = check_rows(frame, bundle.default_days)
     batch["validation"] = clock() - start
     for first in range(0, rows, bundle_module.CHUNK_ROWS):
         chunk = requests.iloc[first: first + bundle_module.CHUNK_ROWS]

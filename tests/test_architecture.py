@@ -145,7 +145,8 @@ def test_importing_the_inference_modules_imports_no_training_module():
     graph = {name: _imports(path, set(modules), nested=False, type_checking=False) - {name}
              for name, path in modules.items()}
     for start in ("videoperf.serving.bundle", "videoperf.serving.predictions", "videoperf.serving.service",
-                  "videoperf.serving.inputs", "videoperf.serving.family_curve", "predict"):
+                  "videoperf.serving.service_schemas", "videoperf.serving.request", "videoperf.serving.rules",
+                  "videoperf.serving.batch_checks", "videoperf.serving.family_curve", "predict"):
         reached, todo = set(), [start]
         while todo:  # everything importing ``start`` imports, transitively
             for nxt in graph[todo.pop()] - reached:

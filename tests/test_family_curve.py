@@ -8,7 +8,6 @@ import pytest
 
 from videoperf.features.builder import still_observed
 from videoperf.lifecycle.curve import DEFAULT_SHAPE, STAGES, WEAK_PRIOR
-from videoperf.serving import inputs
 from videoperf.serving.bundle import OBSERVED_FILE, Bundle
 from videoperf.serving.family_curve import (
     age_weights,
@@ -18,6 +17,7 @@ from videoperf.serving.family_curve import (
     headless_prior,
     trained_ages,
 )
+from videoperf.serving.request import parse_request
 
 FAMILIES = ("ensemble", "deep_learning")
 AGES = np.geomspace(0.25, 365.0, 40)
@@ -34,12 +34,12 @@ def _random_requests(n: int, seed: int) -> dict[str, list]:
     rows = []
     for _ in range(n):
         words = list(rng.choice(WORDS, size=int(rng.integers(1, 7))))
-        rows.append(inputs.check_request(
+        rows.append(parse_request(dict(
             title=" ".join(words), tags=list(rng.choice(WORDS, size=int(rng.integers(0, 4)), replace=False)),
             categories=[str(rng.choice(["Music", "Gaming", "Lifestyle", "News"]))],
             duration_seconds=float(rng.uniform(15, 7200)), channel_avg_views=float(10 ** rng.uniform(1, 7)),
             channel_video_count=int(rng.integers(0, 500)),
-            published_at=f"2026-0{rng.integers(1, 6)}-1{rng.integers(0, 9)}T{rng.integers(10, 24)}:00:00Z"))
+            published_at=f"2026-0{rng.integers(1, 6)}-1{rng.integers(0, 9)}T{rng.integers(10, 24)}:00:00Z")).row(7.0))
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 

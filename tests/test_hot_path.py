@@ -32,7 +32,9 @@ from videoperf.features.content import (
     title_stats_matrix,
 )
 from videoperf.serving import bundle as bundle_module
-from videoperf.serving import inputs
+from videoperf.serving import rules
+from videoperf.serving.batch_checks import check_rows
+from videoperf.serving.request import parse_request
 
 TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
           "Ünïcödé TITLE – Teil 2 | 名前 ２０２６", "MiXeD_case x_y ²³ Ⅻ", "😀 emoji 123",
@@ -85,7 +87,7 @@ def test_hour_weekday_and_month_equal_pandas():
 
 def test_tfidf_svd_equal_the_library_bit_for_bit(folder):
     content = predict.load_bundle(folder).features.content_
-    rows = inputs.check_rows(_rows(300), 7.0)
+    rows = check_rows(_rows(300), 7.0)
     matrix, _ = content.transform(rows)
     titles = [t if isinstance(t, str) else "" for t in rows["title"]]
     library = np.hstack([content.title_svd_.transform(content.title_vectorizer_.transform(titles)),
@@ -96,10 +98,10 @@ def test_tfidf_svd_equal_the_library_bit_for_bit(folder):
 
 def test_one_request_as_columns_equals_a_frame(folder):
     features = predict.load_bundle(folder).features
-    request = inputs.check_request(title="Top 10 goals | Ünï", tags=["Football ", "goals"], categories=["Sports"],
-                                   duration_seconds=None, channel_avg_views=None, channel_video_count=0,
-                                   published_at="2026-05-20T08:00:00Z", default_language="en-GB",
-                                   audio_language="fr", definition="hd", caption_available=True)
+    request = parse_request(dict(title="Top 10 goals | Ünï", tags=["Football ", "goals"], categories=["Sports"],
+                                 duration_seconds=None, channel_avg_views=None, channel_video_count=0,
+                                 published_at="2026-05-20T08:00:00Z", default_language="en-GB",
+                                 audio_language="fr", definition="hd", caption_available=True)).row(7.0)
     by_columns = features.transform_videos({key: [value] for key, value in request.items()})
     pd.testing.assert_frame_equal(by_columns, features.transform_videos(pd.DataFrame([request])))
 
@@ -128,7 +130,7 @@ def test_a_chunked_batch_checks_each_chunk_and_names_the_row_in_the_whole_batch(
 
 def test_one_thread_learners_equal_their_threaded_predictions(folder):
     model = predict.load_bundle(folder).model("ensemble")
-    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=5), 7.0))
+    X = predict.load_bundle(folder).features.transform_videos(check_rows(_rows(2500, seed=5), 7.0))
     np.testing.assert_allclose(model.base_predictions(X, n_threads=1), model.base_predictions(X), rtol=1e-12)
 
 
@@ -137,7 +139,7 @@ def test_learners_the_stack_gives_no_weight_are_skipped_without_changing_a_bit(f
     model.meta_.coef_ = np.array(model.meta_.coef_, dtype=float)
     names = list(model.models_)
     model.meta_.coef_[names.index("catboost")] = 0.0  # as the non-negative Ridge leaves an untrusted learner
-    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(2500, seed=6), 7.0))
+    X = predict.load_bundle(folder).features.transform_videos(check_rows(_rows(2500, seed=6), 7.0))
     assert model.unweighted_learners() == {"catboost"}
     # small batches (flat trees) and a large one; one thread: a threaded forest sums its trees in varying order
     for rows in (X.iloc[:1], X.iloc[:9], X):
@@ -155,7 +157,7 @@ def test_flat_xgboost_trees_predict_what_xgboost_does_bit_for_bit(folder):
 
     model = copy_of_ensemble(folder)
     xgb = model.models_["xgboost"]
-    X = predict.load_bundle(folder).features.transform_videos(inputs.check_rows(_rows(400, seed=8), 7.0))
+    X = predict.load_bundle(folder).features.transform_videos(check_rows(_rows(400, seed=8), 7.0))
     matrix = _as_matrix(X, model.feature_names_)
     matrix[::5, : matrix.shape[1] // 2] = np.nan  # missing values go the trained default way
     # values exactly at a split go right in XGBoost (value < split goes left): put some rows on the splits
@@ -188,15 +190,15 @@ def test_batch_validation_reports_the_first_bad_row_as_before():
     rows = _rows(20)
     rows.at[7, "tags"] = ["ok", 3]
     with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 1 is int"):
-        inputs.check_rows(rows)
-    rows.at[7, "tags"] = ["x" * (inputs.MAX_TEXT_CHARS + 1)]
+        check_rows(rows)
+    rows.at[7, "tags"] = ["x" * (rules.MAX_TEXT_CHARS + 1)]
     with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 0: longer than"):
-        inputs.check_rows(rows)
+        check_rows(rows)
     rows.at[7, "tags"] = ["bad \ud800"]
     with pytest.raises(ValueError, match=r"^rows\[7\]\.tags: item 0: not valid Unicode"):
-        inputs.check_rows(rows)
+        check_rows(rows)
     rows.at[7, "tags"] = " a, b ,,"
-    assert inputs.check_rows(rows)["tags"][7] == ["a", "b"]
+    assert check_rows(rows)["tags"][7] == ["a", "b"]
 
 
 def test_bfloat16_weight_copies_give_the_autocast_result():

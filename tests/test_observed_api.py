@@ -119,7 +119,7 @@ def test_batch_columns_equal_single_calls(folder):
         predict.predict_batch(rows.assign(observed_views=[np.nan, np.nan, 1.0, 1.0]), artifacts_dir=folder)
     with pytest.raises(ValueError, match=r"rows: column\(s\) \['observed_days'\] given without"):
         predict.predict_batch(rows.drop(columns=["observed_views", "observed_likes"]), artifacts_dir=folder)
-    with pytest.raises(ValueError, match=r"rows\[2\].observed_days: expected a finite number"):
+    with pytest.raises(ValueError, match=r"rows\[2\].observed_days: expected a number, got str 'soon'"):
         predict.predict_batch(rows.assign(observed_days=[1.0, None, "soon", 1.0]), artifacts_dir=folder)
 
 

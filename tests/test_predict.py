@@ -74,6 +74,50 @@ def test_bad_input_names_the_argument(folder, change, argument):
         predict.predict_performance(**{**README_CALL, "artifacts_dir": folder, **change})
 
 
+# One bad value for each rule of a request. A table differs only where a table must: an empty cell (NaN) is a
+# value not given and a list may be comma-separated text, so those values are not among them.
+BROKEN_RULES = [
+    ("title", ""), ("title", "   "), ("title", None), ("title", 5), ("title", "x" * 1001), ("title", "bad \ud800"),
+    ("tags", ["ok", 3]), ("tags", 5), ("tags", ["x" * 1001]), ("tags", ["ok"] * 501), ("tags", ["bad \ud800"]),
+    ("categories", [None]), ("duration_seconds", -1), ("duration_seconds", "600"), ("duration_seconds", math.inf),
+    ("duration_seconds", True), ("channel_video_count", -1), ("channel_video_count", 2.5),
+    ("channel_video_count", "3"), ("channel_video_count", None), ("channel_video_count", 10**400),
+    ("channel_avg_views", -5), ("channel_avg_views", math.inf), ("channel_avg_views", "many"),
+    ("channel_avg_views", None), ("published_at", "not a date"), ("published_at", "1900-01-01"),
+    ("published_at", "2100-01-01"), ("published_at", 5), ("published_at", True), ("published_at", "9" * 65),
+    ("days_since_publish", 0), ("days_since_publish", -1), ("days_since_publish", 3651),
+    ("days_since_publish", "7"), ("days_since_publish", math.inf), ("definition", "4k"), ("definition", 5),
+    ("made_for_kids", "maybe"), ("made_for_kids", 2), ("default_language", 5), ("audio_language", "x" * 1001),
+]
+
+
+@pytest.mark.parametrize("field, value", BROKEN_RULES)
+def test_a_single_call_and_a_one_row_batch_give_the_same_message(folder, field, value):
+    call = {**README_CALL, "published_at": "2026-03-01T15:00:00Z", "days_since_publish": 3.0, field: value}
+    with pytest.raises(ValueError) as single:
+        predict.predict_performance(**call, artifacts_dir=folder)
+    assert str(single.value).startswith(f"{field}: ")
+    row = {key: value for key, value in call.items() if key != "model_type"}
+    try:
+        rows = pd.DataFrame([row])
+    except UnicodeEncodeError:  # pandas' text columns cannot hold a lone surrogate; an object column can
+        rows = pd.DataFrame([row], dtype=object)
+    with pytest.raises(ValueError) as batch:
+        predict.predict_batch(rows, artifacts_dir=folder)
+    assert str(batch.value) == f"rows[0].{single.value}"
+
+
+def test_a_table_reads_empty_cells_as_not_given_and_lists_as_text(folder):
+    call = {**README_CALL, "published_at": "2026-03-01T15:00:00Z"}
+    rows = pd.DataFrame([{**call, "duration_seconds": math.nan, "days_since_publish": math.nan,
+                          "tags": " makeup, diy,"}]).drop(columns="model_type")
+    single = predict.predict_performance(**{**call, "duration_seconds": None, "tags": ["makeup", "diy"]},
+                                         artifacts_dir=folder)
+    out = predict.predict_batch(rows, artifacts_dir=folder)
+    assert out["days_since_publish"].iloc[0] == single["days_since_publish"] == 7.0
+    assert out["predicted_views"].iloc[0] == pytest.approx(single["predicted_views"], rel=1e-9)
+
+
 def test_no_artifacts_says_train_first(tmp_path):
     with pytest.raises(ValueError, match="train first"):
         predict.predict_performance(**README_CALL, artifacts_dir=tmp_path / "nothing")

@@ -278,7 +278,7 @@ MOVED_MODULES = {
     "videoperf.backtest": "videoperf.evaluation.backtest",
     "videoperf.live_level": "videoperf.evaluation.live_level",
     "videoperf.bundle": "videoperf.serving.bundle",
-    "videoperf.inputs": "videoperf.serving.inputs",
+    "videoperf.inputs": "videoperf.serving.rules",
     "videoperf.predictions": "videoperf.serving.predictions",
     "videoperf.service": "videoperf.serving.service",
     "videoperf.family_curve": "videoperf.serving.family_curve",

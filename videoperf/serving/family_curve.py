@@ -128,7 +128,7 @@ def _repeat_rows(requests: Mapping[str, Any], ages: np.ndarray) -> tuple[dict[st
 
 def family_curves(bundle: Bundle, requests: Mapping[str, Any], model_type: str,
                   shape: str = DEFAULT_SHAPE, noise_sd: float | None = None) -> FamilyCurves:
-    """The lifecycle curve of each validated request row (``videoperf.serving.inputs``; a mapping of columns or a
+    """The lifecycle curve of each validated request row (``VideoRequest.row``; a mapping of columns or a
     DataFrame) under ``model_type``: one model pass at the trained ages, one vectorised MAP fit (module docstring).
     ``noise_sd``: the log-views noise per trained age (default: see the module docstring)."""
     ages, weights = _trained(bundle)
@@ -188,8 +188,8 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
 
 def curve_prediction(bundle: Bundle, request: Mapping[str, Any], ages: Sequence[float] | np.ndarray,
                      model_type: str, shape: str = DEFAULT_SHAPE) -> CurvePrediction:
-    """One validated request (``inputs.check_request``'s dict) as one curve under ``model_type``, read at
-    ``ages`` (days): views, 80%-style interval, stage, and the curve's time to peak and decay rate."""
+    """One validated request (``VideoRequest.row``) as one curve under ``model_type``, read at ``ages`` (days):
+    views, 80%-style interval, stage, and the curve's time to peak and decay rate."""
     ages = _check_ages(ages)
     fc = family_curves(bundle, {key: [value] for key, value in request.items()}, model_type, shape)
     curve = Curves(fc.curves.log_level[:1], fc.curves.time_to_peak[:1], fc.curves.decay[:1], fc.curves.shape)
