@@ -12,7 +12,7 @@ from _tiny import tiny_config
 import model_update
 from videoperf.data.population import UPLOAD_COLUMNS, Population, generate_population, write_upload_snapshots
 from videoperf.data.sources import load_data
-from videoperf.data.synthetic import RAW_COLUMNS
+from videoperf.data.synthetic_fields import RAW_COLUMNS
 from videoperf.training import settings
 
 

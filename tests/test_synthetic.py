@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.data.synthetic import RAW_COLUMNS, SyntheticTruth, generate_synthetic
+from videoperf.data.synthetic import SyntheticTruth, generate_synthetic
+from videoperf.data.synthetic_fields import RAW_COLUMNS
 
 # The real category ids/names (../shared/data/youtube_trending_api/categories.json) the simulator uses.
 REAL_CATEGORIES = {

@@ -3,10 +3,10 @@
 ``generate_synthetic`` simulates only videos that made a chart. Here the channels are ordinary (most get
 hundreds or thousands of views, a few millions) and each uploads at its own pace; a daily top-``chart_size``
 chart per region admits the videos with the most daily views in that region, where a region weighs a
-video by how much its channel's language is spoken there (``synthetic._country_weights``). That is the
+video by how much its channel's language is spoken there (``synthetic_fields.country_weights``). That is the
 mechanism behind the real trending export, so one ground truth gives both samples:
 
-* ``chart``: the trending export (``synthetic.RAW_COLUMNS``, one row per video, region and daily fetch);
+* ``chart``: the trending export (``synthetic_fields.RAW_COLUMNS``, one row per video, region and daily fetch);
 * ``uploads``: a channel-uploads export of every video at every monthly snapshot (``UPLOAD_COLUMNS``, the
   snake_case video-resource format ``videoperf.data.sources`` reads, format 3), written as one file per snapshot
   by ``write_upload_snapshots``.
@@ -27,19 +27,15 @@ import pandas as pd
 
 # The population mode is the simulator's second mode: it reuses the generative pieces of the first one.
 from videoperf.data.synthetic import (
-    _COUNTRIES,
     _DAY,
-    _LANG_CODES,
     _PUBLISH_DAYS,
     _check_int,
-    _country_weights,
     _cumulative_views,
     _fetch_clock,
-    _format_raw,
     _make_channels,
     _make_videos,
-    _video_fields,
 )
+from videoperf.data.synthetic_fields import COUNTRIES, LANGUAGE_CODES, country_weights, format_raw, video_fields
 
 # One main country per language, so that every channel can chart somewhere and each region has its own mix.
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "MX", "IN", "BR", "KR", "JP", "SA", "RU", "FR", "DE", "ID")
@@ -86,9 +82,9 @@ def generate_population(n_channels: int, seed: int = 0, *, chart_size: int = 10,
     n_channels = _check_int(n_channels, "n_channels", 1)
     seed = _check_int(seed, "seed", 0)
     chart_size = _check_int(chart_size, "chart_size", 1)
-    unknown = [code for code in regions if code not in _COUNTRIES]
+    unknown = [code for code in regions if code not in COUNTRIES]
     if not regions or unknown:
-        raise ValueError(f"regions: expected country codes among {list(_COUNTRIES)}, got {list(regions)}")
+        raise ValueError(f"regions: expected country codes among {list(COUNTRIES)}, got {list(regions)}")
     if not (isinstance(uploads_per_week, (int, float)) and 0 < uploads_per_week <= 100):
         raise ValueError(f"uploads_per_week: must be a number in (0, 100], got {uploads_per_week!r}")
     snapshots = _snapshot_times(snapshot_times)
@@ -99,15 +95,15 @@ def generate_population(n_channels: int, seed: int = 0, *, chart_size: int = 10,
     n_uploads = np.maximum(1, rng.poisson(pace * _PUBLISH_DAYS))
     v = _make_videos(rng, ch, int(n_uploads.sum()), chan=np.repeat(np.arange(n_channels), n_uploads))
     clock = _fetch_clock(rng)
-    fields = _video_fields(rng, v, ch)
-    region_idx = np.array([_COUNTRIES.index(code) for code in regions])
-    weights = _country_weights()[pd.Index(_LANG_CODES).get_indexer(v["language"])][:, region_idx]
+    fields = video_fields(rng, v, ch)
+    region_idx = np.array([COUNTRIES.index(code) for code in regions])
+    weights = country_weights()[pd.Index(LANGUAGE_CODES).get_indexer(v["language"])][:, region_idx]
     vid, region, day = _chart_entries(v, clock, weights, chart_size)
     # Country rows of a day are fetched in a fixed order a few seconds apart, as in the real export.
     fetch_s = clock[day] + np.sort(rng.uniform(0, 90, len(regions)))[region] + rng.uniform(0, 2e-3, len(vid))
     fetch_s = np.round(fetch_s * 1e6) / 1e6
     views, likes, comments = _counts(v, vid, fetch_s)
-    chart = _format_raw(fields, vid, region_idx[region], fetch_s, views, likes, comments)
+    chart = format_raw(fields, vid, region_idx[region], fetch_s, views, likes, comments)
     uploads = _upload_rows(v, fields, snapshots)
     chart_days = pd.Series(day).groupby(vid).nunique().reindex(np.arange(len(v)), fill_value=0).to_numpy()
     last_s = snapshots[-1].value / 1e9
