@@ -20,10 +20,10 @@ pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def partitions(tmp_path_factory):
     """A simulated export written as 4 parquet partitions in file order (videos spread over several files)."""
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
     folder = tmp_path_factory.mktemp("raw_parts")
-    raw, _ = generate_synthetic(500, seed=11)
+    raw, _ = generate_synthetic(500, seed=11, end=REAL_EXPORT_END)
     # Some videos change channel id between fetches (the real export has 104): later rows under another channel.
     videos = raw["video_id"].drop_duplicates().to_numpy()[:40:4]
     later = raw["video_id"].isin(videos) & raw.duplicated("video_id")
@@ -166,8 +166,8 @@ import json, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 from _tiny import tiny_config
 import model_update, predict
-from videoperf.data.synthetic import generate_synthetic
-raw, _ = generate_synthetic(200, seed=2)
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
+raw, _ = generate_synthetic(200, seed=2, end=REAL_EXPORT_END)
 model_update.train(raw, "fast", {folder!r}, models=("ensemble",), progress=False, config=tiny_config(300), seed=1)
 rows = model_update.load_data(raw).groupby("video_id").tail(1)
 rows = rows.assign(channel_avg_views=1000.0, channel_video_count=3, days_since_publish=2.0)

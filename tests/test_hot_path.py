@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 import model_update
 import predict
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.features.content import (
     _WORD,
     TITLE_STATS,
@@ -42,7 +42,7 @@ TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hot") / "artifacts"
-    raw, _ = generate_synthetic(700, seed=21)
+    raw, _ = generate_synthetic(700, seed=21, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder
 

@@ -12,7 +12,7 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
 README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
                    categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
@@ -22,7 +22,7 @@ README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup"
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict") / "artifacts"
-    raw, _ = generate_synthetic(700, seed=21)
+    raw, _ = generate_synthetic(700, seed=21, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder
 

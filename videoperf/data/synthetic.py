@@ -1,6 +1,6 @@
 """Built-in simulator of the YouTube Data API trending export, with ground truth.
 
-``generate_synthetic(n_videos, seed)`` returns ``(raw, truth)``:
+``generate_synthetic(n_videos, seed, end=...)`` returns ``(raw, truth)``:
 
 * ``raw`` has exactly the columns of the real trending export (``synthetic_fields.RAW_COLUMNS``), every value a
   string (``""`` = missing), one row per (video, country, fetch), so it goes through the same loader as real data.
@@ -22,6 +22,10 @@ Generative story (chosen to resemble the real export, see ``../shared/data/READM
 * Observation: the video enters the chart at some age, then is seen once per UTC day (rare gaps) for a
   heavy-tailed number of days, in 1-5 countries per day. Each day has one fetch around 03:28 UTC; the
   country rows of a day are seconds apart and carry (nearly) the same global counts.
+* Calendar: videos are published over the 182 UTC days that end on ``end`` (default: today), so a model trained
+  on the simulation is as fresh as one trained on a new export. The daily fetches follow the charted videos past
+  that day, for up to a few weeks (with the default end those fetch times are still to come). The seed and the
+  end date determine the output; ``REAL_EXPORT_END`` gives the real export's calendar.
 
 ``videoperf.data.population`` is the simulator's population mode: every upload of ordinary channels, the daily
 regional chart that samples them, and the channel-uploads export of all of them, from one ground truth.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -53,8 +58,9 @@ from videoperf.data.synthetic_fields import (
     video_fields,
 )
 
-_PUBLISH_START = pd.Timestamp("2025-12-01", tz="UTC")
-_PUBLISH_DAYS = 182  # 2025-12-01 .. 2026-05-31
+# The real export's last day (trending_2025-12-10_2026-05-31): tests and benchmarks that name dates simulate it.
+REAL_EXPORT_END = "2026-05-31"
+_PUBLISH_DAYS = 182  # the publishing window: the end date and the 181 days before it
 # Share of videos published at each UTC hour, shaped like the real export (afternoon UTC peak).
 _HOUR_SHARE = np.array([31, 15, 12, 13, 18, 22, 14, 17, 29, 37, 54, 57, 57, 66, 77, 77, 86, 73, 54, 46,
                         38, 40, 36, 31], dtype=float)
@@ -99,6 +105,31 @@ def _check_int(value: object, name: str, minimum: int | None) -> int:
     return int(value)
 
 
+def end_day(end: str | date | None = None) -> pd.Timestamp:
+    """The last publishing day of a simulation, midnight UTC: ``end``'s UTC date, today's without one."""
+    if end is None:
+        return pd.Timestamp.now(tz="UTC").normalize()
+    if not isinstance(end, (str, date, np.datetime64)):
+        raise ValueError(f"end: expected a date such as {REAL_EXPORT_END!r}, got {type(end).__name__}")
+    try:
+        stamp = pd.Timestamp(end)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"end: cannot parse {end!r} as a date ({error})") from None
+    if pd.isna(stamp):
+        raise ValueError(f"end: cannot parse {end!r} as a date")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    # The clock runs in epoch seconds from half a year before the end to months after it: kept after 1970 and far
+    # from the end of pandas' nanosecond timestamps (2262).
+    if not 1971 <= stamp.year <= 2200:
+        raise ValueError(f"end: {stamp.date()} is outside 1971-2200")
+    return stamp.normalize()
+
+
+def window_start(end: str | date | None = None) -> pd.Timestamp:
+    """The first publishing day (midnight UTC) of the window that ends on ``end`` (``end_day``)."""
+    return end_day(end) - pd.Timedelta(days=_PUBLISH_DAYS - 1)
+
+
 def _cumulative_views(t: np.ndarray, tp: np.ndarray, g: np.ndarray, lam: np.ndarray,
                       peak: np.ndarray) -> np.ndarray:
     """Closed-form integral from 0 to ``t`` of the rise-peak-decay daily rate."""
@@ -125,16 +156,17 @@ def _make_channels(rng: np.random.Generator, n_channels: int) -> pd.DataFrame:
     })
 
 
-def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, chan: np.ndarray | None = None
-                 ) -> pd.DataFrame:
-    """Per-video content, publish time and lifecycle parameters; ``chan``: each video's channel (default random)."""
+def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, start: pd.Timestamp,
+                 chan: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-video content, publish time (in the window from ``start``) and lifecycle parameters; ``chan``: each
+    video's channel (default random)."""
     chan = rng.integers(0, len(ch), size=n) if chan is None else chan
     own_cat = rng.random(n) < 0.85
     cat = np.where(own_cat, ch["cat"].to_numpy()[chan], rng.choice(len(CATEGORIES), size=n, p=CATEGORY_SHARE))
     cat_tab = pd.DataFrame(CATEGORIES).iloc[cat].reset_index(drop=True)
     day = rng.integers(0, _PUBLISH_DAYS, size=n)
     hour = rng.choice(24, size=n, p=_HOUR_SHARE)
-    pub_s = (_PUBLISH_START.value // 10**9 + day * 86400 + hour * 3600
+    pub_s = (start.value // 10**9 + day * 86400 + hour * 3600
              + rng.integers(0, 3600, size=n)).astype(np.int64)
     pub = pd.to_datetime(pub_s, unit="s", utc=True)
     shorts = rng.random(n) < 0.12
@@ -193,9 +225,9 @@ def _observation_days(rng: np.random.Generator, v: pd.DataFrame,
     return n_days, np.minimum(day, len(clock) - 1)
 
 
-def _fetch_clock(rng: np.random.Generator) -> np.ndarray:
-    """Epoch seconds of the daily fetch (~03:28 UTC, minutes of jitter) for each simulated day."""
-    return (_PUBLISH_START.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
+def _fetch_clock(rng: np.random.Generator, start: pd.Timestamp) -> np.ndarray:
+    """Epoch seconds of the daily fetch (~03:28 UTC, minutes of jitter) for each simulated day from ``start``."""
+    return (start.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
             + rng.normal(0, 8 * 60, _CLOCK_DAYS) + rng.uniform(0, 1, _CLOCK_DAYS))
 
 
@@ -214,21 +246,24 @@ def _country_rows(rng: np.random.Generator, lang: np.ndarray,
     return row_obs, np.argsort(-keys, axis=1)[row_obs, slot]
 
 
-def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, SyntheticTruth]:
-    """Simulate ``n_videos`` trending videos; return ``(raw, truth)``.
+def generate_synthetic(n_videos: int, seed: int = 0, *, end: str | date | None = None
+                       ) -> tuple[pd.DataFrame, SyntheticTruth]:
+    """Simulate ``n_videos`` trending videos published up to ``end`` (a UTC date; default today); return
+    ``(raw, truth)``.
 
-    ``raw`` has ``RAW_COLUMNS``, all strings, one row per (video, country, fetch); ``truth`` is a
-    ``SyntheticTruth``. The same ``seed`` gives identical output. Raises ``ValueError`` for a
-    non-int, bool or non-positive ``n_videos`` (or a non-int / negative ``seed``).
+    ``raw`` has ``synthetic_fields.RAW_COLUMNS``, all strings, one row per (video, country, fetch); ``truth`` is
+    a ``SyntheticTruth``. The same ``seed`` and ``end`` give identical output. Raises ``ValueError`` for a
+    non-int, bool or non-positive ``n_videos``, a non-int / negative ``seed`` or an ``end`` that is no date.
     """
     n_videos = _check_int(n_videos, "n_videos", 1)
     seed = _check_int(seed, "seed", 0)
+    start = window_start(end)
     rng = np.random.default_rng(seed)
     ch = _make_channels(rng, max(1, round(n_videos / 8)))
-    v = _make_videos(rng, ch, n_videos)
+    v = _make_videos(rng, ch, n_videos, start)
     # One fetch per UTC day (same clock for all videos, minutes of jitter); countries are fetched in a
     # fixed order a few seconds apart, and rows within a country microseconds apart.
-    clock = _fetch_clock(rng)
+    clock = _fetch_clock(rng, start)
     n_days, day = _observation_days(rng, v, clock)
     owner = np.repeat(np.arange(n_videos), n_days)
     country_offset = np.sort(rng.uniform(0, 90, len(COUNTRIES)))
