@@ -179,7 +179,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     from videoperf.serving import batches, inputs
     from videoperf.serving import predictions as calls_module
 
-    logging.disable(logging.WARNING)  # the model-age warning on every call
+    logging.disable(logging.WARNING)  # the model-age warning (once per bundle)
     clock = time.thread_time
     bundle = predict.load_bundle(folder)
     model, family = bundle.model("ensemble"), FAMILIES["ensemble"]

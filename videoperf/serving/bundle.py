@@ -79,8 +79,11 @@ class Bundle:
         prediction = manifest.get("config", {}).get("prediction", {})
         self.default_days = float(prediction.get("default_days_since_publish", 7.0))
         self.coverage = float(prediction.get("interval_coverage", 0.8))
-        # Model ages the rolling-origin backtest measured; a prediction further out logs a warning.
+        # Model ages the rolling-origin backtest measured; a prediction further out logs a warning, once per bundle:
+        # a service or a loop of calls would otherwise repeat it on every call.
         self.backtested_days = float(prediction.get("backtested_model_age_days", 90.0))
+        self._age_warned = False
+        self._age_lock = threading.Lock()  # not ``_lock``: that one is held while a model loads
         observed_to = manifest.get("training_window", {}).get("observed_to")
         # The last observation the models were trained on.
         self.training_cut = pd.Timestamp(observed_to) if observed_to else None
@@ -299,7 +302,8 @@ class Bundle:
         return np.expm1(X["channel_log_count"].to_numpy(float))
 
     def model_age_days(self, published_at: pd.Series | list) -> np.ndarray:
-        """Days from the training cut to each publish time; a warning past what the backtest measured."""
+        """Days from the training cut to each publish time; the first time one is past what the backtest measured,
+        a warning (once per loaded bundle)."""
         if self.training_cut is None:
             return np.full(len(published_at), np.nan)
         if isinstance(published_at, list) and all(isinstance(v, pd.Timestamp) and v.tzinfo for v in published_at):
@@ -307,12 +311,15 @@ class Bundle:
         else:
             stamps = pd.to_datetime(published_at, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
         age = (stamps - self.training_cut.value) / _DAY_NS
-        beyond = age > self.backtested_days
-        if beyond.any():
-            logger.warning("%d prediction(s) for videos published up to %.0f days after the training data ends; "
-                           "the backtest measured accuracy up to %.0f days: retrain on recent data "
-                           "(python model_update.py train)", int(beyond.sum()), float(age.max()),
-                           self.backtested_days)
+        if not self._age_warned and (age > self.backtested_days).any():
+            with self._age_lock:
+                first, self._age_warned = not self._age_warned, True
+            if first:
+                logger.warning("%s: predictions for videos published up to %.0f days after the training data ends "
+                               "(%s); the backtest measured accuracy up to %.0f days: retrain on recent data "
+                               "(python model_update.py train). Said once for this bundle; every prediction reports "
+                               "its model_age_days", self.folder, float(age.max()), self.training_cut.isoformat(),
+                               self.backtested_days)
         return age
 
 
