@@ -83,7 +83,7 @@ def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir:
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
     base learner and of the stack are under ``oof["ensemble"]``. ``config``: default ``model_config.json``.
     ``cluster``: ``"local"``, ``"tcp://HOST:PORT"`` or a ``distributed.Client`` trains on Dask
-    (``videoperf.distributed.training``; ``source`` a folder of partitions).
+    (``videoperf.distributed.training``; ``source`` a folder of partitions or ``"synthetic"``).
     """
     if cluster is not None:
         from videoperf.distributed import training as dask_training
