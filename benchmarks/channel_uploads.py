@@ -46,6 +46,7 @@ from videoperf.config import load_config  # noqa: E402
 from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.data.synthetic import REAL_EXPORT_END  # noqa: E402
 from videoperf.serving.bundle import Bundle  # noqa: E402
 
 METRICS = ("views_log_r2", "views_spearman", "views_log_mae")
@@ -189,7 +190,7 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     models = tuple(args.models.split(","))
-    population = generate_population(args.channels, args.seed)
+    population = generate_population(args.channels, args.seed, end=REAL_EXPORT_END)
     report: dict[str, Any] = {"protocol": __doc__.split("\n\n")[2].replace("\n", " "),
                               "settings": {**vars(args), "out": None}}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -210,7 +211,8 @@ def main() -> int:
             if args.busy_channels:
                 # Channels with enough uploads for point 4 to be decidable (none of the main population's is):
                 # another ground truth of the same simulator, uploading ``--busy-pace`` times a week (median).
-                busy = generate_population(args.busy_channels, args.seed + 1, uploads_per_week=args.busy_pace)
+                busy = generate_population(args.busy_channels, args.seed + 1, uploads_per_week=args.busy_pace,
+                                           end=REAL_EXPORT_END)
                 write_upload_snapshots(busy, tmp / "busy_uploads")
                 report["calibrate_busy"] = calibration_figures(bundle_dir, load_data(tmp / "busy_uploads"), tmp,
                                                                models, args.busy_min_videos)

@@ -121,9 +121,9 @@ def _recovery(fits: pd.DataFrame, videos: pd.DataFrame, label: str, shape: str) 
 
 def simulator(n_videos: int, seed: int) -> dict[str, Any]:
     """Truth recovery of the curve on the simulator, its shape chosen on the training half (module docstring)."""
-    from videoperf.data.synthetic import _cumulative_views, generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, _cumulative_views, generate_synthetic
 
-    _, truth = generate_synthetic(n_videos, seed)
+    _, truth = generate_synthetic(n_videos, seed, end=REAL_EXPORT_END)
     snaps = truth.snapshots
     iv = intervals_from_arrays(snaps["video_id"].to_numpy(), snaps["age_days"].to_numpy(), snaps["views"].to_numpy())
     videos = truth.videos

@@ -39,7 +39,7 @@ from common import machine  # noqa: E402
 from videoperf.data.population import generate_population  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
-from videoperf.data.synthetic import _cumulative_views  # noqa: E402
+from videoperf.data.synthetic import REAL_EXPORT_END, _cumulative_views  # noqa: E402
 from videoperf.lifecycle.curve import DEFAULT_SHAPE, WEAK_PRIOR  # noqa: E402
 from videoperf.models.registry import FAMILIES  # noqa: E402
 from videoperf.serving.bundle import Bundle  # noqa: E402
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
-    population = generate_population(args.channels, args.seed)
+    population = generate_population(args.channels, args.seed, end=REAL_EXPORT_END)
     with tempfile.TemporaryDirectory() as tmp:
         chart_file = Path(tmp) / "chart.csv"
         population.chart.to_csv(chart_file, index=False)

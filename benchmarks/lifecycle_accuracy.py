@@ -24,7 +24,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from videoperf.data.synthetic import generate_synthetic  # noqa: E402
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic  # noqa: E402
 from videoperf.lifecycle.targets import build_targets, score_against_truth  # noqa: E402
 
 DEFAULT_REAL = ROOT.parent / "shared" / "data" / "youtube_trending_api" / "trending_2025-12-10_2026-05-31.parquet"
@@ -75,7 +75,7 @@ def simulator_section(n_videos: int, seeds: list[int]) -> pd.DataFrame:
     rows = []
     for seed in seeds:
         started = time.perf_counter()
-        raw, truth = generate_synthetic(n_videos, seed)
+        raw, truth = generate_synthetic(n_videos, seed, end=REAL_EXPORT_END)
         snaps = canonical(raw)
         print(f"seed {seed}: simulated {n_videos:,} videos, {len(raw):,} raw rows, {len(snaps):,} daily "
               f"snapshots in {time.perf_counter() - started:.1f} s")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  videos with {col}: {int(videos[col].notna().sum()):,}")
     print("  observations by stage:", real["lifecycle_stage"].value_counts(dropna=False).to_dict())
 
-    sim_raw, _ = generate_synthetic(args.videos, args.seeds[0])
+    sim_raw, _ = generate_synthetic(args.videos, args.seeds[0], end=REAL_EXPORT_END)
     comparison = pd.DataFrame({"real": observables(real), "simulated": observables(build_targets(canonical(sim_raw)))})
     print("\n== Observable statistics, real vs simulated ==")
     print(comparison.to_string())

@@ -44,6 +44,7 @@ from videoperf.config import Config, load_config  # noqa: E402
 from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
+from videoperf.data.synthetic import REAL_EXPORT_END  # noqa: E402
 from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
 from videoperf.lifecycle.metrics import views_metrics  # noqa: E402
 from videoperf.training.pipeline import train_models  # noqa: E402
@@ -68,7 +69,7 @@ def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The chart and population snapshots, both through the project's loaders, and the truth per video."""
-    population = generate_population(channels, seed, chart_size=chart_size)
+    population = generate_population(channels, seed, chart_size=chart_size, end=REAL_EXPORT_END)
     with tempfile.TemporaryDirectory() as tmp:
         chart_file = Path(tmp) / "chart.csv"
         population.chart.to_csv(chart_file, index=False)

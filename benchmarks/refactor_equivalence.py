@@ -72,12 +72,12 @@ def run(cache: Path) -> dict[str, pd.DataFrame]:
     import model_update
     import predict
     from videoperf.data.splits import split_by_date
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
     from videoperf.evaluation import holdout as evaluation
 
     config = tiny_config(tiny_deep=True)
     config = dataclasses.replace(config, paths=dataclasses.replace(config.paths, cache_dir=str(cache / "cache")))
-    raw, _ = generate_synthetic(700, seed=21)
+    raw, _ = generate_synthetic(700, seed=21, end=REAL_EXPORT_END)
     snapshots = model_update.load_data(raw)
     folder = cache / "artifacts"
     model_update.train(snapshots, "fast", folder, models=MODELS, progress=False, config=config, seed=SEED)

@@ -51,9 +51,9 @@ REQUEST_COLUMNS = ["video_id", "observed_at", "published_at", "title", "tags", "
 
 def simulate_chunk(index: int, n_videos: int, folder: str) -> int:
     """One raw partition of ``n_videos`` simulated videos (ids prefixed by the partition: no collisions)."""
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
-    raw, _ = generate_synthetic(n_videos, seed=1000 + index)
+    raw, _ = generate_synthetic(n_videos, seed=1000 + index, end=REAL_EXPORT_END)
     for column in ("video_id", "channel_id"):
         raw[column] = f"s{index}-" + raw[column]
     raw.to_parquet(f"{folder}/part-{index:05d}.parquet", index=False)

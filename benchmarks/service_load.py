@@ -40,9 +40,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` varied ``/predict`` bodies from simulated videos (titles, tags, categories, channels)."""
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
-    raw, _ = generate_synthetic(max(50, min(n, 500)), seed=seed)
+    raw, _ = generate_synthetic(max(50, min(n, 500)), seed=seed, end=REAL_EXPORT_END)
     videos = raw.drop_duplicates("video_id").reset_index(drop=True)
     rng = np.random.default_rng(seed)
     bodies = []
@@ -62,10 +62,10 @@ def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
 
 def train_bundle(folder: Path, n_videos: int, speed: str, seed: int, model_type: str = "ensemble") -> float:
     import model_update
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
     start = time.perf_counter()
-    raw, _ = generate_synthetic(n_videos, seed=seed)
+    raw, _ = generate_synthetic(n_videos, seed=seed, end=REAL_EXPORT_END)
     model_update.train(raw, speed, folder, models=(model_type,), progress=False)
     return time.perf_counter() - start
 

@@ -166,7 +166,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     Ensemble: ``calls`` single calls with new titles, each also taken apart step by step (request checks, content
     features, the rest of the features, each base learner as the call runs it, the stack with its intervals and
     frame; ``request and result`` is the whole call minus those). Batch: ``rows`` rows in chunks of
-    ``bundle.CHUNK_ROWS``, one thread, per step. Deep model: its text encoder's share of a warm call."""
+    ``batches.CHUNK_ROWS``, one thread, per step. Deep model: its text encoder's share of a warm call."""
     import logging
 
     from service_load import request_bodies
@@ -176,12 +176,12 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     from videoperf.models.deep.video_text import video_text
     from videoperf.models.ensemble.stacking import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
     from videoperf.models.registry import FAMILIES
-    from videoperf.serving import bundle as bundle_module
+    from videoperf.serving import batches
     from videoperf.serving import predictions as calls_module
     from videoperf.serving.batch_checks import check_rows
     from videoperf.serving.request import parse_request
 
-    logging.disable(logging.WARNING)  # the model-age warning on every call
+    logging.disable(logging.WARNING)  # the model-age warning (once per bundle)
     clock = time.thread_time
     bundle = predict.load_bundle(folder)
     model, family = bundle.model("ensemble"), FAMILIES["ensemble"]
@@ -241,8 +241,8 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     start = clock()
     requests = check_rows(frame, bundle.default_days)
     batch["validation"] = clock() - start
-    for first in range(0, rows, bundle_module.CHUNK_ROWS):
-        chunk = requests.iloc[first: first + bundle_module.CHUNK_ROWS]
+    for first in range(0, rows, batches.CHUNK_ROWS):
+        chunk = requests.iloc[first: first + batches.CHUNK_ROWS]
         start = clock()
         X = bundle.features.transform_videos(chunk)
         batch["features"] = batch.get("features", 0.0) + clock() - start

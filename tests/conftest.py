@@ -31,9 +31,9 @@ def require_shared_data(path: Path = SHARED_DATA) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_raw():
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
-    raw, truth = generate_synthetic(400, seed=7)
+    raw, truth = generate_synthetic(400, seed=7, end=REAL_EXPORT_END)
     return raw, truth
 
 
@@ -50,10 +50,10 @@ def full_bundle(tmp_path_factory):
     from _tiny import tiny_config
 
     import model_update
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
     folder = tmp_path_factory.mktemp("full_bundle") / "artifacts"
-    raw, _ = generate_synthetic(500, seed=4)
+    raw, _ = generate_synthetic(500, seed=4, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble", "deep_learning"), progress=False,
                        config=tiny_config(tiny_deep=True), seed=5)
     return folder

@@ -10,7 +10,7 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.models import artifacts
 from videoperf.models.registry import FAMILIES
 from videoperf.serving.bundle import FEATURES_FILE, OBSERVED_FILE, bundle_files
@@ -24,7 +24,7 @@ def bundle(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle") / "artifacts"
     folder.mkdir()
     (folder / "README.md").write_text("kept\n")
-    raw, _ = generate_synthetic(600, seed=4)
+    raw, _ = generate_synthetic(600, seed=4, end=REAL_EXPORT_END)
     result = model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder, result
 
@@ -109,7 +109,7 @@ def test_rewrite_is_atomic_and_keeps_other_files(tmp_path):
 
 
 def test_unknown_model_family_is_rejected(tmp_path):
-    raw, _ = generate_synthetic(100, seed=1)
+    raw, _ = generate_synthetic(100, seed=1, end=REAL_EXPORT_END)
     with pytest.raises(ValueError, match="models"):
         model_update.train(raw, "fast", tmp_path / "a", models=("svm",), progress=False)
 

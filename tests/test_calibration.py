@@ -13,6 +13,7 @@ from _tiny import tiny_config
 import model_update
 from videoperf.data.population import generate_population, write_upload_snapshots
 from videoperf.data.sources import load_data
+from videoperf.data.synthetic import REAL_EXPORT_END
 from videoperf.models import artifacts
 from videoperf.models.calibration import ChannelCalibration, calibrate_frame
 from videoperf.serving import bundle
@@ -99,7 +100,7 @@ def test_the_interval_moves_with_the_prediction():
 def chart_bundle(tmp_path_factory):
     """A tiny ensemble trained on a simulated chart, and the channel-uploads export of the same channels."""
     folder = tmp_path_factory.mktemp("calibration")
-    population = generate_population(60, seed=7, chart_size=3, uploads_per_week=3.0)
+    population = generate_population(60, seed=7, chart_size=3, uploads_per_week=3.0, end=REAL_EXPORT_END)
     chart_file = folder / "chart.csv"
     population.chart.to_csv(chart_file, index=False)
     write_upload_snapshots(population, folder / "uploads")
@@ -152,7 +153,7 @@ def test_one_channels_calibration_carries_to_its_later_videos(chart_bundle, tmp_
     # calibrated on its own first 60% alone; the mean log error of its last 40% at the last snapshot. A slope in
     # log(history size) fitted on one channel, extrapolated to the later videos' longer history, missed 2 of these 7.
     source, _ = chart_bundle
-    population = generate_population(12, seed=1, uploads_per_week=20.0)
+    population = generate_population(12, seed=1, uploads_per_week=20.0, end=REAL_EXPORT_END)
     write_upload_snapshots(population, tmp_path / "uploads")
     uploads = load_data(tmp_path / "uploads")
     firsts = uploads.drop_duplicates("video_id").sort_values("published_at")

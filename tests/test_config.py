@@ -74,3 +74,14 @@ def test_presets_are_the_base_preset_with_each_speeds_changes():
     del data["base_preset"]
     with pytest.raises(ValueError, match="base_preset"):
         config_from_dict(data)
+
+
+def test_the_simulators_end_date_is_a_date_or_null():
+    assert load_config().data.synthetic_end is None  # today
+    data = _raw()
+    data["data"]["synthetic_end"] = "2026-05-31"
+    assert config_from_dict(data).data.synthetic_end == "2026-05-31"
+    for bad in ("31/05/2026", 20260531):
+        data["data"]["synthetic_end"] = bad
+        with pytest.raises(ValueError, match=r"data\.synthetic_end"):
+            config_from_dict(data)

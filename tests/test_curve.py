@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.lifecycle.curve import (
     SHAPES,
     Curves,
@@ -32,7 +32,7 @@ AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
 
 @pytest.fixture(scope="module")
 def simulated():
-    _, truth = generate_synthetic(3000, seed=21)
+    _, truth = generate_synthetic(3000, seed=21, end=REAL_EXPORT_END)
     snaps = truth.snapshots
     iv = intervals_from_arrays(snaps["video_id"].to_numpy(), snaps["age_days"].to_numpy(), snaps["views"].to_numpy())
     # The simulator's curves are exponential by construction: fit that shape to recover its parameters.

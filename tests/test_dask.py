@@ -20,10 +20,10 @@ pytest.importorskip("distributed")
 @pytest.fixture(scope="module")
 def partitions(tmp_path_factory):
     """A simulated export written as 4 parquet partitions in file order (videos spread over several files)."""
-    from videoperf.data.synthetic import generate_synthetic
+    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 
     folder = tmp_path_factory.mktemp("raw_parts")
-    raw, _ = generate_synthetic(500, seed=11)
+    raw, _ = generate_synthetic(500, seed=11, end=REAL_EXPORT_END)
     # Some videos change channel id between fetches (the real export has 104): later rows under another channel.
     videos = raw["video_id"].drop_duplicates().to_numpy()[:40:4]
     later = raw["video_id"].isin(videos) & raw.duplicated("video_id")
@@ -166,8 +166,8 @@ import json, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 from _tiny import tiny_config
 import model_update, predict
-from videoperf.data.synthetic import generate_synthetic
-raw, _ = generate_synthetic(200, seed=2)
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
+raw, _ = generate_synthetic(200, seed=2, end=REAL_EXPORT_END)
 model_update.train(raw, "fast", {folder!r}, models=("ensemble",), progress=False, config=tiny_config(300), seed=1)
 rows = model_update.load_data(raw).groupby("video_id").tail(1)
 rows = rows.assign(channel_avg_views=1000.0, channel_video_count=3, days_since_publish=2.0)
@@ -208,3 +208,33 @@ def test_the_client_sample_is_whole_videos_chosen_by_id(partitions, client, sing
     again = fit_videos(dask_data.load_snapshots(partitions, npartitions=2), max_videos=150)
     assert set(again["video_id"]) == set(sample["video_id"])  # does not depend on the partitioning
     assert len(fit_videos(canonical)) == len(single)
+
+
+def test_the_command_lines_take_the_simulator_on_a_local_cluster(tmp_path, monkeypatch, capsys):
+    import dataclasses
+    import functools
+
+    import model_update
+    from videoperf import config as config_module
+    from videoperf.data.synthetic import REAL_EXPORT_END
+    from videoperf.distributed import cluster, training
+
+    small = tiny_config(300)
+    small = dataclasses.replace(small, data=dataclasses.replace(small.data, n_synthetic_videos=150,
+                                                                synthetic_end=REAL_EXPORT_END))
+    monkeypatch.setattr(config_module, "load_config", lambda path=None: small)
+    monkeypatch.setattr("videoperf.training.settings.load_config", lambda path=None: small)
+    # The workers in this process: a LocalCluster of processes takes seconds to start.
+    monkeypatch.setattr(training, "open_client", functools.partial(cluster.open_client, n_workers=1, processes=False))
+    bundle = tmp_path / "bundle"
+    code = model_update.main(["train", "--data", "synthetic", "--cluster", "local", "--models", "ensemble",
+                              "--artifacts", str(bundle), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["data"]["videos"] == 150 and "distributed" in manifest["metrics"]["oof"]["ensemble"]
+    code = model_update.main(["evaluate", "--data", "synthetic", "--split-date", "2026-04-15", "--cluster", "local",
+                              "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert "Test metrics on" in capsys.readouterr().out
+    code = model_update.main(["train", "--data", "synthetic", "--cluster", "tcp://10.0.0.5:8786", "--quiet"])
+    assert code == 2 and "cannot read" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.training import settings
 
 LEADING_COLUMNS = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
@@ -24,7 +24,7 @@ def tiny(monkeypatch):
 
 @pytest.fixture(scope="module")
 def raw():
-    return generate_synthetic(700, seed=8)[0]
+    return generate_synthetic(700, seed=8, end=REAL_EXPORT_END)[0]
 
 
 def test_evaluate_split_date_writes_the_leading_columns_first(tmp_path, raw, tiny, capsys):

@@ -12,7 +12,7 @@ from _tiny import tiny_config
 from videoperf.data.sampling import balanced_rows
 from videoperf.data.sources import load_data
 from videoperf.data.splits import split_by_date
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.features.builder import FEATURE_FAMILIES, FeatureBuilder, feature_families, video_table
 from videoperf.features.channel_history import CHANNEL_FEATURES, ChannelHistory, channel_features, mask_optional_stats
 from videoperf.features.target_encoding import TokenTargetEncoder
@@ -38,7 +38,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def sim():
-    raw, _ = generate_synthetic(900, seed=11)
+    raw, _ = generate_synthetic(900, seed=11, end=REAL_EXPORT_END)
     return prepare_snapshots(load_data(raw))
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from videoperf.data.sources import as_snapshots
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.features.channel_history import ChannelHistory
 from videoperf.forecasting.forecaster import OBSERVED_FILE, SELECTION_KS, MixedCurves, ObservedForecaster
 from videoperf.lifecycle.curve import SHAPES, Curves, intervals_from_arrays
@@ -22,7 +22,7 @@ from videoperf.training.pipeline import prepare_snapshots
 
 @pytest.fixture(scope="module")
 def snapshots():
-    raw, _ = generate_synthetic(600, seed=21)
+    raw, _ = generate_synthetic(600, seed=21, end=REAL_EXPORT_END)
     return prepare_snapshots(as_snapshots(raw))
 
 

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 import model_update
 import predict
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.features.content import (
     _WORD,
     TITLE_STATS,
@@ -31,8 +31,7 @@ from videoperf.features.content import (
     title_stats,
     title_stats_matrix,
 )
-from videoperf.serving import bundle as bundle_module
-from videoperf.serving import rules
+from videoperf.serving import batches, rules
 from videoperf.serving.batch_checks import check_rows
 from videoperf.serving.request import parse_request
 
@@ -44,7 +43,7 @@ TITLES = ["Plain ASCII title 2026 | part-2: the END!?", "", "x", "#Shorts #fun",
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hot") / "artifacts"
-    raw, _ = generate_synthetic(700, seed=21)
+    raw, _ = generate_synthetic(700, seed=21, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder
 
@@ -109,13 +108,13 @@ def test_one_request_as_columns_equals_a_frame(folder):
 def test_chunked_batch_equals_one_pass(folder, monkeypatch):
     rows = _rows(900, seed=3)
     whole = predict.predict_batch(rows, artifacts_dir=folder)
-    monkeypatch.setattr(bundle_module, "CHUNK_ROWS", 100)  # 9 chunks, two at a time, one thread per learner
+    monkeypatch.setattr(batches, "CHUNK_ROWS", 100)  # 9 chunks, two at a time, one thread per learner
     chunked = predict.predict_batch(rows, artifacts_dir=folder)
     pd.testing.assert_frame_equal(chunked, whole, rtol=1e-12, atol=0)
 
 
 def test_a_chunked_batch_checks_each_chunk_and_names_the_row_in_the_whole_batch(folder, monkeypatch):
-    monkeypatch.setattr(bundle_module, "CHUNK_ROWS", 100)  # the checks run chunk by chunk, in the pool
+    monkeypatch.setattr(batches, "CHUNK_ROWS", 100)  # the checks run chunk by chunk, in the pool
     rows = _rows(900, seed=4).drop(columns="published_at")
     first, second = predict.predict_batch(rows, artifacts_dir=folder), predict.predict_batch(rows, artifacts_dir=folder)
     assert len(first) == 900 and first["model_age_days"].nunique() == 1  # one "now" for every chunk of a call
@@ -291,9 +290,9 @@ def test_title_term_ids_from_word_codes_equal_the_analyzer(titles):
 
 @pytest.mark.parametrize("n", [1, 200, 16384, 100_000, 1_000_003])
 def test_chunk_bounds_cover_every_row_once_with_small_end_chunks(n):
-    bounds = bundle_module.chunk_bounds(n)
+    bounds = batches.chunk_bounds(n)
     sizes = np.diff(bounds)
     assert bounds[0] == 0 and bounds[-1] == n and (sizes > 0).all()
-    if n >= 2 * bundle_module.CHUNK_ROWS:
+    if n >= 2 * batches.CHUNK_ROWS:
         assert sizes[0] < sizes[1] <= sizes[2] and sizes[-1] < sizes[-2] <= sizes[-3]
-        assert sizes.max() <= 1.1 * bundle_module.CHUNK_ROWS
+        assert sizes.max() <= 1.1 * batches.CHUNK_ROWS

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.lifecycle.targets import OUTPUT_COLUMNS, build_targets, score_against_truth
 
 REAL_PARQUET = (Path(__file__).resolve().parents[2] / "shared" / "data" / "youtube_trending_api"
@@ -169,7 +169,7 @@ def test_fast_on_real_scale() -> None:
 
 
 def test_against_simulator_truth() -> None:
-    raw, truth = generate_synthetic(2000, seed=11)
+    raw, truth = generate_synthetic(2000, seed=11, end=REAL_EXPORT_END)
     targets = build_targets(canonical_from_raw(raw))
     scores = score_against_truth(targets, truth.snapshots, truth.videos)
     print("\nlifecycle targets vs simulator truth (2,000 videos):")
@@ -187,7 +187,7 @@ def test_same_targets_through_the_project_loader() -> None:
     data = pytest.importorskip("videoperf.data.sources")
     if not hasattr(data, "load_data"):
         pytest.skip("videoperf.data.sources.load_data not available yet")
-    raw, _ = generate_synthetic(300, seed=5)
+    raw, _ = generate_synthetic(300, seed=5, end=REAL_EXPORT_END)
     ours = build_targets(canonical_from_raw(raw))
     theirs = build_targets(data.load_data(raw))
     cols = ["video_id", "observed_at", "views", "lifecycle_stage", "time_to_peak_days", "decay_rate"]

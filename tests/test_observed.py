@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoperf.data.synthetic import _cumulative_views, generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, _cumulative_views, generate_synthetic
 from videoperf.forecasting.curve_forecaster import CurveForecaster, level_from_views
 from videoperf.forecasting.intervals import CellConformal, horizon_bin
 from videoperf.forecasting.series import AGE_EDGES, first_k, forecast_pairs
@@ -19,7 +19,7 @@ AGES = np.r_[0.25, 0.5, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 180, 365.0]
 @pytest.fixture(scope="module")
 def split():
     """The simulator's videos split by publish time: intervals of the earlier and the later half, and the truth."""
-    _, truth = generate_synthetic(6000, seed=4)
+    _, truth = generate_synthetic(6000, seed=4, end=REAL_EXPORT_END)
     snaps, videos = truth.snapshots, truth.videos
     early = set(videos.sort_values("published_at")["video_id"].to_numpy()[:3600])
     train = snaps["video_id"].isin(early).to_numpy()

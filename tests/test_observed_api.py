@@ -14,7 +14,7 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.models import artifacts
 from videoperf.serving import bundle, service
 from videoperf.serving.bundle import OBSERVED_FILE
@@ -30,7 +30,7 @@ TWO_DAYS = [{"days_since_publish": 1.0, "views": 52000, "likes": 1800, "comments
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("observed_api") / "artifacts"
-    raw, _ = generate_synthetic(600, seed=21)
+    raw, _ = generate_synthetic(600, seed=21, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder
 
@@ -214,7 +214,7 @@ def test_cli_observed_and_trajectory(folder, tmp_path, capsys):
 def test_evaluate_observed_k(tmp_path, monkeypatch, capsys):
     config = tiny_config()
     monkeypatch.setattr(settings, "load_config", lambda *a, **k: config)
-    raw, _ = generate_synthetic(600, seed=8)
+    raw, _ = generate_synthetic(600, seed=8, end=REAL_EXPORT_END)
     source = tmp_path / "raw.csv"
     raw.to_csv(source, index=False)
     snapshots = model_update.load_data(raw)

@@ -10,23 +10,42 @@ import pytest
 from _tiny import tiny_config
 
 import model_update
-from videoperf.data.population import UPLOAD_COLUMNS, Population, generate_population, write_upload_snapshots
+from videoperf.data.population import (
+    UPLOAD_COLUMNS,
+    Population,
+    generate_population,
+    monthly_snapshots,
+    write_upload_snapshots,
+)
 from videoperf.data.sources import load_data
-from videoperf.data.synthetic import RAW_COLUMNS
+from videoperf.data.synthetic import REAL_EXPORT_END, window_start
+from videoperf.data.synthetic_fields import RAW_COLUMNS
 from videoperf.training import settings
 
 
 @pytest.fixture(scope="module")
 def population() -> Population:
     # A small chart (3 a day per region), so that these few channels still see a strong selection.
-    return generate_population(60, seed=3, chart_size=3)
+    return generate_population(60, seed=3, chart_size=3, end=REAL_EXPORT_END)
 
 
 def test_same_seed_same_population() -> None:
-    a, b = generate_population(12, seed=5), generate_population(12, seed=5)
+    a, b = (generate_population(12, seed=5, end=REAL_EXPORT_END) for _ in range(2))
     for name in ("videos", "chart", "uploads"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
-    assert not generate_population(12, seed=6).videos["video_id"].isin(a.videos["video_id"]).any()
+    other = generate_population(12, seed=6, end=REAL_EXPORT_END)
+    assert not other.videos["video_id"].isin(a.videos["video_id"]).any()
+
+
+def test_the_calendar_and_its_monthly_snapshots_end_today_by_default() -> None:
+    before = pd.Timestamp.now(tz="UTC").normalize()
+    population = generate_population(20, seed=1, uploads_per_week=5.0)
+    after = pd.Timestamp.now(tz="UTC").normalize()  # a run across midnight UTC may have used either day
+    published = pd.to_datetime(population.videos["published_at"], utc=True)
+    assert published.min() >= before - pd.Timedelta(days=181) and published.max() < after + pd.Timedelta(days=1)
+    taken = sorted(population.uploads["snapshot_utc"].unique())
+    assert taken in [[t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in monthly_snapshots(window_start(day))]
+                     for day in (before, after)]
 
 
 def test_chart_is_a_strict_subset_of_the_population(population: Population) -> None:
@@ -100,7 +119,7 @@ def test_bad_arguments_are_named(kwargs, name) -> None:
 def test_evaluate_on_a_channel_uploads_folder(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(settings, "load_config", lambda *a, **k: tiny_config(max_train_rows=2000))
     folder = tmp_path / "uploads"
-    write_upload_snapshots(generate_population(25, seed=4), folder)
+    write_upload_snapshots(generate_population(25, seed=4, end=REAL_EXPORT_END), folder)
     predictions = tmp_path / "pred.csv"
     code = model_update.main(["evaluate", "--data", str(folder), "--split-date", "2026-04-01", "--speed", "fast",
                               "--models", "ensemble", "--quiet", "--predictions", str(predictions)])
@@ -127,7 +146,7 @@ def uploads_evaluation(tmp_path_factory):
     # channel mean).
     training = dataclasses.replace(config.training, views_target="channel_relative")
     folder = tmp_path_factory.mktemp("point3") / "uploads"
-    write_upload_snapshots(generate_population(60, seed=5), folder)
+    write_upload_snapshots(generate_population(60, seed=5, end=REAL_EXPORT_END), folder)
     result = model_update.evaluate(data=str(folder), split_date="2026-04-15", models="ensemble,deep_learning",
                                    progress=False, config=dataclasses.replace(config, presets=presets,
                                                                               training=training))

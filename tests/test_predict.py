@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,8 @@ from _tiny import tiny_config
 
 import model_update
 import predict
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
+from videoperf.serving import bundle
 
 README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup", "tutorial", "beauty", "beginner"],
                    categories=["Lifestyle", "Fashion"], duration_seconds=600, channel_avg_views=50000,
@@ -22,7 +24,7 @@ README_CALL = dict(title="Amazing makeup tutorial for beginners", tags=["makeup"
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict") / "artifacts"
-    raw, _ = generate_synthetic(700, seed=21)
+    raw, _ = generate_synthetic(700, seed=21, end=REAL_EXPORT_END)
     model_update.train(raw, "fast", folder, models=("ensemble",), progress=False, config=tiny_config())
     return folder
 
@@ -181,6 +183,7 @@ def test_every_prediction_reports_its_model_age_and_warns_past_the_backtest(fold
     result = predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at=soon.isoformat())
     assert result["model_age_days"] == pytest.approx(10.0, abs=1e-6)
     caplog.clear()
+    bundle.clear_cache()  # a fresh process: earlier tests' calls (published now) have had the warning
     with caplog.at_level("WARNING", logger="videoperf.predict"):
         late = cut + pd.Timedelta(days=200)
         predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at=late.isoformat())
@@ -189,3 +192,27 @@ def test_every_prediction_reports_its_model_age_and_warns_past_the_backtest(fold
     rows["published_at"] = [soon.isoformat(), (cut - pd.Timedelta(days=5)).isoformat()]
     batch = predict.predict_batch(rows, artifacts_dir=folder)
     np.testing.assert_allclose(batch["model_age_days"], [10.0, -5.0], atol=1e-6)
+
+
+def _age_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "after the training data ends" in r.getMessage()]
+
+
+def test_the_model_age_warning_is_said_once_per_bundle(folder, tmp_path, caplog):
+    copy = tmp_path / "same_bundle_elsewhere"
+    shutil.copytree(folder, copy)
+    cut = pd.Timestamp(json.loads((folder / "manifest.json").read_text())["training_window"]["observed_to"])
+    late = (cut + pd.Timedelta(days=200)).isoformat()
+    rows = pd.DataFrame([{k: v for k, v in README_CALL.items() if k != "model_type"}] * 3).assign(published_at=late)
+    bundle.clear_cache()  # a fresh process
+    with caplog.at_level("WARNING", logger="videoperf.predict"):
+        ages = [predict.predict_performance(**README_CALL, artifacts_dir=folder, published_at=late)["model_age_days"]
+                for _ in range(300)]
+        predict.predict_batch(rows, artifacts_dir=folder)
+        assert len(_age_warnings(caplog)) == 1 and str(folder) in _age_warnings(caplog)[0]
+        for _ in range(3):
+            predict.predict_performance(**README_CALL, artifacts_dir=copy, published_at=late)
+        predict.predict_batch(rows, artifacts_dir=copy)
+    warned = _age_warnings(caplog)
+    assert len(warned) == 2 and str(copy) in warned[1]
+    np.testing.assert_allclose(ages, 200.0, atol=1e-6)  # every result still says how old the model is

@@ -12,6 +12,7 @@ from _tiny import tiny_config
 
 import model_update
 from videoperf.data.population import generate_population, training_population, write_upload_snapshots
+from videoperf.data.synthetic import REAL_EXPORT_END
 from videoperf.features.channel_history import (
     LEVEL_FEATURES,
     channel_level,
@@ -60,7 +61,7 @@ def test_a_bad_views_target_is_named():
 
 
 def test_the_population_comes_from_the_training_data_source(tmp_path):
-    population = generate_population(8, seed=2, chart_size=3)
+    population = generate_population(8, seed=2, chart_size=3, end=REAL_EXPORT_END)
     population.chart.to_csv(tmp_path / "chart.csv", index=False)
     write_upload_snapshots(population, tmp_path / "uploads")
     from videoperf.data.sources import load_data
@@ -75,7 +76,7 @@ def test_the_population_comes_from_the_training_data_source(tmp_path):
 def uploads_bundle(tmp_path_factory):
     """A tiny channel-relative ensemble trained on a simulated channel-uploads folder."""
     folder = tmp_path_factory.mktemp("relative")
-    write_upload_snapshots(generate_population(25, seed=4), folder / "uploads")
+    write_upload_snapshots(generate_population(25, seed=4, end=REAL_EXPORT_END), folder / "uploads")
     config = tiny_config(max_train_rows=2000, tiny_deep=True)
     config = dataclasses.replace(config, training=dataclasses.replace(config.training,
                                                                       views_target="channel_relative"))

@@ -19,7 +19,7 @@ from _tiny import tiny_config
 import model_update
 import predict
 from videoperf.config import Config
-from videoperf.data.synthetic import generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
 from videoperf.serving import predictions, rules, service, service_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def train_bundle(folder: Path, n_videos: int = 300, seed: int = 5) -> str | None
 
     Returns why the deep model is absent (a skip reason), or None when the bundle has it.
     """
-    raw, _ = generate_synthetic(n_videos, seed=seed)
+    raw, _ = generate_synthetic(n_videos, seed=seed, end=REAL_EXPORT_END)
     try:
         model_update.train(raw, "fast", folder, models=("ensemble", "deep_learning"), progress=False,
                            config=service_config())

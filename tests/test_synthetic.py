@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoperf.data.synthetic import RAW_COLUMNS, SyntheticTruth, generate_synthetic
+from videoperf.data.synthetic import REAL_EXPORT_END, SyntheticTruth, generate_synthetic
+from videoperf.data.synthetic_fields import RAW_COLUMNS
 
 # The real category ids/names (../shared/data/youtube_trending_api/categories.json) the simulator uses.
 REAL_CATEGORIES = {
@@ -18,7 +19,7 @@ REAL_CATEGORIES = {
 
 @pytest.fixture(scope="module")
 def sim() -> tuple[pd.DataFrame, SyntheticTruth]:
-    return generate_synthetic(2000, seed=7)
+    return generate_synthetic(2000, seed=7, end=REAL_EXPORT_END)
 
 
 def _last_fetch_per_day(raw: pd.DataFrame) -> pd.DataFrame:
@@ -31,13 +32,55 @@ def _last_fetch_per_day(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_same_seed_gives_identical_output() -> None:
-    raw_a, truth_a = generate_synthetic(150, seed=3)
-    raw_b, truth_b = generate_synthetic(150, seed=3)
+    raw_a, truth_a = generate_synthetic(150, seed=3, end=REAL_EXPORT_END)
+    raw_b, truth_b = generate_synthetic(150, seed=3, end=REAL_EXPORT_END)
     pd.testing.assert_frame_equal(raw_a, raw_b)
     pd.testing.assert_frame_equal(truth_a.videos, truth_b.videos)
     pd.testing.assert_frame_equal(truth_a.snapshots, truth_b.snapshots)
-    raw_c, _ = generate_synthetic(150, seed=4)
+    raw_c, _ = generate_synthetic(150, seed=4, end=REAL_EXPORT_END)
     assert not raw_a["video_id"].isin(raw_c["video_id"]).all()
+
+
+def _utc_today() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC").normalize()
+
+
+def test_the_calendar_ends_today_unless_told_otherwise() -> None:
+    before = _utc_today()
+    raw, truth = generate_synthetic(120, seed=3)
+    after = _utc_today()  # a run across midnight UTC may have used either day
+    published = pd.to_datetime(raw["published_at"], utc=True, format="ISO8601")
+    assert published.max() < after + pd.Timedelta(days=1)
+    assert published.min() >= before - pd.Timedelta(days=181)
+    same_day = [generate_synthetic(120, seed=3, end=day.date()) for day in {before, after}]
+    assert any(raw.equals(other) and truth.snapshots.equals(other_truth.snapshots) for other, other_truth in same_day)
+
+
+def test_the_end_date_moves_the_calendar_and_the_output_is_reproducible() -> None:
+    raw_a, truth_a = generate_synthetic(150, seed=3, end="2024-02-29")
+    raw_b, truth_b = generate_synthetic(150, seed=3, end=pd.Timestamp("2024-02-29T23:00:00-05:00").date())
+    pd.testing.assert_frame_equal(raw_a, raw_b)
+    pd.testing.assert_frame_equal(truth_a.snapshots, truth_b.snapshots)
+    published = pd.to_datetime(raw_a["published_at"], utc=True, format="ISO8601")
+    assert published.min() >= pd.Timestamp("2023-09-01", tz="UTC")  # 182 days: 2023-09-01 .. 2024-02-29
+    assert published.max() < pd.Timestamp("2024-03-01", tz="UTC")
+    other, _ = generate_synthetic(150, seed=3, end="2024-03-01")
+    assert not other["published_at"].equals(raw_a["published_at"])
+
+
+@pytest.mark.parametrize("bad", ["yesterday", "2026-13-01", 20260531, 2026.5, "1900-01-01"])
+def test_refuses_an_end_that_is_no_date(bad: object) -> None:
+    with pytest.raises(ValueError, match="end"):
+        generate_synthetic(10, seed=0, end=bad)  # type: ignore[arg-type]
+
+
+def test_load_data_simulates_the_configured_calendar() -> None:
+    from videoperf.data.sources import load_data
+
+    raw, _ = generate_synthetic(80, seed=2, end=REAL_EXPORT_END)
+    snapshots = load_data("synthetic", 80, 2, synthetic_end=REAL_EXPORT_END)
+    assert snapshots["observed_at"].equals(load_data(raw)["observed_at"])
+    assert snapshots["published_at"].max() < pd.Timestamp("2026-06-01", tz="UTC")
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, "100", True, None, np.float64(10.0)])
@@ -47,7 +90,7 @@ def test_refuses_bad_n_videos(bad: object) -> None:
 
 
 def test_accepts_numpy_int_and_small_n() -> None:
-    raw, truth = generate_synthetic(np.int64(1), seed=0)
+    raw, truth = generate_synthetic(np.int64(1), seed=0, end=REAL_EXPORT_END)
     assert raw["video_id"].nunique() == 1 and len(truth.videos) == 1
 
 

@@ -56,3 +56,21 @@ def test_split_by_date_truncates_training_observations():
         split_by_date(frame, "not a date")
     with pytest.raises(ValueError, match="split_date"):
         split_by_date(frame, "2030-01-01")
+
+
+def test_an_empty_split_names_the_time_that_decided_it_and_when_the_data_was_observed():
+    # The export's only snapshot before the split day was taken 26 minutes into it.
+    frame = pd.DataFrame({"video_id": ["old", "new", "new"],
+                          "published_at": pd.to_datetime(["2013-05-05T10:00:00Z", "2026-02-01T08:00:00Z",
+                                                          "2026-02-01T08:00:00Z"]),
+                          "observed_at": pd.to_datetime(["2026-01-28T00:26:00Z", "2026-02-02T03:28:00Z",
+                                                         "2026-02-04T03:30:00Z"])})
+    with pytest.raises(ValueError) as error:
+        split_by_date(frame, "2026-01-28")
+    message = str(error.value)
+    assert message.startswith("split_date: 2026-01-28T00:00:00Z leaves 0 training and 2 test rows")
+    assert "1 observation(s) of videos published before it were made at or after it" in message
+    assert "published 2013-05-05T10:00:00Z .. 2026-02-01T08:00:00Z" in message
+    assert "observed 2026-01-28T00:26:00Z .. 2026-02-04T03:30:00Z" in message
+    with pytest.raises(ValueError, match=r"2030-01-01T00:00:00Z leaves 3 training and 0 test rows; the videos"):
+        split_by_date(frame, "2030-01-01")

@@ -105,10 +105,11 @@ def _video_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
     command.add_argument("--observed", default=None, help="the video's observations so far: a JSON list such as "
                          "'[{\"days_since_publish\": 1, \"views\": 52000}]', or a JSON file holding one")
-    from videoperf.serving.inputs import OPTIONAL_FACTS
+    from videoperf.serving.request import OPTIONAL_FACTS, VideoRequest
 
     for name in OPTIONAL_FACTS:
-        command.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None)
+        command.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
+                             help=VideoRequest.model_fields[name].description)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "videoperf") -> int:
@@ -276,6 +277,8 @@ def _ages_argument(value: str | None) -> list[float] | None:
 def legacy_predict_argv(argv: Sequence[str]) -> list[str]:
     """``predict.py``'s older options as a subcommand: ``serve ...``, ``--batch FILE``, ``--trajectory``."""
     argv = list(argv)
+    if argv in ([], ["-h"], ["--help"]):
+        return argv
     if "serve" in argv:
         before, after = argv[:argv.index("serve")], argv[argv.index("serve") + 1:]
         if "--artifacts" in before and "--artifacts" not in after:

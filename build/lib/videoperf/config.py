@@ -100,7 +100,7 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class DeepConfig:
-    """The deep multi-task model (``videoperf.models.deep.network`` / ``deep_training``).
+    """The deep multi-task model (``videoperf.models.deep.network`` / ``videoperf.models.deep.training``).
 
     ``encoder``: "minilm", "tiny", "auto" or a local Hugging Face folder; ``trainable_encoder_layers``: 0 keeps
     the encoder frozen with cached embeddings, n fine-tunes the top n layers, -1 (or >= depth) everything,

@@ -1,4 +1,4 @@
-"""Batch scoring on a Dask cluster: ``predict.py --batch SOURCE --cluster local|tcp://HOST:PORT --output FOLDER``.
+"""Batch scoring on a Dask cluster: ``videoperf batch SOURCE --cluster local|tcp://HOST:PORT --output FOLDER``.
 
 Each partition of ``SOURCE`` (a CSV / parquet file or a folder of them, local or an fsspec URL) is scored by
 ``videoperf.serving.predictions.predict_rows`` on a worker, which loads the bundle once (``bundle.load_bundle``: the
@@ -80,9 +80,9 @@ def score_partitions(source: str | os.PathLike, output: str | os.PathLike, model
     A local ``output`` appears whole or not at all (written beside it, then renamed). Returns ``{"rows",
     "partitions", "written"}``.
     """
-    from videoperf.serving.inputs import check_model_type
+    from videoperf.serving.rules import check_model_type, checked
 
-    model_type = check_model_type(model_type)
+    model_type = checked(check_model_type, model_type, "model_type")
     files = request_files(source)
     folder = artifacts_dir if artifacts_dir is None or "://" in str(artifacts_dir) else str(
         Path(artifacts_dir).resolve())

@@ -1,4 +1,4 @@
-"""Training and evaluation on a Dask cluster: ``model_update.py train|evaluate --cluster local|tcp://HOST:PORT``.
+"""Training and evaluation on a Dask cluster: ``videoperf train|evaluate --cluster local|tcp://HOST:PORT``.
 
 What runs where (``docs/dask.md``):
 
@@ -173,7 +173,7 @@ def train(source: str | Path, speed: str = "fast", artifacts_dir: str | Path | N
           models: Sequence[str] | str = ("ensemble", "deep_learning"), *, cluster: Any = "local",
           seed: int | None = None, config: Config | None = None, progress: bool = True,
           observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
-    """``model_update.train`` on a cluster: ``source`` is a folder of partitions (local or an fsspec URL)."""
+    """``videoperf.train`` on a cluster: ``source`` is a folder of partitions (local or an fsspec URL)."""
     from videoperf.serving.bundle import Bundle
 
     settings = resolve(speed, models, seed, config, progress)
@@ -289,7 +289,7 @@ def evaluate(data: str | Path, split_date: str, speed: str = "fast", models: Seq
              predictions: str | Path | None = None, *, cluster: Any = "local", seed: int | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
              observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
-    """``model_update.evaluate(data=..., split_date=...)`` on a cluster; the same result keys and histories."""
+    """``videoperf.evaluate(data=..., split_date=...)`` on a cluster; the same result keys and histories."""
     settings = resolve(speed, models, seed, config, progress)
     check_history(history)
     start = time.perf_counter()

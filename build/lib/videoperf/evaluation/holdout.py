@@ -261,7 +261,7 @@ def observed_tables(trained: TrainedModels, test_snapshots: pd.DataFrame, k: int
     observations)``: each model's own prediction (``predictions``) of the same videos. Tables share the
     layout of a model's (``actual_views``, ``predicted_views``, ``views_lo``, ``views_hi``), plus
     ``observed_days`` / ``observed_views`` (the k-th observation) in ``curve``."""
-    from videoperf.forecasting.observed import first_k
+    from videoperf.forecasting.series import first_k
     from videoperf.lifecycle.curve import intervals_from_arrays
 
     test = prepare_snapshots(test_snapshots)

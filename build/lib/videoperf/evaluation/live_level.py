@@ -1,17 +1,9 @@
 """The live level: what a deployed model learns from the chart runs it has seen end since its training cut.
 
-A bundle keeps the level of its training months while the chart moves on (from March 2026 the export admits
-videos a few hours old with a few thousand views, which no earlier month shows). A deployed system sees how
-its own predictions did on the videos published after its cut: once a video has gone ``gap_days`` without a
-new observation, its latest observation is (as far as the system can tell) where its chart run ended, which is
-what the model is asked about. The level offset at time ``T`` is the mean log error (log1p actual - log1p
-predicted) at those latest observations, over the videos whose latest observation before ``T`` is between
-``gap_days + window_days`` and ``gap_days`` old, shrunk towards 0 by ``shrinkage`` pseudo-videos (few
-videos have ended right after the cut). Everything is as of ``T``: a row counts only while it is its video's
-latest observation before ``T``, so no observation made at or after ``T`` is used.
-
-``recent_level`` fits one per model; ``apply_level`` shifts a predictions table (point and interval) by the
-offset at each video's publish time. ``predict_performance`` is unchanged: it has no observations to learn from.
+``recent_level`` fits, per model, the mean log error at the latest observation of the videos whose chart run has
+ended (no new observation for ``gap_days``) within a window before each time, shrunk towards 0; ``apply_level``
+shifts a predictions table by the offset at each video's publish time. Only observations made before that time
+count. Why: ``docs/design_notes.md``.
 """
 
 from __future__ import annotations

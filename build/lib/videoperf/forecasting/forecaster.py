@@ -1,31 +1,6 @@
-"""Forecasts from a published video's observed days, as the bundle artifact ``observed_forecaster.pkl``.
-
-``ObservedForecaster`` is fitted at training time on the training videos' own series (``pipeline.train_models``)
-and wraps ``videoperf.forecasting.observed``:
-
-* the lifecycle curve conditioned on the observations (``CurveForecaster``), one per curve shape used, each with
-  - a level prior (ln peak daily views of that shape's curve) from what every request carries:
-    ``a + b * log1p(channel_avg_views)`` for a channel with history, the training mean without, each with its
-    residual sd, fitted on the training videos' hindsight curves against their channel history as of their
-    publish time;
-  - the shape features ``benchmarks/observed_forecast.py`` measured: like ratio at the first observation (NaN
-    when the caller gives no likes), first category, log duration, publish hour;
-* the shape per number of observations K, chosen on the training videos alone as ``benchmarks/observed_forecast.py``
-  chooses it (``videoperf.forecasting.shape_select``): the default is the shape whose fits to the first halves of the
-  training
-  series forecast their later halves better (``default_shape``); on an inner time split (the training videos
-  published in the last ``inner_days`` before the training data's last observation, forecast by forecasters fitted
-  on the earlier ones) a K takes the other shape only where its forecasts are better by more than ``z`` standard
-  errors of the per-video paired difference and in log-MAE (``choose_by_k``). A forecast from K observations uses
-  the shape chosen for the nearest chosen K at or below it (K above 5: 5's);
-* Szabo-Huberman (``SzaboHuberman``), the baseline ``model_update.py evaluate --observed K`` reports beside it.
-
-Everything is fitted on training videos only; the forecast is never below the last observed views and
-non-decreasing in age (``videoperf.forecasting.observed``). Inference reads this file lazily
-(``Bundle.observed_forecaster``),
-only when a request carries observations or asks for a trajectory. Pickles from before the shape per K (one
-``curve_`` and ``level_``) load as a forecaster with that one shape for every K.
-"""
+"""The forecaster from observed days a bundle carries as ``observed_forecaster.pkl`` (``ObservedForecaster``): per
+curve shape used, a level prior and a ``CurveForecaster``; the shape per number of observations, chosen on the
+training videos alone; and the Szabo-Huberman baseline. Fitted on the training videos' series only."""
 
 from __future__ import annotations
 
@@ -41,8 +16,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from videoperf.features.channel_history import ChannelHistory
-from videoperf.forecasting.observed import CurveForecaster, SzaboHuberman, first_k, forecast_pairs
+from videoperf.forecasting.curve_forecaster import CurveForecaster
+from videoperf.forecasting.forecast_inputs import TrainingSeries, first_category, shape_features, training_series
+from videoperf.forecasting.level_prior import fit_level, level_prior_for
+from videoperf.forecasting.series import first_k, forecast_pairs
 from videoperf.forecasting.shape_select import choose_by_k, default_shape
+from videoperf.forecasting.szabo_huberman import SzaboHuberman
 from videoperf.lifecycle.curve import (
     DEFAULT_SHAPE,
     SHAPES,
@@ -50,7 +29,6 @@ from videoperf.lifecycle.curve import (
     Intervals,
     ShapePrior,
     fit_with_empirical_prior,
-    intervals_from_arrays,
     unit_cumulative,
     unit_rate,
 )
@@ -58,7 +36,6 @@ from videoperf.lifecycle.curve import (
 OBSERVED_FILE = "observed_forecaster.pkl"
 MIN_VIDEOS = 50  # training videos with two or more observations needed to fit a forecaster
 SELECTION_KS = (1, 2, 3, 5)  # the Ks the shape is chosen for (a request has at least one observation)
-_DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -110,43 +87,18 @@ class MixedCurves(Curves):
 
 @dataclass
 class _ShapePart:
-    """One curve shape's level prior (``_fit_level``'s parameters) and conditioned-curve forecaster."""
+    """One curve shape's level prior (``fit_level``'s parameters) and conditioned-curve forecaster."""
 
     level: dict[str, float]
     curve: CurveForecaster
 
 
-def _first_category(categories: Sequence[Any]) -> list[str]:
-    out = []
-    for value in categories:
-        if isinstance(value, (list, tuple, np.ndarray)) and len(value):
-            out.append(str(value[0]))
-        else:
-            out.append("")
-    return out
-
-
-def _hours(published_at: Any) -> np.ndarray:
-    stamps = pd.to_datetime(pd.Series(list(published_at) if not isinstance(published_at, pd.Series)
-                                      else published_at), utc=True)
-    return stamps.dt.hour.to_numpy(float)
-
-
-@dataclass
-class _Training:
-    """The training videos' series, first rows and channel statistics as of their publish time."""
-
-    iv: Intervals
-    first: pd.DataFrame
-    avg: np.ndarray
-    count: np.ndarray
-
-
 class ObservedForecaster:
     """The observation-conditioned lifecycle curve (shape per K) and Szabo-Huberman, fitted on training snapshots.
 
-    ``shape``: None chooses the shape per K on the training videos (module docstring); a shape name uses it for
-    every K. ``inner_days``, ``z``: the inner split and the margin of that choice."""
+    ``shape``: None chooses the shape per K on the training videos (``_choose_shapes``); a shape name uses it for
+    every K. ``inner_days``, ``z``: the inner split and the margin of that choice. A forecast is never below the
+    last observed views and never decreases with age."""
 
     def __init__(self, shape: str | None = None, coverage: float = 0.8, max_calibration_videos: int = 20000,
                  seed: int = 0, inner_days: int = 30, z: float = 2.0) -> None:
@@ -170,7 +122,7 @@ class ObservedForecaster:
             state.setdefault("z", 2.0)
         elif "baseline_" in state and "parts_" not in state:
             raise ValueError(f"{OBSERVED_FILE}: not a forecaster this version can read (no curve forecaster); "
-                             "retrain the bundle (python model_update.py train --data SOURCE --artifacts DIR)")
+                             "retrain the bundle (videoperf train --data SOURCE --artifacts DIR)")
         self.__dict__.update(state)
 
     # --------------------------------------------------------------------------------------------------- fit
@@ -180,12 +132,12 @@ class ObservedForecaster:
             raise ValueError(f"shape: {self.shape!r} is not a curve shape; choose from {list(SHAPES)} or None "
                              "(chosen per number of observations)")
         started = time.perf_counter()
-        data = _training(snapshots, history)
+        data = training_series(snapshots, history)
         counts = np.bincount(data.iv.video, minlength=len(data.iv.video_ids))
         if (counts >= 2).sum() < MIN_VIDEOS:
             raise ValueError(f"snapshots: {(counts >= 2).sum()} videos observed twice or more; the observed-days "
                              f"forecaster needs at least {MIN_VIDEOS}")
-        self.categories_ = sorted(set(_first_category(data.first["categories"].tolist())) - {""})
+        self.categories_ = sorted(set(first_category(data.first["categories"].tolist())) - {""})
         if self.shape is None:
             self.shape_by_k_, self.selection_ = self._choose_shapes(snapshots, history, data)
         else:
@@ -197,11 +149,11 @@ class ObservedForecaster:
         self.fit_seconds_ = round(time.perf_counter() - started, 1)
         return self
 
-    def _fit_part(self, data: _Training, shape: str, max_calibration_videos: int) -> _ShapePart:
+    def _fit_part(self, data: TrainingSeries, shape: str, max_calibration_videos: int) -> _ShapePart:
         """The level prior and ``CurveForecaster`` of one shape on ``data``."""
         hindsight, _ = fit_with_empirical_prior(data.iv, shape)
-        level = _fit_level(data.avg, data.count, hindsight["log_level"].to_numpy(float))
-        mean, sd = _level_prior(level, data.avg, data.count)
+        level = fit_level(data.avg, data.count, hindsight["log_level"].to_numpy(float))
+        mean, sd = level_prior_for(level, data.avg, data.count)
         first = data.first
         features = self.shape_features(first["likes"].to_numpy(float), first["views"].to_numpy(float),
                                        first["categories"].tolist(), first["duration_seconds"].to_numpy(float),
@@ -214,9 +166,15 @@ class ObservedForecaster:
                                     seed=self.seed).fit(data.iv, mean, sd, hindsight=hindsight, features=features)
         return _ShapePart(level, curve)
 
-    def _choose_shapes(self, snapshots: pd.DataFrame, history: ChannelHistory, data: _Training
+    def _choose_shapes(self, snapshots: pd.DataFrame, history: ChannelHistory, data: TrainingSeries
                        ) -> tuple[dict[int, str], dict[str, Any]]:
-        """The shape per K from the training snapshots alone (module docstring) and what the choice saw."""
+        """The shape per K from the training snapshots alone, and what the choice saw.
+
+        The default is the shape whose fits to the first halves of the training series forecast their later halves
+        better (``default_shape``). On an inner time split (the videos published in the last ``inner_days`` before
+        the last observation, forecast by forecasters fitted on the earlier ones) a K of ``SELECTION_KS`` takes
+        another shape only where its forecasts are better by more than ``z`` standard errors of the per-video
+        paired difference and in log-MAE (``choose_by_k``)."""
         from videoperf.data.splits import split_by_date
 
         try:
@@ -227,7 +185,7 @@ class ObservedForecaster:
         cut = (pd.Timestamp(snapshots["observed_at"].max()) - pd.Timedelta(days=self.inner_days)).floor("D")
         try:
             inner_train, inner_test = split_by_date(snapshots, cut)
-            fit_on, test_on = _training(inner_train, history), _training(inner_test, history)
+            fit_on, test_on = training_series(inner_train, history), training_series(inner_test, history)
         except ValueError as error:
             return {1: default}, {**out, "method": f"default for every K: no inner split ({error})"}
         test_counts = np.bincount(test_on.iv.video, minlength=len(test_on.iv.video_ids))
@@ -279,19 +237,14 @@ class ObservedForecaster:
         """Mean and sd of the level prior of ``shape`` (default: one observation's) from the channel statistics a
         request carries."""
         part = self.parts_[self.shape_for(1) if shape is None else shape]
-        return _level_prior(part.level, channel_avg_views, channel_video_count)
+        return level_prior_for(part.level, channel_avg_views, channel_video_count)
 
     def shape_features(self, first_likes: np.ndarray, first_views: np.ndarray, categories: Sequence[Any],
                        duration_seconds: np.ndarray, published_at: Any) -> np.ndarray:
         """Per video: log((likes + 1) / (views + 1)) at its first observation, first category (code), log
-        duration, publish hour (``benchmarks/observed_forecast.shape_features``)."""
-        known = {name: i for i, name in enumerate(self.categories_)}
-        code = np.array([known.get(c, np.nan) for c in _first_category(categories)], dtype=float)
-        with np.errstate(invalid="ignore"):
-            ratio = np.log((np.asarray(first_likes, dtype=float) + 1) / (np.asarray(first_views, dtype=float) + 1))
-        duration = np.asarray(duration_seconds, dtype=float)
-        return np.column_stack([ratio, code, np.log1p(np.where(duration >= 0, duration, np.nan)),
-                                _hours(published_at)])
+        duration, publish hour (``forecast_inputs.shape_features`` with the training videos' categories)."""
+        return shape_features(self.categories_, first_likes, first_views, categories, duration_seconds,
+                              published_at)
 
     # ----------------------------------------------------------------------------------------------- predict
     def forecast(self, observed: Intervals, first_likes: np.ndarray, videos: dict[str, Any], video: np.ndarray,
@@ -343,28 +296,12 @@ class ObservedForecaster:
         return self.baseline_.predict(last_age, last_views, target_age, used)
 
 
-def _training(snapshots: pd.DataFrame, history: ChannelHistory) -> _Training:
-    """Series (ages > 0), first rows and as-of channel statistics of the videos of ``snapshots``."""
-    age = (snapshots["observed_at"] - snapshots["published_at"]).dt.total_seconds().to_numpy(float) / _DAY
-    views = pd.to_numeric(snapshots["views"], errors="coerce").to_numpy(float)
-    keep = np.isfinite(age) & (age > 0) & np.isfinite(views)
-    if not keep.any():
-        raise ValueError("snapshots: no observation with a positive age and views")
-    iv = intervals_from_arrays(snapshots["video_id"].to_numpy()[keep], age[keep], views[keep])
-    ordered = snapshots[keep].sort_values("observed_at", kind="stable")
-    # The first row itself (``groupby.first()`` would fill a hidden like count from a later row).
-    first = ordered.drop_duplicates("video_id", keep="first").set_index("video_id").reindex(iv.video_ids)
-    stats = history.stats(first["channel_id"].to_numpy(), first["published_at"].to_numpy())
-    return _Training(iv, first, stats["channel_avg_views"].to_numpy(float),
-                     stats["channel_video_count"].to_numpy(float))
-
-
-def _inner_errors(forecaster: ObservedForecaster, part: _ShapePart, data: _Training
+def _inner_errors(forecaster: ObservedForecaster, part: _ShapePart, data: TrainingSeries
                   ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per K of ``SELECTION_KS``: (video ids, absolute log1p errors) of ``part``'s forecasts of every later
     observation of the videos of ``data`` from their first K."""
     first = data.first
-    mean, sd = _level_prior(part.level, data.avg, data.count)
+    mean, sd = level_prior_for(part.level, data.avg, data.count)
     features = forecaster.shape_features(first["likes"].to_numpy(float), first["views"].to_numpy(float),
                                          first["categories"].tolist(), first["duration_seconds"].to_numpy(float),
                                          first["published_at"])
@@ -385,30 +322,3 @@ def _per_shape(work: Callable[[str], Any], shapes: list[str]) -> dict[str, Any]:
     training fits the forecaster. (Threads, not processes: the training data is large and already here.)"""
     with ThreadPoolExecutor(max(1, min(2, len(shapes))), thread_name_prefix="videoperf-shape") as pool:
         return dict(zip(shapes, pool.map(work, shapes)))
-
-
-def _level_prior(level: dict[str, float], channel_avg_views: np.ndarray, channel_video_count: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd of the level prior ``level`` (``_fit_level``) for the given channel statistics."""
-    avg = np.asarray(channel_avg_views, dtype=float)
-    has = (np.asarray(channel_video_count, dtype=float) > 0) & np.isfinite(avg) & (avg >= 0)
-    mean = np.where(has, level["a"] + level["b"] * np.log1p(np.where(has, avg, 0.0)), level["mean_without"])
-    return mean, np.where(has, level["sd_with_history"], level["sd_without"])
-
-
-def _fit_level(avg: np.ndarray, count: np.ndarray, level: np.ndarray) -> dict[str, float]:
-    """``level ~ a + b * log1p(channel_avg_views)`` on videos with channel history, the mean without."""
-    ok = np.isfinite(level)
-    has = ok & (count > 0) & np.isfinite(avg) & (avg >= 0)
-    none = ok & ~has
-    overall_mean, overall_sd = float(np.mean(level[ok])), float(max(np.std(level[ok]), 0.1))
-    if has.sum() >= 10:
-        x = np.log1p(avg[has])
-        b, a = np.polyfit(x, level[has], 1) if np.ptp(x) > 0 else (0.0, float(np.mean(level[has])))
-        sd_has = float(max(np.std(level[has] - (a + b * x)), 0.1))
-    else:
-        a, b, sd_has = overall_mean, 0.0, overall_sd
-    mean_none = float(np.mean(level[none])) if none.sum() >= 10 else overall_mean
-    sd_none = float(max(np.std(level[none]), 0.1)) if none.sum() >= 10 else overall_sd
-    return {"a": float(a), "b": float(b), "sd_with_history": sd_has, "mean_without": mean_none,
-            "sd_without": sd_none, "n_with_history": int(has.sum()), "n_without": int(none.sum())}

@@ -1,6 +1,6 @@
 """Conformal intervals of forecasts from observed days: quantiles of log errors per (observations used, days
 ahead) cell, locally weighted by the forecast's growth, and bounds that never fall below the last observed views
-and never decrease with age. Used by ``videoperf.forecasting.observed``'s forecasters."""
+and never decrease with age. Used by ``CurveForecaster`` and ``SzaboHuberman``."""
 
 from __future__ import annotations
 

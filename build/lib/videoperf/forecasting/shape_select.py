@@ -14,7 +14,7 @@ Two choices, both made on training data only:
   standard errors (videos are the independent units; a one-standard-error-style rule, so that noise does not
   pick the shape) and its log-MAE over the pairs is lower.
 
-``ShapeByK`` holds one ``observed.CurveForecaster`` per shape used and answers each forecast with the shape chosen
+``ShapeByK`` holds one ``CurveForecaster`` per shape used and answers each forecast with the shape chosen
 for its number of observations (K above the largest chosen K uses that one's).
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videoperf.forecasting.observed import CurveForecaster
+from videoperf.forecasting.curve_forecaster import CurveForecaster
 from videoperf.lifecycle.curve import (
     SHAPES,
     WEAK_PRIOR,

@@ -1,46 +1,10 @@
 """The lifecycle curve of a video: one daily-rate curve from which views at any age, the stage, the time to
 peak and the decay rate are all read, so that they agree.
 
-Shape (``SHAPES``; the default, ``DEFAULT_SHAPE = "power"``, describes well-observed real series better: fitted
-to the first half of each training series charted on 6 or more days, the power-law tail's error on the held-out
-later views and rates is lower than the exponential's in every days-ahead bucket, ``shape_select.default_shape``
-and ``benchmarks/curve_shape.py``. Forecasts from K observed days may use the other shape where it forecast the
-training videos' last weeks clearly better, ``shape_select.choose_by_k`` and ``benchmarks/observed_forecast.py``;
-the simulator is exponential by construction, and its training half chooses ``"exp"``):
-
-* daily rate ``r(t) = R * exp(-g * (tp - t))`` for ``t < tp`` (the rise) and, after the peak, ``R * exp(-lam *
-  (t - tp))`` (``"exp"``) or ``R * (1 + (t - tp) / tau) ** -alpha`` (``"power"``, ``tau = POWER_TAU_DAYS``);
-* parameters per video: the level ``log R`` (ln of the peak daily views), the time to peak ``tp`` (days) and
-  the decay (``lam`` per day, or ``alpha``). The rise rate is ``g = GROWTH_K / tp`` (the rate at publish is
-  ``exp(-GROWTH_K)`` of the peak): most real videos are first observed after their peak, so the series cannot
-  tell the rise's steepness apart and one constant keeps the fit well posed;
-* cumulative views ``V(t)`` are the closed-form integral from publish, non-decreasing in age, and past the
-  observed ages they follow the fitted decay (an exponential tail converges to ``V(inf) = V(tp) + R / lam``; a
-  power-law tail grows like ``log t`` for ``alpha = 1``, without bound but ever slower for ``alpha <= 1``);
-* ``Curves.decay_rate``: ``-d log r / dt`` after the peak, per day: ``lam``, or ``alpha / (tau + t - tp)`` for the
-  power law (by default one day after the peak), the quantity ``lifecycle``'s ``decay_rate`` estimates.
-
-Stage read off the curve (``stage_at``): ``growth`` before ``tp``; ``peak`` while the daily rate is within the band
-it falls through in one observation interval after the peak, i.e. at least ``exp(-lam * w)`` of its maximum ``R``
-(power: ``(1 + w / tau) ** -alpha``), ``w`` the observation's interval (the time since the previous observation,
-since publish for the first one) and ``PEAK_WINDOW_DAYS`` (1 day, the chart's cadence) at an age without an
-observation (61% of the maximum for the median exponential decay of 0.5/day); ``decay`` after. Why this band: the
-hindsight label of an observation (``videoperf.lifecycle.targets`` rule 3, the simulator's truth) is ``peak`` when the
-peak
-lies in the observation's interval, and the curve's rate is within the band at the observation exactly when its
-peak does, so the curve's stage at every observation is scored against hindsight labels of the same definition
-(``stage_for_interval``). A one-day band at every observation disagrees with those labels at first observations
-made days after publish (their interval holds the peak), and a band fixed in rate terms (``stage_in_band``, e.g.
-within 50% of the maximum) agrees less still, since how far the rate falls in one interval depends on the decay
-(``benchmarks/curve_shape.py`` measures the three readings on the simulator).
-
-Fitting (``fit_curves``): per video, the log interval rates (``lifecycle`` rule 2; zero increments dropped) are
-fitted by a vectorised MAP grid search over (``tp``, decay) with the level in closed form: a Gaussian noise of
-sd ``noise_sd`` on the log rates, and a Gaussian prior on ``log tp`` and ``log decay`` (``ShapePrior``) that
-keeps the shape of a video observed once or after its peak at the population's (``fit_with_empirical_prior``
-estimates it from the well-observed videos). The grid is coarse (28 x 24 log-spaced cells) then refined to +-1
-cell at half its step, about 5-10% resolution per parameter (fit times:
-``benchmarks/results/curve_shape.json``). Videos with fewer than ``min_observations`` usable intervals get no fit (NaN).
+The daily rate rises exponentially to its peak ``R`` at ``tp`` days, then decays exponentially (``"exp"``) or as a
+power law (``"power"``); cumulative views are its closed-form integral, non-decreasing in age. ``fit_curves`` /
+``fit_intervals`` fit each video's interval rates by a MAP grid search under a ``ShapePrior``; ``stage_at`` reads
+the stage with a peak band of one observation interval. The reasoning behind each choice: ``docs/design_notes.md``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Views span six orders of magnitude, so the headline numbers are on log views (``log1p``): R², MAE and
 Spearman there weigh a small channel's video as much as a viral one. The raw-view RMSE / MAE / MAPE / R²
-are reported too, for comparison with the original README, but they are dominated by a few huge videos.
+are reported too, for comparison with the project's first README (docs/results.md, "Why log-scale
+metrics"), but they are dominated by a few huge videos.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def interval_metrics(actual_views: np.ndarray, lower: np.ndarray, upper: np.ndar
 
 
 def evaluate_predictions(predictions: pd.DataFrame) -> dict[str, float]:
-    """Every metric the predictions table supports (the CSV written by ``model_update.py evaluate``)."""
+    """Every metric the predictions table supports (the CSV written by ``videoperf evaluate``)."""
     out = {f"views_{key}": value for key, value in
            views_metrics(predictions["actual_views"], predictions["predicted_views"]).items()}
     if {"views_lo", "views_hi"} <= set(predictions):

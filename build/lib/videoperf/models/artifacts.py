@@ -200,10 +200,10 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = folder / MANIFEST_FILE
     if not folder.is_dir():
         raise ArtifactError(f"artifacts: folder {folder} does not exist; train first "
-                            f"(python model_update.py train --data SOURCE --speed fast --artifacts {folder})")
+                            f"(videoperf train --data SOURCE --speed fast --artifacts {folder})")
     if not path.is_file():
         raise ArtifactError(f"artifacts: {path} is missing; train first "
-                            f"(python model_update.py train --data SOURCE --speed fast --artifacts {folder})")
+                            f"(videoperf train --data SOURCE --speed fast --artifacts {folder})")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -278,7 +278,7 @@ MOVED_MODULES = {
     "videoperf.backtest": "videoperf.evaluation.backtest",
     "videoperf.live_level": "videoperf.evaluation.live_level",
     "videoperf.bundle": "videoperf.serving.bundle",
-    "videoperf.inputs": "videoperf.serving.inputs",
+    "videoperf.inputs": "videoperf.serving.rules",
     "videoperf.predictions": "videoperf.serving.predictions",
     "videoperf.service": "videoperf.serving.service",
     "videoperf.family_curve": "videoperf.serving.family_curve",
@@ -293,11 +293,24 @@ MOVED_MODULES = {
 }
 
 
+# Classes whose module was split since: (module, name) -> (module, name) now, looked up after ``MOVED_MODULES`` so that
+# pickles of the flat layout find them too.
+MOVED_NAMES = {
+    ("videoperf.forecasting.observed", "CurveForecaster"):
+        ("videoperf.forecasting.curve_forecaster", "CurveForecaster"),
+    ("videoperf.forecasting.observed", "SzaboHuberman"): ("videoperf.forecasting.szabo_huberman", "SzaboHuberman"),
+    # Forecasters pickled before ``videoperf.forecasting.intervals`` existed name its class by an older alias.
+    ("videoperf.forecasting.observed", "_Conformal"): ("videoperf.forecasting.intervals", "CellConformal"),
+}
+
+
 class _Unpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that finds classes of the flat layout at their new homes."""
+    """``pickle.Unpickler`` that finds classes of earlier layouts at their new homes."""
 
     def find_class(self, module: str, name: str) -> Any:
-        return super().find_class(MOVED_MODULES.get(module, module), name)
+        module = MOVED_MODULES.get(module, module)
+        module, name = MOVED_NAMES.get((module, name), (module, name))
+        return super().find_class(module, name)
 
 
 def load_pickle(folder: str | Path, name: str, manifest: dict[str, Any]) -> Any:

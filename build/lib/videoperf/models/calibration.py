@@ -1,37 +1,10 @@
 """Calibrating a bundle to the user's own channels: how its predictions map to their videos' views.
 
-A bundle describes the population it was trained on (the trending chart by default). A channel's videos
-may sit above or below what it predicts for them, by an amount the channel's history does not explain (the
-chart's selection, a niche, an audience the features do not see). ``ChannelCalibration`` learns that amount
-from the channel's earlier videos, at each age they were observed at: the mean log error, shrunk towards 0
-(trust the bundle) by ``shrinkage`` pseudo-videos, over all videos (``offset_``) and per channel
-(``channel_offsets_``, shrunk towards ``offset_``), plus slopes in log age (a quadratic) and in the channel's
-history size (``slopes_``, a ridge fit within channels, shrunk towards 0 in the same way). The slopes are there
-because the error of a chart-trained bundle changes with both: the chart keeps observing only the videos still at
-its top, so a chart model's views grow too fast with age, and it trusts a channel's history more the longer it is;
-a user's earlier videos are seen older, and with less channel history before them, than the later ones it is asked
-about. Both are fitted so that they carry from a channel's earlier videos to its later ones
-(``benchmarks/channel_uploads.py``, each channel calibrated on its own first 60%):
-
-* age: that error is concave in log age (it grows over a video's first weeks, then levels off), and a straight
-  line fitted on earlier videos seen at every age misplaces the later ones, which are seen younger; a quadratic in
-  log age, learned from the earlier videos' observations at every age, does not, and it is applied only within the
-  ages it was fitted on (``log_age_range_``);
-* history size: the later videos all have more channel history than any earlier one, so this slope is always
-  extrapolated, and on one channel it is confounded with everything else that moved over the channel's uploads. It
-  enters as ``1 / sqrt(1 + n)`` for ``n`` earlier videos (how the noise of the channel's average the bundle reads
-  shrinks), which flattens for long histories, instead of ``log(1 + n)``, which a one-channel fit kept extending
-  past where the earlier videos showed it. The ridge's ``shrinkage`` is in this covariate's units, which span
-  little within one channel (0.30 at 10 videos, 0.10 at 100, 0.03 at 1,000): one channel's fit keeps the slope
-  near 0 unless its data insist, a fit on many channels learns it.
-
-With ``method="isotonic"`` an isotonic map of the log predictions comes first (for a bundle whose error grows with
-the level it predicts). A scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log,
-channel_ids, age_days, channel_count)``, ``transform(...)`` with the same arguments.
-
-``model_update.calibrate`` fits one per model type and stores them in the bundle (``bundle.CALIBRATION_FILE``,
-hashed in the manifest); ``Bundle.predict_frame`` applies it and every prediction says so (``calibrated``,
-``population``).
+``ChannelCalibration`` is a scikit-learn style estimator on the log1p scale: ``fit(predicted_log, actual_log,
+channel_ids, age_days, channel_count)`` learns a shrunk overall and per-channel offset, a quadratic in log age
+(applied within the fitted ages) and a slope in ``1 / sqrt(1 + channel_count)``; ``transform`` applies them, after
+an optional isotonic map (``method="isotonic"``). ``videoperf.calibrate`` fits one per model type and stores it in
+the bundle. Why these terms: ``docs/design_notes.md``.
 """
 
 from __future__ import annotations
@@ -136,7 +109,7 @@ class ChannelCalibration(BaseEstimator):
         if getattr(self, "covariates_", None) != COVARIATES:
             raise ValueError(f"calibration: fitted by an older version (covariates "
                              f"{getattr(self, 'covariates_', ('log_age', 'log_channel_count'))}, now {COVARIATES}); "
-                             "calibrate the bundle again (model_update.py calibrate)")
+                             "calibrate the bundle again (videoperf calibrate)")
         predicted = np.asarray(predicted_log, float)
         Z = covariates(age_days, channel_count, len(predicted), self.log_age_range_) - self.centres_
         shift = np.where(np.isfinite(Z), Z, 0.0) @ self.slopes_

@@ -22,7 +22,7 @@ STAGES = ("growth", "peak", "decay")
 STAGE_COLOURS = {"growth": "#2a9d8f", "peak": "#e9c46a", "decay": "#e76f51"}
 SPLIT_COLOURS = {"training": "#457b9d", "validation": "#e76f51"}
 MODEL_COLOURS = ("#457b9d", "#e76f51", "#2a9d8f", "#8d99ae")
-# The loss of each deep-model task, as its facet's y label (videoperf.models.deep.training: TASK_LIKELIHOOD).
+# The loss of each deep-model task, as its facet's y label (videoperf.models.deep.losses: TASK_LIKELIHOOD).
 TASK_LOSSES = {
     "total": ("all tasks", "uncertainty-weighted total loss"),
     "log_views": ("views", "MSE of log(1 + views)"),

@@ -196,8 +196,8 @@ class Bundle:
     # -------------------------------------------------------------------------------------------- predict
     def predict_frame(self, requests: Columns, model_type: str, channel_ids: pd.Series | None = None
                       ) -> pd.DataFrame:
-        """Predictions for validated request rows (``videoperf.serving.inputs``), one row each, with ``model_age_days``,
-        ``population`` and ``calibrated``.
+        """Predictions for validated request rows (``VideoRequest.row``, ``batch_checks.check_rows``), one row
+        each, with ``model_age_days``, ``population`` and ``calibrated``.
 
         ``requests``: a DataFrame, or a mapping of column -> values (one request or a few: no DataFrame needed).
         ``channel_ids``: the rows' channels, for a calibration's per-channel offsets (without them, or for a
@@ -208,7 +208,7 @@ class Bundle:
                           channel_ids: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``(check(rows), predict_frame(check(rows)))`` for a batch of unvalidated request rows.
 
-        ``check(chunk, first_row=i)`` validates rows (``inputs.check_rows``; ``first_row`` numbers them in its
+        ``check(chunk, first_row=i)`` validates rows (``batch_checks.check_rows``; ``first_row`` numbers them in its
         messages). A large batch is checked chunk by chunk in the threads that predict it: the checks are Python
         and would otherwise run alone while the other core waits. The result is the same either way."""
         return self._predict(rows, model_type, channel_ids, check)

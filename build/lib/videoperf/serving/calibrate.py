@@ -16,7 +16,7 @@ import pandas as pd
 
 from videoperf.models.calibration import MIN_VIDEOS, ChannelCalibration
 from videoperf.serving.bundle import Bundle, clear_cache, resolve_folder
-from videoperf.serving.inputs import check_model_type
+from videoperf.serving.rules import check_model_type, checked
 
 MIN_CALIBRATION_HISTORY = 10  # earlier videos of its channel a video needs to calibrate a bundle (see calibrate)
 
@@ -37,7 +37,7 @@ def calibrate(artifacts_dir: str | Path | None, data: str | Path | pd.DataFrame,
 
     folder = resolve_folder(artifacts_dir)
     bundle = Bundle.load(folder)
-    types = bundle.model_types if models is None else [check_model_type(m) for m in
+    types = bundle.model_types if models is None else [checked(check_model_type, m, "model_type") for m in
                                                        (models.split(",") if isinstance(models, str) else models)]
     snapshots = as_snapshots(data, observed_at)
     fitted, report = {}, {}

@@ -1,40 +1,10 @@
 """One lifecycle curve per pre-publication prediction of a model family, so that its views at any age, its stage,
-its time to peak and its decay rate agree (issue 13).
+its time to peak and its decay rate agree.
 
-A family predicts views at the age it is asked about, but only the ages its training rows had are learned: trees
-stay flat past them, the network extrapolates its log-age input without bound. Here each request becomes one
-``videoperf.lifecycle.curve`` curve:
-
-1. the family's views are predicted at the *trained ages* (``trained_ages``): the inner quantiles of the training
-   rows' log ages that the bundle's feature pipeline recorded (``FeatureBuilder.age_curve_.edges_``; on the
-   whole export 0.33 to 22.5 days). Each is read as the cumulative views from publish to that age, i.e. an
-   observation interval ``(0, age]``, so ``curve.fit_intervals`` fits the log cumulative views;
-2. each trained age is weighted by the share of the videos seen by then that are still observed at it
-   (``age_weights``, ``features.still_observed``; on the whole export 0.45-0.49 up to a day, since many videos
-   chart once, 0.16 at 5.5 days and 0.015 at 22.5; the fit uses them relative to their mean). A video leaves
-   the chart when its daily views fall below the chart's bar, so a family's prediction at an old age is the
-   mean of the survivors, not what a video seen at day one goes on to have: on the
-   simulator's ground truth, where every video's whole curve is known, the weighting cuts the log error of the
-   views at 14-60 days (``benchmarks/family_curve_truth.py``);
-3. the fit is MAP under a shape prior: for a family with time-to-peak and decay-rate heads (``deep_learning``),
-   their predictions, averaged in log over the trained ages (they are per-video targets; the age input is a
-   nuisance), are the prior means with ``curve.ShapePrior``'s sds; a family without them (``ensemble``) gets the
-   population's shape prior, fitted on the training videos' own series (``ObservedForecaster.shape_prior``:
-   trajectories of single videos, not cross-sections of survivors), or ``curve.WEAK_PRIOR`` in a bundle without
-   one. The level is free (closed form). The K trained ages are one smooth function of log age, not K independent
-   observations, and they are cross-sectional means of the videos charted at each age (a selected sample, not one
-   video's trajectory), so together they count as one well-observed series: ``WELL_OBSERVED_INTERVALS`` (4,
-   ``curve.empirical_prior``'s ``min_used``) observations of ``ShapePrior.noise_sd``, i.e. each of noise
-   ``noise_sd * sqrt(K / 4)`` at mean weight; the prior then still moves the shape;
-4. views at any age come from the curve, so they never decrease and past the trained ages follow its decay; the
-   stage is ``curve.stage_at`` (peak band = one day, the chart's cadence: there is no observation interval);
-   the time to peak and decay rate are the curve's (``Curves.decay_rate``, one day after the peak).
-
-The curve's shape is ``curve.DEFAULT_SHAPE`` (the power-law tail, chosen on the real training series' held-out
-later views, ``shape_select.default_shape``). The interval: the family's own interval as a ratio to its point at
-the nearest trained age (the last one past them), applied to the curve, and made non-decreasing in age.
-
-Inference only: this module imports no training code.
+The family's views at the ages its training rows covered (``trained_ages``), weighted by the share of videos still
+observed there (``age_weights``), are fitted as one curve under a shape prior (the deep model's time-to-peak and
+decay heads, else the training series' population prior); views, interval, stage, time to peak and decay rate are
+read off that curve. Inference only: this module imports no training code. Why: ``docs/design_notes.md``.
 """
 
 from __future__ import annotations
@@ -158,7 +128,7 @@ def _repeat_rows(requests: Mapping[str, Any], ages: np.ndarray) -> tuple[dict[st
 
 def family_curves(bundle: Bundle, requests: Mapping[str, Any], model_type: str,
                   shape: str = DEFAULT_SHAPE, noise_sd: float | None = None) -> FamilyCurves:
-    """The lifecycle curve of each validated request row (``videoperf.serving.inputs``; a mapping of columns or a
+    """The lifecycle curve of each validated request row (``VideoRequest.row``; a mapping of columns or a
     DataFrame) under ``model_type``: one model pass at the trained ages, one vectorised MAP fit (module docstring).
     ``noise_sd``: the log-views noise per trained age (default: see the module docstring)."""
     ages, weights = _trained(bundle)
@@ -218,8 +188,8 @@ def fit_family_curves(predicted: pd.DataFrame, ages: np.ndarray, shape: str = DE
 
 def curve_prediction(bundle: Bundle, request: Mapping[str, Any], ages: Sequence[float] | np.ndarray,
                      model_type: str, shape: str = DEFAULT_SHAPE) -> CurvePrediction:
-    """One validated request (``inputs.check_request``'s dict) as one curve under ``model_type``, read at
-    ``ages`` (days): views, 80%-style interval, stage, and the curve's time to peak and decay rate."""
+    """One validated request (``VideoRequest.row``) as one curve under ``model_type``, read at ``ages`` (days):
+    views, 80%-style interval, stage, and the curve's time to peak and decay rate."""
     ages = _check_ages(ages)
     fc = family_curves(bundle, {key: [value] for key, value in request.items()}, model_type, shape)
     curve = Curves(fc.curves.log_level[:1], fc.curves.time_to_peak[:1], fc.curves.decay[:1], fc.curves.shape)

@@ -2,7 +2,8 @@
 
 Every entry point (these functions, the command line, the REST service) predicts through
 ``videoperf.serving.predictions`` with one saved bundle per artifacts folder, loaded once per process.
-Bad input raises ``ValueError`` naming the argument.
+Bad input raises ``ValueError`` naming the argument and the reason (the rules of
+``videoperf.serving.request.PredictionRequest``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from videoperf.serving import predictions as _predictions
-from videoperf.serving.inputs import OPTIONAL_FACTS
+from videoperf.serving.request import OPTIONAL_FACTS
 
 __all__ = ["OPTIONAL_FACTS", "predict_batch", "predict_many", "predict_performance", "predict_trajectory"]
 
@@ -33,7 +34,7 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
 
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
     videos fall inside); the deep model adds its other targets. ``model_age_days``: ``published_at`` minus the
-    end of the training data (accuracy by model age: README, "Measured results").
+    end of the training data (accuracy by model age: docs/results.md, "Model age and when to retrain").
 
     ``observed``: a published video's observations so far, any number at any ages, e.g.
     ``[{"days_since_publish": 1.0, "views": 52000, "likes": 1800, "comments": 90}, ...]`` (likes / comments
@@ -45,9 +46,7 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
     """
     arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
                      channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
-                     published_at=published_at, days_since_publish=days_since_publish, **facts)
-    if observed is not None:
-        arguments["observed"] = observed
+                     published_at=published_at, days_since_publish=days_since_publish, observed=observed, **facts)
     return _predictions.predict_one(model_type, arguments, artifacts_dir)
 
 

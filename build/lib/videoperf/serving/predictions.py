@@ -1,8 +1,9 @@
-"""Requests in, results out: ``predict.py``, its command line and the REST service all predict through here.
+"""Requests in, results out: the Python API, the command line and the REST service all predict through here.
 
-Each function checks ``model_type`` first, then loads the bundle (``bundle.load_bundle``: cached per folder),
-validates the input with ``videoperf.serving.inputs`` (bad input: a ``ValueError`` naming the argument), runs one model
-pass (``Bundle.predict_frame``) and returns plain Python values (``videoperf.plain``).
+Each function checks ``model_type`` and the request (``videoperf.serving.request``; a batch:
+``videoperf.serving.batch_checks``; bad input: a ``ValueError`` naming the argument), loads the bundle
+(``bundle.load_bundle``: cached per folder), runs one model pass (``Bundle.predict_frame``) and returns plain Python
+values (``videoperf.plain``).
 
 Observations of a published video (``observed=`` in a call, the ``observed_*`` columns of a batch) replace the
 views and interval by the bundle's forecaster from observed days (``Bundle.observed_forecaster``,
@@ -14,6 +15,7 @@ ages. Requests without observations take exactly the path they took before.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,64 +24,59 @@ import numpy as np
 import pandas as pd
 
 from videoperf.plain import plain
-from videoperf.serving import inputs
+from videoperf.serving import batch_checks, rules
 from videoperf.serving.bundle import GC_PAUSE_ROWS, Bundle, collector_paused, load_bundle
+from videoperf.serving.request import PredictionRequest, parse_request
+
+Arguments = Mapping[str, Any] | PredictionRequest
 
 # The evaluation tables say predicted_<target>; a single prediction names the target itself.
 _RENAMED = {f"predicted_{target}": target for target in ("lifecycle_stage", "time_to_peak_days", "decay_rate")}
 
 
-def predict_one(model_type: str, arguments: dict[str, Any], artifacts_dir: str | os.PathLike | None = None
+def predict_one(model_type: str, arguments: Arguments, artifacts_dir: str | os.PathLike | None = None
                 ) -> dict[str, Any]:
-    """What ``predict.predict_performance(**arguments, model_type=model_type)`` returns."""
-    model_type = inputs.check_model_type(model_type)
+    """What ``predict.predict_performance(**arguments, model_type=model_type)`` returns; ``arguments`` may be a
+    request already validated."""
+    model_type = rules.checked(rules.check_model_type, model_type, "model_type")
+    request = parse_request(arguments)
     bundle = load_bundle(artifacts_dir)
-    observed = arguments.get("observed")
-    if "observed" in arguments:
-        arguments = {key: value for key, value in arguments.items() if key != "observed"}
-    request = inputs.check_request(**arguments, default_days=bundle.default_days)
-    series = None if observed is None else inputs.check_observed(observed)
-    predicted = bundle.predict_frame(_columns([request]), model_type)
-    result = _result(_records(predicted)[0], request, model_type, bundle)
-    if series is not None:
-        _with_observed([result], [request], [series], bundle)
+    row = request.row(bundle.default_days)
+    predicted = bundle.predict_frame(_columns([row]), model_type)
+    result = _result(_records(predicted)[0], row, model_type, bundle)
+    if request.observed is not None:
+        _with_observed([result], [row], [request.series()], bundle)
     return result
 
 
-def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: str | os.PathLike | None = None
+def predict_calls(calls: list[Arguments], model_type: str, artifacts_dir: str | os.PathLike | None = None
                   ) -> list[dict[str, Any] | ValueError]:
-    """``predict_one`` for many calls (dicts of its arguments) in one model pass; a bad call gets its
+    """``predict_one`` for many calls (dicts of its arguments, or requests) in one model pass; a bad call gets its
     ``ValueError`` in its place and does not fail the others."""
-    model_type = inputs.check_model_type(model_type)
-    bundle = load_bundle(artifacts_dir)
+    model_type = rules.checked(rules.check_model_type, model_type, "model_type")
     out: list[dict[str, Any] | ValueError] = []
-    valid: list[tuple[int, dict[str, Any]]] = []
-    series: dict[int, dict[str, np.ndarray]] = {}  # call -> its observations (``observed=``)
+    valid: list[tuple[int, PredictionRequest]] = []
     for i, call in enumerate(calls):
         try:
-            if isinstance(call, dict) and "observed" in call:
-                observed, call = call["observed"], {k: v for k, v in call.items() if k != "observed"}
-                if observed is not None:
-                    series[i] = inputs.check_observed(observed)
-            valid.append((i, inputs.check_request(**call, default_days=bundle.default_days)))
+            valid.append((i, parse_request(call)))
             out.append(ValueError("unset"))
         except ValueError as error:
-            series.pop(i, None)
             out.append(error)
-        except TypeError as error:  # a required argument missing, or not a dict of arguments
-            series.pop(i, None)
-            out.append(ValueError(f"arguments: {error}"))
-    if valid:
-        predicted = bundle.predict_frame(_columns([request for _, request in valid]), model_type)
-        for (i, request), row in zip(valid, _records(predicted)):
-            out[i] = _result(row, request, model_type, bundle)
-    if series:
-        chosen = [(i, request) for i, request in valid if i in series]
+    if not valid:
+        return out
+    bundle = load_bundle(artifacts_dir)
+    rows = [(i, request.row(bundle.default_days)) for i, request in valid]
+    predicted = bundle.predict_frame(_columns([row for _, row in rows]), model_type)
+    for (i, row), record in zip(rows, _records(predicted)):
+        out[i] = _result(record, row, model_type, bundle)
+    chosen = [(i, row, request.series()) for (i, row), (_, request) in zip(rows, valid)
+              if request.observed is not None]
+    if chosen:
         try:
-            _with_observed([out[i] for i, _ in chosen], [r for _, r in chosen], [series[i] for i, _ in chosen],
-                           bundle)
+            _with_observed([out[i] for i, _, _ in chosen], [row for _, row, _ in chosen],
+                           [series for _, _, series in chosen], bundle)
         except ValueError as error:  # a bundle without the forecaster: every call with observations fails
-            for i, _ in chosen:
+            for i, _, _ in chosen:
                 out[i] = error
     return out
 
@@ -87,14 +84,14 @@ def predict_calls(calls: list[dict[str, Any]], model_type: str, artifacts_dir: s
 def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
                  artifacts_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """What ``predict.predict_batch`` returns: one row per request row (a DataFrame, a CSV or a parquet file)."""
-    model_type = inputs.check_model_type(model_type)
+    model_type = rules.checked(rules.check_model_type, model_type, "model_type")
     rows = read_rows(rows)
     bundle = load_bundle(artifacts_dir)
     # A missing publish time is the time of the call, the same for every chunk the bundle checks
-    check = partial(inputs.check_rows, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
+    check = partial(batch_checks.check_rows, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
     with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``bundle.collector_paused``
         if rows.empty:
-            inputs.check_rows(rows, bundle.default_days)  # a missing column is still reported
+            batch_checks.check_rows(rows, bundle.default_days)  # a missing column is still reported
             return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
         # A calibrated bundle offsets each channel it was calibrated to by its own amount.
         channels = rows["channel_id"].reset_index(drop=True) if "channel_id" in rows else None
@@ -103,7 +100,7 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     if "video_id" in rows:
         predicted.insert(0, "video_id", rows["video_id"].to_numpy())
     predicted["days_since_publish"] = requests["age_days"].to_numpy()
-    observed = inputs.check_observed_rows(rows)
+    observed = batch_checks.check_observed_rows(rows)
     if observed is not None:
         predicted = _rows_with_observed(predicted, requests, observed, bundle)
     return predicted
@@ -127,7 +124,7 @@ def read_rows(rows: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
 
 
 def _columns(requests: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Validated requests (``inputs.check_request``, all with the same keys) as columns: what
+    """Validated requests (``VideoRequest.row``, all with the same keys) as columns: what
     ``Bundle.predict_frame`` reads, without building a DataFrame for a handful of rows."""
     return {key: [request[key] for request in requests] for key in requests[0]}
 
@@ -138,9 +135,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{name: values[i] for name, values in columns.items()} for i in range(len(frame))]
 
 
-def _result(row: dict[str, Any], request: dict[str, Any], model_type: str, bundle: Bundle) -> dict[str, Any]:
+def _result(predicted: dict[str, Any], request: dict[str, Any], model_type: str, bundle: Bundle) -> dict[str, Any]:
     """One prediction as a JSON-ready dict: targets by name, stage probabilities grouped, the request's facts."""
-    out = {key: plain(value) for key, value in row.items()}
+    out = {key: plain(value) for key, value in predicted.items()}
     if "views_lo" in out:
         out["interval_coverage"] = bundle.coverage
     for old, new in _RENAMED.items():
@@ -242,30 +239,27 @@ def _rows_with_observed(predicted: pd.DataFrame, requests: pd.DataFrame, observe
     return predicted
 
 
-def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
+def trajectory(model_type: str, arguments: Arguments, ages: Any = None,
                artifacts_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """What ``predict.predict_trajectory`` returns: views, 80% interval and stage at each age in ``ages``.
 
     With observations (``arguments["observed"]``) from the forecaster from observed days; without, from one
     lifecycle curve fitted to the model's predictions at the ages its training data covers
-    (``videoperf.serving.family_curve``): views, stage, time to peak and decay agree, and past those ages views follow
-    the
-    curve's decay. Views never decrease with age and are never below the last observed views."""
-    model_type = inputs.check_model_type(model_type)
+    (``videoperf.serving.family_curve``): views, stage, time to peak and decay agree, and past those ages views
+    follow the curve's decay. Views never decrease with age and are never below the last observed views. The
+    request's ``days_since_publish``, if any, plays no part."""
+    model_type = rules.checked(rules.check_model_type, model_type, "model_type")
+    grid = rules.checked(rules.check_ages, DEFAULT_TRAJECTORY_AGES if ages is None else ages, "ages")
+    request = parse_request(arguments)
     bundle = load_bundle(artifacts_dir)
-    arguments = dict(arguments)
-    observed = arguments.pop("observed", None)
-    arguments.pop("days_since_publish", None)
-    grid = inputs.check_ages(DEFAULT_TRAJECTORY_AGES if ages is None else ages)
-    request = inputs.check_request(**arguments, default_days=bundle.default_days)
-    series = None if observed is None else inputs.check_observed(observed)
-    out: dict[str, Any] = {"model_type": model_type, "published_at": request["published_at"].isoformat(),
+    row, series = request.row(bundle.default_days), request.series()
+    out: dict[str, Any] = {"model_type": model_type, "published_at": row["published_at"].isoformat(),
                            "interval_coverage": bundle.coverage,
-                           "model_age_days": plain(bundle.model_age_days([request["published_at"]])[0]),
+                           "model_age_days": plain(bundle.model_age_days([row["published_at"]])[0]),
                            "population": bundle.population_label(model_type)}
     if series is not None and len(series["days"]):
         forecaster = bundle.observed_forecaster()
-        found = _forecast(bundle, _video_columns([request]), [series], [grid])
+        found = _forecast(bundle, _video_columns([row]), [series], [grid])
         point, lo, hi = found.point, found.lo, found.hi
         stage = found.curves.stage(grid)
         used = int(found.used[0])
@@ -276,7 +270,7 @@ def trajectory(model_type: str, arguments: dict[str, Any], ages: Any = None,
     else:
         from videoperf.serving.family_curve import curve_prediction
 
-        found = curve_prediction(bundle, request, grid, model_type)
+        found = curve_prediction(bundle, row, grid, model_type)
         frame = found.frame
         point, lo, hi = (frame[col].to_numpy(float) for col in ("views", "views_lo", "views_hi"))
         stage = list(frame["stage"])

@@ -1,10 +1,10 @@
-"""REST service: the FastAPI app factory, its request / response models, and ``serve`` (uvicorn).
+"""REST service: the FastAPI app factory and ``serve`` (uvicorn); its bodies are in ``service_schemas``.
 
     python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]
 
 It predicts through ``videoperf.serving.predictions`` and ``videoperf.serving.bundle``, as ``predict.py`` does (the
-package never
-imports that script), so an answer over HTTP equals ``predict.predict_performance`` for the same arguments.
+package never imports that script), so an answer over HTTP equals ``predict.predict_performance`` for the same
+arguments.
 
 Endpoints (JSON in, JSON out):
 
@@ -27,12 +27,11 @@ path as before.
 
 Security and bounds: binds to 127.0.0.1 unless told otherwise. When ``VIDEOPERF_API_KEY`` is set, every request
 but ``/health`` must carry it in the ``X-API-Key`` header (compared in constant time), else 401. Bodies over
-``MAX_BODY_BYTES`` get 413; strings and lists are bounded by the limits of ``videoperf.serving.inputs``.
+``MAX_BODY_BYTES`` get 413; strings and lists are bounded by the limits of ``videoperf.serving.rules``.
 
-Validation lives in ``videoperf.serving.inputs`` alone: the pydantic models below only describe shapes and sizes (types,
-lengths); ranges and meaning (finite, >= 0, whole counts, dates, model names) are checked by the shared functions
-that ``predict_performance`` calls, and their ``ValueError`` becomes a 422 whose ``loc`` names the field.
-Errors: 422 ``{"detail": [{"loc": ["body", field], "msg", "type"}]}``; 401 / 413 / 503 ``{"detail": message}``
+A body is validated by the request model of ``predict_performance`` (``videoperf.serving.request``), so a bad one
+gets the message a Python call gets. Errors: 422 ``{"detail": [{"loc": ["body", field], "msg": "<field>: <reason>",
+"type"}]}``; 401 / 413 / 503 ``{"detail": message}``
 (503: artifacts missing or unusable, e.g. not trained yet, altered, or written by other library versions).
 """
 
@@ -50,147 +49,34 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from videoperf.models import artifacts as _artifacts
 from videoperf.plain import jsonable
-from videoperf.serving import inputs as _inputs
 from videoperf.serving import predictions as _predictions
 from videoperf.serving.bundle import load_bundle
+from videoperf.serving.request import OBSERVED_COLUMNS, BatchRow
+from videoperf.serving.service_schemas import (
+    BatchRequest,
+    BatchResponse,
+    ModelInfo,
+    Prediction,
+    PredictRequest,
+    TrajectoryRequest,
+    invalid_body,
+)
 
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "VIDEOPERF_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_BATCH_ITEMS = 1000
 OPEN_PATHS = ("/health",)
-
-_Text = Annotated[str, StringConstraints(max_length=_inputs.MAX_TEXT_CHARS)]
-_Short = Annotated[str, StringConstraints(max_length=64)]
-_Texts = Annotated[list[_Text], Field(max_length=_inputs.MAX_LIST_ITEMS)]
-
-
-class VideoIn(BaseModel):
-    """One video: shapes and sizes only; ``videoperf.serving.inputs`` decides what the values may be."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    title: _Text
-    tags: _Texts | None = None
-    categories: _Texts | None = None
-    duration_seconds: float | None = None
-    channel_avg_views: float | None = Field(description="average views of the channel's earlier videos "
-                                                        "(null for a new channel)")
-    channel_video_count: float = Field(description="how many videos the channel has (0 = new channel)")
-    published_at: _Short | None = Field(None, description="ISO date / time; default now (UTC)")
-    days_since_publish: float | None = Field(None, description="prediction horizon; default from the bundle")
-    default_language: _Short | None = None
-    audio_language: _Short | None = None
-    definition: _Short | None = None
-    caption_available: bool | None = None
-    licensed_content: bool | None = None
-    made_for_kids: bool | None = None
-    is_live: bool | None = None
-
-
-class ObservationIn(BaseModel):
-    """One observation of a published video (``videoperf.serving.inputs.check_observed`` decides the values)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    days_since_publish: float
-    views: float
-    likes: float | None = None
-    comments: float | None = None
-
-
-_Observations = Annotated[list[ObservationIn], Field(max_length=_inputs.MAX_OBSERVATIONS)]
-
-
-class PredictRequest(VideoIn):
-    """``POST /predict``: one video and the model to use; ``observed``: its observations so far, if published."""
-
-    model_type: _Short = "ensemble"
-    observed: _Observations | None = None
-
-
-class TrajectoryRequest(PredictRequest):
-    """``POST /trajectory``: a video, its observations (optional) and the ages in days (default 0.25 ... 365)."""
-
-    ages: Annotated[list[float], Field(max_length=_inputs.MAX_TRAJECTORY_AGES)] | None = None
-
-
-class BatchItem(VideoIn):
-    """One video of a batch, with an optional id echoed back and its latest observation, if published."""
-
-    video_id: _Short | None = None
-    observed_days: float | None = None
-    observed_views: float | None = None
-    observed_likes: float | None = None
-    observed_comments: float | None = None
-
-
-class BatchRequest(BaseModel):
-    """``POST /predict/batch``: up to ``MAX_BATCH_ITEMS`` videos, one model."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    model_type: _Short = "ensemble"
-    items: Annotated[list[BatchItem], Field(max_length=MAX_BATCH_ITEMS)]
-
-
-class Prediction(BaseModel):
-    """The result of ``predict_performance``; other model outputs (deep model heads) pass through."""
-
-    model_config = ConfigDict(extra="allow")
-
-    predicted_views: float
-    views_lo: float | None = None
-    views_hi: float | None = None
-    interval_coverage: float | None = None
-    model_type: str
-    days_since_publish: float
-    published_at: str
-    model_age_days: float | None = Field(None, description="published_at minus the end of the training data, days")
-
-
-class BatchPrediction(BaseModel):
-    """One row of ``predict_batch``."""
-
-    model_config = ConfigDict(extra="allow")
-
-    video_id: str | None = None
-    predicted_views: float
-    views_lo: float | None = None
-    views_hi: float | None = None
-    days_since_publish: float
-    model_age_days: float | None = None
-
-
-class BatchResponse(BaseModel):
-    model_type: str
-    count: int
-    predictions: list[BatchPrediction]
-
-
-class ModelInfo(BaseModel):
-    """The manifest of the loaded bundle (all its keys), plus the installed library versions."""
-
-    model_config = ConfigDict(extra="allow")
-
-    models: list[str]
-    created_at: str | None = None
-    libraries: dict[str, str]
-    installed_libraries: dict[str, str]
-    data: dict[str, Any] | None = None
-    metrics: dict[str, Any] | None = None
-
 
 # ----------------------------------------------------------------------------------------------- errors
 _FIELD = re.compile(r"^(?:rows\[(\d+)\]\.)?([A-Za-z_]+)\b")
@@ -284,15 +170,15 @@ class _MicroBatcher:
     pass with two, see docs/architecture.md).
     """
 
-    def __init__(self, predict_group: Callable[[list[dict[str, Any]], str], list[Any]],
+    def __init__(self, predict_group: Callable[[list[PredictRequest], str], list[Any]],
                  run: Callable[..., Awaitable[Any]], max_active: int, max_items: int = 256) -> None:
         self.predict_group, self.run = predict_group, run
         self.max_active, self.max_items = max_active, max_items
-        self.pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+        self.pending: list[tuple[PredictRequest, asyncio.Future]] = []
         self.active = 0
         self.tasks: set[asyncio.Task] = set()
 
-    async def submit(self, call: dict[str, Any]) -> Any:
+    async def submit(self, call: PredictRequest) -> Any:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((call, future))
         if self.active < self.max_active:
@@ -306,11 +192,11 @@ class _MicroBatcher:
         try:
             while self.pending:
                 batch, self.pending = self.pending[:self.max_items], self.pending[self.max_items:]
-                groups: dict[str, list[tuple[dict[str, Any], asyncio.Future]]] = {}
+                groups: dict[str, list[tuple[PredictRequest, asyncio.Future]]] = {}
                 for call, future in batch:
-                    groups.setdefault(call["model_type"], []).append((call, future))
+                    groups.setdefault(call.model_type, []).append((call, future))
                 for model_type, members in groups.items():
-                    calls = [{k: v for k, v in call.items() if k != "model_type"} for call, _ in members]
+                    calls = [call for call, _ in members]
                     try:
                         results = await self.run(self.predict_group, calls, model_type)
                     except Exception as error:  # noqa: BLE001 - every caller gets it, mapped to a status
@@ -361,6 +247,7 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
 
     app = FastAPI(title="Video performance prediction", version="1", lifespan=lifespan,
                   description=__doc__.split("\n\n")[0])
+    app.add_exception_handler(RequestValidationError, lambda _, error: invalid_body(error))
 
     async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=limiter)
@@ -390,15 +277,11 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     @app.post("/predict", response_model=Prediction, response_model_exclude_unset=True)
     async def predict_one(request: PredictRequest) -> Any:
         """One video: the arguments of ``predict_performance``; returns its result."""
-        values = request.model_dump()
-        if values["observed"] is None:
-            del values["observed"]  # the hot path: a request without observations is predicted as before
         try:
             if batcher is not None:
-                result = await batcher.submit(values)
+                result = await batcher.submit(request)
             else:
-                model_type = values.pop("model_type")
-                result = await run(_predictions.predict_one, model_type, values, artifacts_dir)
+                result = await run(_predictions.predict_one, request.model_type, request, artifacts_dir)
         except Exception as error:  # noqa: BLE001 - every failure gets its HTTP status in _failure
             return _failure(error)
         # Already plain JSON values (``predictions``); a response object skips re-validating it against
@@ -408,8 +291,9 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     @app.post("/predict/batch", response_model=BatchResponse, response_model_exclude_unset=True)
     async def predict_many(request: BatchRequest) -> Any:
         """Up to ``MAX_BATCH_ITEMS`` videos with one model; one row of ``predict_batch`` per item."""
-        rows = pd.DataFrame([item.model_dump() for item in request.items], columns=list(BatchItem.model_fields))
-        for column in ("video_id", *_inputs.OBSERVED_COLUMNS):
+        # Items already pass the rules; the batch checks them again, as they check any table, at little cost.
+        rows = pd.DataFrame([item.model_dump() for item in request.items], columns=list(BatchRow.model_fields))
+        for column in ("video_id", *OBSERVED_COLUMNS):
             if rows[column].isna().all():
                 rows = rows.drop(columns=column)
         try:
@@ -422,12 +306,8 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
     @app.post("/trajectory")
     async def trajectory(request: TrajectoryRequest) -> Any:
         """The views, 80% interval and stage at each age (``predict_trajectory``), with or without observations."""
-        values = request.model_dump()
-        model_type, ages = values.pop("model_type"), values.pop("ages")
-        if values["observed"] is None:
-            del values["observed"]
         try:
-            result = await run(_predictions.trajectory, model_type, values, ages, artifacts_dir)
+            result = await run(_predictions.trajectory, request.model_type, request, request.ages, artifacts_dir)
         except Exception as error:  # noqa: BLE001
             return _failure(error)
         return JSONResponse(jsonable(result))

@@ -50,7 +50,8 @@ def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
     # Training code is imported here, not at the top: predicting with a bundle must not import it.
     from videoperf.config import resolve_path
     from videoperf.data.sampling import recency_weights, training_cut
-    from videoperf.models.deep.training import fit_deep_model, sample_rows, training_rows
+    from videoperf.models.deep.training import fit_deep_model
+    from videoperf.models.deep.training_data import sample_rows, training_rows
 
     settings = ctx.settings
     rows = training_rows(ctx.snapshots)  # row i is row i of ctx.snapshots
@@ -72,7 +73,7 @@ def fit(ctx: TrainContext) -> tuple[DeepModel, dict[str, Any]]:
 
 def predict(model: DeepModel, X: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """All five targets for feature rows ``X`` of the snapshot / request rows ``rows`` (for their text)."""
-    from videoperf.models.deep.text_encoders import video_texts
+    from videoperf.models.deep.video_text import video_texts
 
     if rows is None:
         raise ValueError("rows: the deep model needs the title, tags and categories of each row")

@@ -1,48 +1,11 @@
 """Deep multi-task model: a transformer text encoder fused with scaled numeric features, five heads.
 
-Architecture (``VideoPerformanceNet``):
-
-* text: ``"title [SEP] tags [SEP] categories"`` (``text_encoders.video_text``) -> encoder -> mean pooling
-  -> LayerNorm -> linear projection;
-* numeric: features standardised with the training rows' mean / scale (stored as buffers, so a checkpoint
-  is self-contained; missing values become the mean, i.e. 0, plus a 0/1 missing indicator for every column
-  that had gaps in training; values clipped to +-10 sd). The raw-title surface statistics that change with
-  casing or spacing (``SURFACE_FEATURES``) are left out: the encoder reads the normalised title, so
-  predictions are invariant to casing and whitespace whoever builds the features;
-* a 2-layer GELU MLP over [text projection, numeric, indicators] gives the shared representation ``h``;
-* heads, each on the scale its loss is natural on (``decode_outputs`` maps back):
-  ``log_views`` (log1p views, Gaussian), ``like_ratio`` (logit of the ratio, sigmoid at the output so it
-  stays in 0..1), ``lifecycle_stage`` (3 logits; labels through a sklearn ``LabelEncoder``; trained on the
-  as-of stage, ``deep_training.as_of_stages``, so ``peak``, which only hindsight can confirm, gets ~0),
-  ``time_to_peak_days`` (log1p days) and ``decay_rate`` (asinh(rate / 0.1): log-like for large rates,
-  linear near 0, and defined for the negative rates of videos that pick up again).
-  The three targets scored by MAE use an L1 (Laplace) loss: it estimates the conditional median, the MAE
-  minimiser, and a median survives any monotone transform, so the median on the log / logit / asinh scale
-  maps to the median on the original scale.
-
-Direction constraint: the monotone features (``DEFAULT_MONOTONE_FEATURES``: every feature that moves with
-``channel_avg_views``, each with its sign) skip the shared MLP and reach the log-views head only through
-``gate(h) * g(sign * z)``, where ``g`` is a sum of non-negative-weight linear and tanh terms (non-decreasing
-in each input) and ``gate = softplus(...) > 0`` depends only on the other features. So a larger
-``channel_avg_views`` can never lower the predicted views, while the gate still lets the model trust the
-channel history more or less (e.g. by the channel's video count). The other heads see the monotone
-features through a small separate layer. A new feature derived from ``channel_avg_views`` must be added
-to the monotone set, or the guarantee is lost (``tests/test_deep.py`` checks it end to end).
-
-Task weighting: learned homoscedastic uncertainty (Kendall, Gal & Cipolla, 2018). Each task has a learned
-log-variance ``s``; its loss is ``exp(-s) * L + s`` for the Laplace heads, ``0.5 * exp(-s) * MSE + 0.5 * s``
-for the Gaussian log-views head and ``exp(-s) * CE + 0.5 * s`` for the stage. Why: the five losses live in
-different units (nats, squared log views, log days), so any fixed weights would be arbitrary numbers tuned
-on the visible split; the learned weights make every term a likelihood, scale each task by its own noise
-(no head starves the others because of its units), and give a total (the joint negative log-likelihood)
-that is a principled early-stopping criterion. (The alternative, fixed weights or GradNorm, needs tuned
-numbers or extra passes.) The log-variances get a 10x learning rate so they track the losses within an
-epoch. Missing targets are masked out of their task's mean (rows are selected, never multiplied by 0).
-
-Checkpoint (``video_performance_model.pt``): ``{"model_args": {...}, "state_dict": {...}}``, loadable with
-``torch.load(path, weights_only=True)``; ``VideoPerformanceNet.load(path)`` rebuilds the model. A frozen
-pretrained encoder is not stored: it is rebuilt from its name / path and checked against the stored hash
-of its weights. A fine-tuned (or the tiny) encoder is stored in the state dict.
+``VideoPerformanceNet`` pools the encoded ``"title [SEP] tags [SEP] categories"`` text, joins it with the
+standardised numeric features and their missing indicators in a shared MLP, and predicts log views, like ratio,
+lifecycle stage, time to peak and decay rate, each on its natural scale (``decode_outputs`` maps back). The
+features that move with ``channel_avg_views`` reach the views head only through a monotone gated term, so more
+channel views never lower the prediction. Task losses are weighted by learned uncertainties. The checkpoint holds
+``model_args`` beside the weights; ``VideoPerformanceNet.load`` rebuilds the model. Why: ``docs/design_notes.md``.
 """
 
 from __future__ import annotations
@@ -60,7 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from videoperf.lifecycle.targets import STAGES
-from videoperf.models.deep.text_encoders import EmbeddingCache, TextEncoder, load_encoder, one_thread_for
+from videoperf.models.deep.embedding_cache import EmbeddingCache
+from videoperf.models.deep.text_encoders import TextEncoder, load_encoder, one_thread_for
 from videoperf.models.intervals import ConformalIntervals
 
 logger = logging.getLogger(__name__)

