@@ -52,8 +52,13 @@ def test_the_calendar_ends_today_unless_told_otherwise() -> None:
     published = pd.to_datetime(raw["published_at"], utc=True, format="ISO8601")
     assert published.max() < after + pd.Timedelta(days=1)
     assert published.min() >= before - pd.Timedelta(days=181)
-    same_day = [generate_synthetic(120, seed=3, end=day.date()) for day in {before, after}]
-    assert any(raw.equals(other) and truth.snapshots.equals(other_truth.snapshots) for other, other_truth in same_day)
+    # The export is taken now: no fetch in the future, and every video in the truth was fetched.
+    fetched = pd.to_datetime(raw["fetched_at"], utc=True, format="ISO8601")
+    assert fetched.max() <= pd.Timestamp.now(tz="UTC") and truth.snapshots["observed_at"].max() <= fetched.max()
+    assert set(truth.videos["video_id"]) == set(raw["video_id"]) == set(truth.snapshots["video_id"])
+    told, _ = generate_synthetic(120, seed=3, end=after.date())
+    later = pd.to_datetime(told["fetched_at"], utc=True, format="ISO8601")
+    assert later.max() > pd.Timestamp.now(tz="UTC")  # given an end, the chart runs past it
 
 
 def test_the_end_date_moves_the_calendar_and_the_output_is_reproducible() -> None:

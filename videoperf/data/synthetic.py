@@ -22,10 +22,11 @@ Generative story (chosen to resemble the real export, see ``../shared/data/READM
 * Observation: the video enters the chart at some age, then is seen once per UTC day (rare gaps) for a
   heavy-tailed number of days, in 1-5 countries per day. Each day has one fetch around 03:28 UTC; the
   country rows of a day are seconds apart and carry (nearly) the same global counts.
-* Calendar: videos are published over the 182 UTC days that end on ``end`` (default: today), so a model trained
-  on the simulation is as fresh as one trained on a new export. The daily fetches follow the charted videos past
-  that day, for up to a few weeks (with the default end those fetch times are still to come). The seed and the
-  end date determine the output; ``REAL_EXPORT_END`` gives the real export's calendar.
+* Calendar: videos are published over the 182 UTC days that end on ``end``. Given an ``end``, the daily fetches
+  follow the charted videos past that day, for up to a few weeks, and the seed and the end date determine the
+  output (``REAL_EXPORT_END`` gives the real export's calendar). Without one the export is taken now: publishing
+  ends today, no fetch lies in the future (the latest videos have short series, and one not yet fetched is not
+  in the export), so a model trained on it is as fresh as one trained on a new export.
 
 ``videoperf.data.population`` is the simulator's population mode: every upload of ordinary channels, the daily
 regional chart that samples them, and the channel-uploads export of all of them, from one ground truth.
@@ -77,6 +78,7 @@ _SLOW_PEAK = (0.12, 2.5, 0.6)  # share of slow burners, their median peak day an
 _DECAY = (0.5, 0.7, 0.05, 2.0)  # median, ln sd, min, max of the decay rate per day
 _ENTRY = (0.15, 1.3, 0.15)  # chart entry age = median * LN(0, sd) + share * peak day
 _DAYS = (1.4, 1.0, 0.3)  # days on the chart: 1 + floor(LN(ln median + effects, sd)); decay elasticity
+_COUNTRY_SPREAD_S = 91  # the country rows of a day's fetch come within this many seconds of its clock
 _CLOCK_DAYS = _PUBLISH_DAYS + 240  # fetch days simulated: publishing window + longest chart life
 
 
@@ -265,8 +267,10 @@ def generate_synthetic(n_videos: int, seed: int = 0, *, end: str | date | None =
     # fixed order a few seconds apart, and rows within a country microseconds apart.
     clock = _fetch_clock(rng, start)
     n_days, day = _observation_days(rng, v, clock)
+    if end is None:
+        n_days, day = _fetched_before(n_days, day, clock, pd.Timestamp.now(tz="UTC"))
     owner = np.repeat(np.arange(n_videos), n_days)
-    country_offset = np.sort(rng.uniform(0, 90, len(COUNTRIES)))
+    country_offset = np.sort(rng.uniform(0, _COUNTRY_SPREAD_S - 1, len(COUNTRIES)))
     pop = (np.log(v["peak_rate"].to_numpy()) - _LOG_PEAK_MEDIAN) / 1.6
     lang_idx = pd.Index(LANGUAGE_CODES).get_indexer(v["language"].to_numpy()[owner])
     row_obs, country = _country_rows(rng, lang_idx, pop[owner])
@@ -296,7 +300,17 @@ def generate_synthetic(n_videos: int, seed: int = 0, *, end: str | date | None =
     raw = format_raw(video_fields(rng, v, ch), owner[row_obs], country, fetch_s, row_views,
                       likes[row_obs], comments[row_obs])
     videos = v.drop(columns=["chan", "cat", "pub_s"]).assign(n_days=n_days)
+    videos = videos[n_days > 0].reset_index(drop=True)  # only videos the export has seen
     return raw, SyntheticTruth(videos=videos, snapshots=snapshots)
+
+
+def _fetched_before(n_days: np.ndarray, day: np.ndarray, clock: np.ndarray, cut: pd.Timestamp
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The observations whose day's fetches (the country rows come up to ``_COUNTRY_SPREAD_S`` after the clock)
+    all happened before ``cut``; each video keeps a prefix of its days, possibly none."""
+    keep = clock[day] + _COUNTRY_SPREAD_S < cut.value / 1e9
+    owner = np.repeat(np.arange(len(n_days)), n_days)
+    return np.bincount(owner[keep], minlength=len(n_days)), day[keep]
 
 
 def _daily_counts(rng: np.random.Generator, v: pd.DataFrame, owner: np.ndarray, first: np.ndarray,

@@ -43,11 +43,12 @@ def build_targets(snapshots: pd.DataFrame) -> pd.DataFrame:
     return _build(snapshots)
 
 
-def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, Any]:
-    """Simulated raw API-format rows and their ground truth (``videoperf.data.synthetic.SyntheticTruth``)."""
+def generate_synthetic(n_videos: int, seed: int = 0, *, end: str | None = None) -> tuple[pd.DataFrame, Any]:
+    """Simulated raw API-format rows of videos published up to ``end`` (a UTC date, default today) and their
+    ground truth (``videoperf.data.synthetic.SyntheticTruth``)."""
     from videoperf.data.synthetic import generate_synthetic as _generate
 
-    return _generate(n_videos, seed)
+    return _generate(n_videos, seed, end=end)
 
 
 def fit(snapshots: pd.DataFrame, speed: str = "fast", models: Sequence[str] | str = ("ensemble", "deep_learning"),
@@ -82,7 +83,7 @@ def train(source: str | Path | pd.DataFrame, speed: str = "fast", artifacts_dir:
     Returns ``{"artifacts_dir", "models", "oof", "seconds", "data"}``; the out-of-fold scores of each
     base learner and of the stack are under ``oof["ensemble"]``. ``config``: default ``model_config.json``.
     ``cluster``: ``"local"``, ``"tcp://HOST:PORT"`` or a ``distributed.Client`` trains on Dask
-    (``videoperf.distributed.training``; ``source`` a folder of partitions).
+    (``videoperf.distributed.training``; ``source`` a folder of partitions or ``"synthetic"``).
     """
     if cluster is not None:
         from videoperf.distributed import training as dask_training
@@ -153,13 +154,18 @@ def evaluate(train_source: str | Path | pd.DataFrame | None = None,
                      observed_k=observed)
 
 
-def simulated_uploads(folder: str | Path | None = None, n_channels: int = 30, seed: int = 0) -> Path:
+def simulated_uploads(folder: str | Path | None = None, n_channels: int = 30, seed: int = 0, *,
+                      end: str | None = None) -> Path:
     """A simulated channel-uploads export (``videoperf.data.population``: every upload of ``n_channels`` ordinary
-    channels, one file per monthly snapshot) written to ``folder`` (default: a new temporary folder)."""
+    channels, one file per monthly snapshot) written to ``folder`` (default: a new temporary folder). ``end``: the
+    last publishing day, default ``data.synthetic_end`` of model_config.json (null: today), the calendar of
+    ``load_data("synthetic")``."""
+    from videoperf.config import load_config
     from videoperf.data.population import generate_population, write_upload_snapshots
 
+    end = load_config().data.synthetic_end if end is None else end
     folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="channel_uploads_"))
-    write_upload_snapshots(generate_population(n_channels, seed), folder)
+    write_upload_snapshots(generate_population(n_channels, seed, end=end), folder)
     return folder
 
 

@@ -16,6 +16,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ class PathsConfig:
 class DataConfig:
     n_synthetic_videos: int
     synthetic_seed: int
+    # The simulator's last publishing day (YYYY-MM-DD); null: today (UTC), so that a model trained on the
+    # simulation is as fresh as one trained on a new export.
+    synthetic_end: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.synthetic_end is not None:
+            try:
+                date.fromisoformat(self.synthetic_end)
+            except ValueError:
+                raise ValueError(f"data.synthetic_end: expected a YYYY-MM-DD date or null, got "
+                                 f"{self.synthetic_end!r}") from None
 
 
 @dataclass(frozen=True)

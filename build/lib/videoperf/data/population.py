@@ -3,10 +3,10 @@
 ``generate_synthetic`` simulates only videos that made a chart. Here the channels are ordinary (most get
 hundreds or thousands of views, a few millions) and each uploads at its own pace; a daily top-``chart_size``
 chart per region admits the videos with the most daily views in that region, where a region weighs a
-video by how much its channel's language is spoken there (``synthetic._country_weights``). That is the
+video by how much its channel's language is spoken there (``synthetic_fields.country_weights``). That is the
 mechanism behind the real trending export, so one ground truth gives both samples:
 
-* ``chart``: the trending export (``synthetic.RAW_COLUMNS``, one row per video, region and daily fetch);
+* ``chart``: the trending export (``synthetic_fields.RAW_COLUMNS``, one row per video, region and daily fetch);
 * ``uploads``: a channel-uploads export of every video at every monthly snapshot (``UPLOAD_COLUMNS``, the
   snake_case video-resource format ``videoperf.data.sources`` reads, format 3), written as one file per snapshot
   by ``write_upload_snapshots``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -27,23 +28,19 @@ import pandas as pd
 
 # The population mode is the simulator's second mode: it reuses the generative pieces of the first one.
 from videoperf.data.synthetic import (
-    _COUNTRIES,
     _DAY,
-    _LANG_CODES,
     _PUBLISH_DAYS,
     _check_int,
-    _country_weights,
     _cumulative_views,
     _fetch_clock,
-    _format_raw,
     _make_channels,
     _make_videos,
-    _video_fields,
+    window_start,
 )
+from videoperf.data.synthetic_fields import COUNTRIES, LANGUAGE_CODES, country_weights, format_raw, video_fields
 
 # One main country per language, so that every channel can chart somewhere and each region has its own mix.
 DEFAULT_REGIONS: tuple[str, ...] = ("US", "MX", "IN", "BR", "KR", "JP", "SA", "RU", "FR", "DE", "ID")
-DEFAULT_SNAPSHOTS: tuple[str, ...] = tuple(f"2026-{month:02d}-01T06:00:00Z" for month in range(1, 7))
 UPLOAD_COLUMNS: tuple[str, ...] = (
     "snapshot_utc", "channel_id", "channel_title", "video_id", "published_at", "title", "tags",
     "duration_iso8601", "category_id", "default_language", "default_audio_language", "definition",
@@ -55,7 +52,8 @@ _UPLOAD_SOURCE = {"duration_iso8601": "duration_raw", "default_audio_language": 
 # channels differ more (sd 2.0 instead of 1.4 in log scale).
 _POPULATION_LOG_SCALE = (-4.0, 2.0)
 _UPLOAD_PACE_SD = 0.8  # ln sd of the channels' upload rates around uploads_per_week
-_CHART_FIRST_DAY = 9  # the chart starts on 2025-12-10, as the real export does: channels already have uploads
+# The chart starts 9 days into the window (2025-12-10 in the real export's calendar): channels already have uploads.
+_CHART_FIRST_DAY = 9
 _CHART_MAX_AGE_DAYS = 60.0  # older videos are not candidates (their daily views are long past the top)
 
 
@@ -76,38 +74,42 @@ class Population:
 
 def generate_population(n_channels: int, seed: int = 0, *, chart_size: int = 10,
                         regions: Sequence[str] = DEFAULT_REGIONS, uploads_per_week: float = 1.0,
-                        snapshot_times: Sequence[str | pd.Timestamp] = DEFAULT_SNAPSHOTS) -> Population:
-    """Simulate every upload of ``n_channels`` channels over the publishing window, and its daily chart.
+                        snapshot_times: Sequence[str | pd.Timestamp] | None = None,
+                        end: str | date | None = None) -> Population:
+    """Simulate every upload of ``n_channels`` channels over the publishing window that ends on ``end`` (a UTC
+    date; default today, as ``generate_synthetic``), and its daily chart.
 
     ``chart_size``: videos admitted per region and day; ``regions``: country codes of the regional charts;
     ``uploads_per_week``: the median channel's upload rate; ``snapshot_times``: when the channel-uploads
-    export is taken. The same arguments give identical output. Raises ``ValueError`` naming a bad argument.
+    export is taken (default: ``monthly_snapshots``). The same arguments give identical output. Raises
+    ``ValueError`` naming a bad argument.
     """
     n_channels = _check_int(n_channels, "n_channels", 1)
     seed = _check_int(seed, "seed", 0)
+    start = window_start(end)
     chart_size = _check_int(chart_size, "chart_size", 1)
-    unknown = [code for code in regions if code not in _COUNTRIES]
+    unknown = [code for code in regions if code not in COUNTRIES]
     if not regions or unknown:
-        raise ValueError(f"regions: expected country codes among {list(_COUNTRIES)}, got {list(regions)}")
+        raise ValueError(f"regions: expected country codes among {list(COUNTRIES)}, got {list(regions)}")
     if not (isinstance(uploads_per_week, (int, float)) and 0 < uploads_per_week <= 100):
         raise ValueError(f"uploads_per_week: must be a number in (0, 100], got {uploads_per_week!r}")
-    snapshots = _snapshot_times(snapshot_times)
+    snapshots = _snapshot_times(monthly_snapshots(start) if snapshot_times is None else snapshot_times)
     rng = np.random.default_rng(seed)
     ch = _make_channels(rng, n_channels)
     ch["log_scale"] = _POPULATION_LOG_SCALE[0] + ch["log_scale"] * (_POPULATION_LOG_SCALE[1] / 1.4)
     pace = uploads_per_week / 7.0 * rng.lognormal(0.0, _UPLOAD_PACE_SD, n_channels)
     n_uploads = np.maximum(1, rng.poisson(pace * _PUBLISH_DAYS))
-    v = _make_videos(rng, ch, int(n_uploads.sum()), chan=np.repeat(np.arange(n_channels), n_uploads))
-    clock = _fetch_clock(rng)
-    fields = _video_fields(rng, v, ch)
-    region_idx = np.array([_COUNTRIES.index(code) for code in regions])
-    weights = _country_weights()[pd.Index(_LANG_CODES).get_indexer(v["language"])][:, region_idx]
+    v = _make_videos(rng, ch, int(n_uploads.sum()), start, chan=np.repeat(np.arange(n_channels), n_uploads))
+    clock = _fetch_clock(rng, start)
+    fields = video_fields(rng, v, ch)
+    region_idx = np.array([COUNTRIES.index(code) for code in regions])
+    weights = country_weights()[pd.Index(LANGUAGE_CODES).get_indexer(v["language"])][:, region_idx]
     vid, region, day = _chart_entries(v, clock, weights, chart_size)
     # Country rows of a day are fetched in a fixed order a few seconds apart, as in the real export.
     fetch_s = clock[day] + np.sort(rng.uniform(0, 90, len(regions)))[region] + rng.uniform(0, 2e-3, len(vid))
     fetch_s = np.round(fetch_s * 1e6) / 1e6
     views, likes, comments = _counts(v, vid, fetch_s)
-    chart = _format_raw(fields, vid, region_idx[region], fetch_s, views, likes, comments)
+    chart = format_raw(fields, vid, region_idx[region], fetch_s, views, likes, comments)
     uploads = _upload_rows(v, fields, snapshots)
     chart_days = pd.Series(day).groupby(vid).nunique().reindex(np.arange(len(v)), fill_value=0).to_numpy()
     last_s = snapshots[-1].value / 1e9
@@ -115,6 +117,13 @@ def generate_population(n_channels: int, seed: int = 0, *, chart_size: int = 10,
     videos = v.drop(columns=["chan", "cat", "pub_s"]).assign(charted=chart_days > 0, chart_days=chart_days,
                                                             final_views=final)
     return Population(videos=videos, chart=chart, uploads=uploads)
+
+
+def monthly_snapshots(start: pd.Timestamp) -> list[pd.Timestamp]:
+    """06:00 UTC on the first of every month after the window from ``start`` opens, up to the day after it closes
+    (for a window ending on the last day of a month, the last snapshot sees every upload)."""
+    last = start + pd.Timedelta(days=_PUBLISH_DAYS)
+    return list(pd.date_range(start + pd.offsets.MonthBegin(1), last, freq="MS") + pd.Timedelta(hours=6))
 
 
 def _snapshot_times(times: Sequence[str | pd.Timestamp]) -> list[pd.Timestamp]:

@@ -76,11 +76,12 @@ class DropReport:
 
 
 def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None = None, seed: int | None = None,
-              *, observed_at: str | pd.Timestamp | None = None) -> pd.DataFrame:
+              *, observed_at: str | pd.Timestamp | None = None, synthetic_end: str | None = None) -> pd.DataFrame:
     """Load ``source`` ("synthetic", a parquet/CSV/JSON file, a folder, or a raw DataFrame) as canonical snapshots.
 
     ``observed_at``: the snapshot time of video-resource files that have no snapshot column (ignored by
-    formats that carry their own times).
+    formats that carry their own times). ``n_synthetic_videos``, ``seed``, ``synthetic_end``: the simulation of
+    ``"synthetic"`` (``synthetic_export``).
     """
     observed = api_export.parse_observed_at(observed_at)
     if isinstance(source, pd.DataFrame):
@@ -88,13 +89,7 @@ def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None 
     if not isinstance(source, (str, Path)):
         raise ValueError(f"source: expected 'synthetic', a path or a DataFrame, got {type(source).__name__}")
     if str(source) == "synthetic":
-        from videoperf.config import load_config
-        from videoperf.data.synthetic import generate_synthetic
-
-        config = load_config()
-        raw, _ = generate_synthetic(n_synthetic_videos or config.data.n_synthetic_videos,
-                                    config.data.synthetic_seed if seed is None else seed)
-        return canonicalize(raw, "synthetic")
+        return canonicalize(synthetic_export(n_synthetic_videos, seed, synthetic_end), "synthetic")
     path = Path(source)
     if not path.exists():
         raise ValueError(f"source: {path} does not exist (expected 'synthetic', a parquet/CSV/JSON file or a folder)")
@@ -107,6 +102,19 @@ def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None 
     # Formats differ in their optional columns: a column one file lacks is missing ("") in its rows.
     raw = pd.concat([frame for frame, _ in parts], ignore_index=True).fillna("") if len(parts) > 1 else parts[0][0]
     return _canonical(raw, "+".join(sorted(kinds)), str(path), report, _category_json(path))
+
+
+def synthetic_export(n_videos: int | None = None, seed: int | None = None, end: str | None = None) -> pd.DataFrame:
+    """The raw rows ``load_data("synthetic")`` reads: the simulator's export of ``n_videos`` videos from ``seed``,
+    published up to ``end``; each defaults to its ``data`` entry of model_config.json (``synthetic_end`` null:
+    today)."""
+    from videoperf.config import load_config
+    from videoperf.data.synthetic import generate_synthetic
+
+    data = load_config().data
+    raw, _ = generate_synthetic(n_videos or data.n_synthetic_videos, data.synthetic_seed if seed is None else seed,
+                                end=data.synthetic_end if end is None else end)
+    return raw
 
 
 def _is_category_file(path: Path) -> bool:

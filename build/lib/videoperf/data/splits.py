@@ -63,9 +63,32 @@ def split_by_date(frame: pd.DataFrame, split_date: str | pd.Timestamp, truncate_
     published = frame.groupby("video_id")["published_at"].transform("min")
     train = frame[published < cut]
     test = frame[published >= cut]
+    n_before = len(train)
     if truncate_train:
         train = train[train["observed_at"] < cut]
     if train.empty or test.empty:
-        raise ValueError(f"split_date: {cut.date()} leaves {len(train)} training and {len(test)} test rows; "
-                         f"the data spans {frame['published_at'].min()} .. {frame['published_at'].max()}")
+        raise ValueError(_empty_split_message(frame, cut, len(train), len(test), n_before - len(train)))
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _span(values: pd.Series) -> str:
+    """``first .. last`` of a time column, in UTC to the second."""
+    first, last = (pd.Timestamp(t).tz_convert("UTC").strftime(_ISO) for t in (values.min(), values.max()))
+    return f"{first} .. {last}"
+
+
+def _empty_split_message(frame: pd.DataFrame, cut: pd.Timestamp, n_train: int, n_test: int,
+                         n_observed_after: int = 0) -> str:
+    """Why a time split at ``cut`` leaves a side empty: the exact time that decided it, when the videos were published
+    and when they were observed (a date names midnight UTC, which may fall just before a day's snapshot)."""
+    stamp = cut.strftime(_ISO)
+    if frame.empty:
+        return f"split_date: {stamp} leaves 0 training and 0 test rows: the data has no rows"
+    dropped = (f" ({n_observed_after} observation(s) of videos published before it were made at or after it)"
+               if n_observed_after and not n_train else "")
+    observed = f" and observed {_span(frame['observed_at'])}" if "observed_at" in frame else ""
+    return (f"split_date: {stamp} leaves {n_train} training and {n_test} test rows{dropped}; the videos were "
+            f"published {_span(frame['published_at'])}{observed}")

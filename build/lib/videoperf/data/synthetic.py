@@ -1,9 +1,9 @@
 """Built-in simulator of the YouTube Data API trending export, with ground truth.
 
-``generate_synthetic(n_videos, seed)`` returns ``(raw, truth)``:
+``generate_synthetic(n_videos, seed, end=...)`` returns ``(raw, truth)``:
 
-* ``raw`` has exactly the columns of the real trending export (``RAW_COLUMNS``), every value a string
-  (``""`` = missing), one row per (video, country, fetch), so it goes through the same loader as real data.
+* ``raw`` has exactly the columns of the real trending export (``synthetic_fields.RAW_COLUMNS``), every value a
+  string (``""`` = missing), one row per (video, country, fetch), so it goes through the same loader as real data.
 * ``truth`` (``SyntheticTruth``) holds the generating parameters per video and the true lifecycle stage of
   every daily observation, so target derivation can be measured against it.
 
@@ -22,6 +22,11 @@ Generative story (chosen to resemble the real export, see ``../shared/data/READM
 * Observation: the video enters the chart at some age, then is seen once per UTC day (rare gaps) for a
   heavy-tailed number of days, in 1-5 countries per day. Each day has one fetch around 03:28 UTC; the
   country rows of a day are seconds apart and carry (nearly) the same global counts.
+* Calendar: videos are published over the 182 UTC days that end on ``end``. Given an ``end``, the daily fetches
+  follow the charted videos past that day, for up to a few weeks, and the seed and the end date determine the
+  output (``REAL_EXPORT_END`` gives the real export's calendar). Without one the export is taken now: publishing
+  ends today, no fetch lies in the future (the latest videos have short series, and one not yet fetched is not
+  in the export), so a model trained on it is as fresh as one trained on a new export.
 
 ``videoperf.data.population`` is the simulator's population mode: every upload of ordinary channels, the daily
 regional chart that samples them, and the channel-uploads export of all of them, from one ground truth.
@@ -36,82 +41,27 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
-RAW_COLUMNS: tuple[str, ...] = (
-    "video_id", "country", "fetched_at", "published_at", "title", "localized_title", "channel_title",
-    "channel_id", "category_id", "category_name", "tags", "tag_count", "default_language",
-    "audio_language", "is_live", "duration", "duration_raw", "definition", "caption_available",
-    "licensed_content", "embeddable", "made_for_kids", "views", "likes", "comments",
+from videoperf.data.synthetic_fields import (
+    CATEGORIES,
+    CATEGORY_SHARE,
+    COUNTRIES,
+    LANGUAGE_CODES,
+    LANGUAGE_SHARE,
+    channel_titles,
+    country_weights,
+    format_raw,
+    random_ids,
+    video_fields,
 )
 
-# Per category: (id, name, share, log-popularity effect, median like ratio, median duration s,
-# peak-day multiplier, decay multiplier, title words, tag phrases). Ids/names follow categories.json.
-_CATEGORIES: tuple[tuple, ...] = (
-    ("10", "Music", 0.24, 0.3, 0.030, 220, 1.2, 0.8,
-     "official music video song lyric audio remix live feat album single acoustic love night heart dance",
-     "music, new song, official video, pop, hip hop, lyrics, remix, album, live performance, singer, rap"),
-    ("20", "Gaming", 0.22, 0.0, 0.040, 1200, 0.9, 1.1,
-     "minecraft roblox fortnite gameplay challenge survival speedrun boss update season hardcore noob pro",
-     "gaming, gameplay, minecraft, roblox, fortnite, lets play, walkthrough, speedrun, funny moments, gamer"),
-    ("24", "Entertainment", 0.14, 0.1, 0.028, 300, 1.0, 1.0,
-     "trailer episode teaser full show reaction season finale behind scenes celebrity interview premiere",
-     "entertainment, trailer, tv show, episode, reaction, celebrity, teaser, series, drama, web series"),
-    ("1", "Film & Animation", 0.07, 0.0, 0.025, 150, 1.0, 1.0,
-     "movie trailer animation short film cartoon official teaser cinema clip scene animated story",
-     "movie, film, trailer, animation, cartoon, short film, cinema, official trailer, animated, clip"),
-    ("22", "People & Blogs", 0.08, -0.2, 0.030, 420, 1.0, 1.0,
-     "vlog day life family prank my we tried story house first time surprise routine",
-     "vlog, daily vlog, family, prank, lifestyle, my life, storytime, challenge, couple, day in my life"),
-    ("17", "Sports", 0.06, 0.0, 0.015, 600, 0.6, 1.4,
-     "highlights goals match vs final league cup best skills derby penalty championship",
-     "football, soccer, highlights, goals, sports, match, premier league, nba, cricket, champions league"),
-    ("25", "News & Politics", 0.05, -0.3, 0.020, 600, 0.5, 1.6,
-     "breaking news live update election president government report crisis debate explained",
-     "news, breaking news, politics, live news, election, world news, headlines, government"),
-    ("23", "Comedy", 0.05, 0.0, 0.055, 600, 1.0, 0.9,
-     "funny sketch comedy stand up prank parody jokes hilarious skit roast",
-     "comedy, funny, sketch, standup, parody, jokes, humor, skit, memes, laugh"),
-    ("26", "Howto & Style", 0.035, -0.3, 0.060, 480, 1.3, 0.7,
-     "how to makeup tutorial recipe easy diy hair outfit tips cooking hacks",
-     "how to, tutorial, diy, makeup, recipe, cooking, beauty, fashion, hacks, tips"),
-    ("27", "Education", 0.035, -0.4, 0.050, 700, 1.4, 0.6,
-     "explained history science why learn facts lesson guide documentary math",
-     "education, learning, explained, history, science, facts, documentary, lesson, study"),
-    ("28", "Science & Technology", 0.03, -0.2, 0.040, 800, 1.2, 0.8,
-     "iphone review unboxing ai tech new test smartphone vs camera space rocket",
-     "technology, tech, review, unboxing, smartphone, ai, gadgets, iphone, android, space"),
-)
-_CAT_SHARE = np.array([c[2] for c in _CATEGORIES]) / sum(c[2] for c in _CATEGORIES)
-
-# Per language: (share, countries it trends in, a few title words in that language).
-_LANGUAGES: dict[str, tuple[float, tuple[str, ...], str]] = {
-    "en": (0.38, ("US", "GB", "CA", "AU", "IN", "NZ", "IE", "ZA", "NG", "PH"), "new best"),
-    "es": (0.16, ("MX", "ES", "AR", "CO", "CL", "PE", "US"), "nuevo oficial mejor"),
-    "hi": (0.08, ("IN", "NP", "AE"), "naya gaana desi"),
-    "pt": (0.07, ("BR", "PT"), "novo oficial melhor"),
-    "ko": (0.05, ("KR", "US", "JP"), "신곡 공식"),
-    "ja": (0.05, ("JP",), "公式 新曲"),
-    "ar": (0.07, ("SA", "AE", "EG", "IQ", "MA"), "جديد حصريا"),
-    "ru": (0.05, ("RU", "UA", "KZ", "BY"), "новый клип"),
-    "fr": (0.04, ("FR", "CA", "BE", "MA"), "nouveau officiel"),
-    "de": (0.03, ("DE", "AT", "CH"), "neu offiziell"),
-    "id": (0.02, ("ID", "MY"), "baru resmi"),
-}
-_LANG_CODES = tuple(_LANGUAGES)
-_LANG_SHARE = np.array([v[0] for v in _LANGUAGES.values()]) / sum(v[0] for v in _LANGUAGES.values())
-_COUNTRIES = tuple(sorted({c for v in _LANGUAGES.values() for c in v[1]}))
-_NAME_WORDS = ("Nova", "Star", "Blue", "Prime", "Urban", "Daily", "Golden", "Pixel", "Echo", "River", "Sky",
-               "Royal", "Wild", "Zen", "Bright", "Alpha", "Luna", "Max", "Iron", "Velvet", "Vibe", "Neon",
-               "Happy", "Crazy", "Little", "Big", "Rocket", "Jade", "Coral", "Maple")
-_NAME_SUFFIX = {"10": "Music", "20": "Gaming", "25": "News", "17": "Sports", "24": "TV", "23": "Comedy",
-                "27": "Academy", "28": "Tech", "26": "Kitchen", "1": "Studios", "22": "Vlogs"}
-_ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
-
-_PUBLISH_START = pd.Timestamp("2025-12-01", tz="UTC")
-_PUBLISH_DAYS = 182  # 2025-12-01 .. 2026-05-31
+# The real export's last day (trending_2025-12-10_2026-05-31): tests and benchmarks that name dates simulate it.
+REAL_EXPORT_END = "2026-05-31"
+_PUBLISH_DAYS = 182  # the publishing window: the end date and the 181 days before it
 # Share of videos published at each UTC hour, shaped like the real export (afternoon UTC peak).
 _HOUR_SHARE = np.array([31, 15, 12, 13, 18, 22, 14, 17, 29, 37, 54, 57, 57, 66, 77, 77, 86, 73, 54, 46,
                         38, 40, 36, 31], dtype=float)
@@ -128,6 +78,7 @@ _SLOW_PEAK = (0.12, 2.5, 0.6)  # share of slow burners, their median peak day an
 _DECAY = (0.5, 0.7, 0.05, 2.0)  # median, ln sd, min, max of the decay rate per day
 _ENTRY = (0.15, 1.3, 0.15)  # chart entry age = median * LN(0, sd) + share * peak day
 _DAYS = (1.4, 1.0, 0.3)  # days on the chart: 1 + floor(LN(ln median + effects, sd)); decay elasticity
+_COUNTRY_SPREAD_S = 91  # the country rows of a day's fetch come within this many seconds of its clock
 _CLOCK_DAYS = _PUBLISH_DAYS + 240  # fetch days simulated: publishing window + longest chart life
 
 
@@ -156,22 +107,29 @@ def _check_int(value: object, name: str, minimum: int | None) -> int:
     return int(value)
 
 
-def _random_ids(rng: np.random.Generator, n: int, length: int, prefix: str = "") -> np.ndarray:
-    """Unique random ids of ``length`` characters from the YouTube id alphabet."""
-    while True:
-        chars = _ID_ALPHABET[rng.integers(0, len(_ID_ALPHABET), size=(n, length))]
-        ids = np.ascontiguousarray(chars).view(f"<U{length}").ravel()
-        if len(np.unique(ids)) == n:  # collisions are astronomically rare; redraw rather than patch
-            return np.char.add(prefix, ids).astype(object)
+def end_day(end: str | date | None = None) -> pd.Timestamp:
+    """The last publishing day of a simulation, midnight UTC: ``end``'s UTC date, today's without one."""
+    if end is None:
+        return pd.Timestamp.now(tz="UTC").normalize()
+    if not isinstance(end, (str, date, np.datetime64)):
+        raise ValueError(f"end: expected a date such as {REAL_EXPORT_END!r}, got {type(end).__name__}")
+    try:
+        stamp = pd.Timestamp(end)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"end: cannot parse {end!r} as a date ({error})") from None
+    if pd.isna(stamp):
+        raise ValueError(f"end: cannot parse {end!r} as a date")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    # The clock runs in epoch seconds from half a year before the end to months after it: kept after 1970 and far
+    # from the end of pandas' nanosecond timestamps (2262).
+    if not 1971 <= stamp.year <= 2200:
+        raise ValueError(f"end: {stamp.date()} is outside 1971-2200")
+    return stamp.normalize()
 
 
-def _iso_duration(seconds: np.ndarray) -> list[str]:
-    """ISO-8601 durations as the API writes them (``PT3M49S``, ``PT31S``, ``PT1H2M``)."""
-    out = []
-    for s in seconds.tolist():
-        h, m, sec = s // 3600, s % 3600 // 60, s % 60
-        out.append("PT" + (f"{h}H" if h else "") + (f"{m}M" if m else "") + (f"{sec}S" if sec or s == 0 else ""))
-    return out
+def window_start(end: str | date | None = None) -> pd.Timestamp:
+    """The first publishing day (midnight UTC) of the window that ends on ``end`` (``end_day``)."""
+    return end_day(end) - pd.Timedelta(days=_PUBLISH_DAYS - 1)
 
 
 def _cumulative_views(t: np.ndarray, tp: np.ndarray, g: np.ndarray, lam: np.ndarray,
@@ -184,14 +142,11 @@ def _cumulative_views(t: np.ndarray, tp: np.ndarray, g: np.ndarray, lam: np.ndar
 
 def _make_channels(rng: np.random.Generator, n_channels: int) -> pd.DataFrame:
     """Channels with persistent popularity, main category, language and habits."""
-    cat = rng.choice(len(_CATEGORIES), size=n_channels, p=_CAT_SHARE)
-    lang = rng.choice(len(_LANG_CODES), size=n_channels, p=_LANG_SHARE)
-    first = rng.choice(_NAME_WORDS, size=n_channels)
-    second = rng.choice(_NAME_WORDS, size=n_channels)
-    titles = [f"{a} {b} {_NAME_SUFFIX[_CATEGORIES[c][0]]}" if rng.random() < 0.6 else f"{a}{b}"
-              for a, b, c in zip(first, second, cat)]
+    cat = rng.choice(len(CATEGORIES), size=n_channels, p=CATEGORY_SHARE)
+    lang = rng.choice(len(LANGUAGE_CODES), size=n_channels, p=LANGUAGE_SHARE)
+    titles = channel_titles(rng, cat)
     return pd.DataFrame({
-        "channel_id": _random_ids(rng, n_channels, 22, "UC"),
+        "channel_id": random_ids(rng, n_channels, 22, "UC"),
         "channel_title": titles,
         "cat": cat,
         "lang": lang,
@@ -203,16 +158,17 @@ def _make_channels(rng: np.random.Generator, n_channels: int) -> pd.DataFrame:
     })
 
 
-def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, chan: np.ndarray | None = None
-                 ) -> pd.DataFrame:
-    """Per-video content, publish time and lifecycle parameters; ``chan``: each video's channel (default random)."""
+def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, start: pd.Timestamp,
+                 chan: np.ndarray | None = None) -> pd.DataFrame:
+    """Per-video content, publish time (in the window from ``start``) and lifecycle parameters; ``chan``: each
+    video's channel (default random)."""
     chan = rng.integers(0, len(ch), size=n) if chan is None else chan
     own_cat = rng.random(n) < 0.85
-    cat = np.where(own_cat, ch["cat"].to_numpy()[chan], rng.choice(len(_CATEGORIES), size=n, p=_CAT_SHARE))
-    cat_tab = pd.DataFrame(_CATEGORIES).iloc[cat].reset_index(drop=True)
+    cat = np.where(own_cat, ch["cat"].to_numpy()[chan], rng.choice(len(CATEGORIES), size=n, p=CATEGORY_SHARE))
+    cat_tab = pd.DataFrame(CATEGORIES).iloc[cat].reset_index(drop=True)
     day = rng.integers(0, _PUBLISH_DAYS, size=n)
     hour = rng.choice(24, size=n, p=_HOUR_SHARE)
-    pub_s = (_PUBLISH_START.value // 10**9 + day * 86400 + hour * 3600
+    pub_s = (start.value // 10**9 + day * 86400 + hour * 3600
              + rng.integers(0, 3600, size=n)).astype(np.int64)
     pub = pd.to_datetime(pub_s, unit="s", utc=True)
     shorts = rng.random(n) < 0.12
@@ -237,9 +193,9 @@ def _make_videos(rng: np.random.Generator, ch: pd.DataFrame, n: int, chan: np.nd
     like_ratio = np.clip(cat_tab[4].to_numpy(float) * ch["like_mult"].to_numpy()[chan]
                          * rng.lognormal(0, 0.25, n), 0.001, 0.3)
     return pd.DataFrame({
-        "video_id": _random_ids(rng, n, 11), "chan": chan, "channel_id": ch["channel_id"].to_numpy()[chan],
+        "video_id": random_ids(rng, n, 11), "chan": chan, "channel_id": ch["channel_id"].to_numpy()[chan],
         "cat": cat, "category_id": cat_tab[0].to_numpy(), "category_name": cat_tab[1].to_numpy(),
-        "language": np.array(_LANG_CODES)[ch["lang"].to_numpy()[chan]], "published_at": pub,
+        "language": np.array(LANGUAGE_CODES)[ch["lang"].to_numpy()[chan]], "published_at": pub,
         "pub_s": pub_s, "duration_seconds": duration, "peak_day": peak_day, "growth_rate": growth,
         "decay_rate": decay, "peak_rate": np.exp(log_peak), "like_ratio": like_ratio,
         "comment_ratio": like_ratio * rng.uniform(0.02, 0.12, n),
@@ -271,18 +227,9 @@ def _observation_days(rng: np.random.Generator, v: pd.DataFrame,
     return n_days, np.minimum(day, len(clock) - 1)
 
 
-def _country_weights() -> np.ndarray:
-    """(language x country) audience weights: a language's main country 2, its other countries 1, else 0.01."""
-    weights = np.full((len(_LANG_CODES), len(_COUNTRIES)), 0.01)
-    for i, code in enumerate(_LANG_CODES):
-        for rank, c in enumerate(_LANGUAGES[code][1]):
-            weights[i, _COUNTRIES.index(c)] = 2.0 if rank == 0 else 1.0
-    return weights
-
-
-def _fetch_clock(rng: np.random.Generator) -> np.ndarray:
-    """Epoch seconds of the daily fetch (~03:28 UTC, minutes of jitter) for each simulated day."""
-    return (_PUBLISH_START.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
+def _fetch_clock(rng: np.random.Generator, start: pd.Timestamp) -> np.ndarray:
+    """Epoch seconds of the daily fetch (~03:28 UTC, minutes of jitter) for each simulated day from ``start``."""
+    return (start.value / 1e9 + np.arange(_CLOCK_DAYS) * _DAY + _FETCH_CLOCK_S
             + rng.normal(0, 8 * 60, _CLOCK_DAYS) + rng.uniform(0, 1, _CLOCK_DAYS))
 
 
@@ -292,35 +239,40 @@ def _country_rows(rng: np.random.Generator, lang: np.ndarray,
 
     Countries are mostly where the channel's language is spoken; popular videos chart in more of them.
     """
-    weights = _country_weights()
+    weights = country_weights()
     k = np.clip(1 + rng.poisson(np.exp(-0.4 + 0.5 * pop)), 1, 5)
     # Gumbel top-k: a vectorised weighted sample without replacement.
-    keys = np.log(weights[lang]) + rng.gumbel(size=(len(lang), len(_COUNTRIES)))
+    keys = np.log(weights[lang]) + rng.gumbel(size=(len(lang), len(COUNTRIES)))
     row_obs = np.repeat(np.arange(len(lang)), k)
     slot = np.arange(len(row_obs)) - np.repeat(np.cumsum(k) - k, k)
     return row_obs, np.argsort(-keys, axis=1)[row_obs, slot]
 
 
-def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, SyntheticTruth]:
-    """Simulate ``n_videos`` trending videos; return ``(raw, truth)``.
+def generate_synthetic(n_videos: int, seed: int = 0, *, end: str | date | None = None
+                       ) -> tuple[pd.DataFrame, SyntheticTruth]:
+    """Simulate ``n_videos`` trending videos published up to ``end`` (a UTC date; default today); return
+    ``(raw, truth)``.
 
-    ``raw`` has ``RAW_COLUMNS``, all strings, one row per (video, country, fetch); ``truth`` is a
-    ``SyntheticTruth``. The same ``seed`` gives identical output. Raises ``ValueError`` for a
-    non-int, bool or non-positive ``n_videos`` (or a non-int / negative ``seed``).
+    ``raw`` has ``synthetic_fields.RAW_COLUMNS``, all strings, one row per (video, country, fetch); ``truth`` is
+    a ``SyntheticTruth``. The same ``seed`` and ``end`` give identical output. Raises ``ValueError`` for a
+    non-int, bool or non-positive ``n_videos``, a non-int / negative ``seed`` or an ``end`` that is no date.
     """
     n_videos = _check_int(n_videos, "n_videos", 1)
     seed = _check_int(seed, "seed", 0)
+    start = window_start(end)
     rng = np.random.default_rng(seed)
     ch = _make_channels(rng, max(1, round(n_videos / 8)))
-    v = _make_videos(rng, ch, n_videos)
+    v = _make_videos(rng, ch, n_videos, start)
     # One fetch per UTC day (same clock for all videos, minutes of jitter); countries are fetched in a
     # fixed order a few seconds apart, and rows within a country microseconds apart.
-    clock = _fetch_clock(rng)
+    clock = _fetch_clock(rng, start)
     n_days, day = _observation_days(rng, v, clock)
+    if end is None:
+        n_days, day = _fetched_before(n_days, day, clock, pd.Timestamp.now(tz="UTC"))
     owner = np.repeat(np.arange(n_videos), n_days)
-    country_offset = np.sort(rng.uniform(0, 90, len(_COUNTRIES)))
+    country_offset = np.sort(rng.uniform(0, _COUNTRY_SPREAD_S - 1, len(COUNTRIES)))
     pop = (np.log(v["peak_rate"].to_numpy()) - _LOG_PEAK_MEDIAN) / 1.6
-    lang_idx = pd.Index(_LANG_CODES).get_indexer(v["language"].to_numpy()[owner])
+    lang_idx = pd.Index(LANGUAGE_CODES).get_indexer(v["language"].to_numpy()[owner])
     row_obs, country = _country_rows(rng, lang_idx, pop[owner])
     fetch_s = clock[day][row_obs] + country_offset[country] + rng.uniform(0, 2e-3, len(row_obs))
     fetch_s = np.round(fetch_s * 1e6) / 1e6  # the export has microsecond timestamps
@@ -345,10 +297,20 @@ def generate_synthetic(n_videos: int, seed: int = 0) -> tuple[pd.DataFrame, Synt
     observed_at = pd.to_datetime(np.round(latest_s * 1e6).astype(np.int64), unit="us", utc=True)
     snapshots = pd.DataFrame({"video_id": v["video_id"].to_numpy()[owner], "observed_at": observed_at,
                               "age_days": age, "views": views, "stage": stage})
-    raw = _format_raw(_video_fields(rng, v, ch), owner[row_obs], country, fetch_s, row_views,
+    raw = format_raw(video_fields(rng, v, ch), owner[row_obs], country, fetch_s, row_views,
                       likes[row_obs], comments[row_obs])
     videos = v.drop(columns=["chan", "cat", "pub_s"]).assign(n_days=n_days)
+    videos = videos[n_days > 0].reset_index(drop=True)  # only videos the export has seen
     return raw, SyntheticTruth(videos=videos, snapshots=snapshots)
+
+
+def _fetched_before(n_days: np.ndarray, day: np.ndarray, clock: np.ndarray, cut: pd.Timestamp
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The observations whose day's fetches (the country rows come up to ``_COUNTRY_SPREAD_S`` after the clock)
+    all happened before ``cut``; each video keeps a prefix of its days, possibly none."""
+    keep = clock[day] + _COUNTRY_SPREAD_S < cut.value / 1e9
+    owner = np.repeat(np.arange(len(n_days)), n_days)
+    return np.bincount(owner[keep], minlength=len(n_days)), day[keep]
 
 
 def _daily_counts(rng: np.random.Generator, v: pd.DataFrame, owner: np.ndarray, first: np.ndarray,
@@ -374,98 +336,3 @@ def _video_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return cs - np.repeat(before, np.diff(np.r_[starts, len(x)]))
 
 
-def _video_text(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame) -> tuple[list, list, list]:
-    """Titles, tag strings and tag counts from category vocabularies, language and channel name."""
-    n = len(v)
-    title_vocab = [c[8].split() for c in _CATEGORIES]
-    tag_vocab = [c[9].split(", ") for c in _CATEGORIES]
-    chan_title = ch["channel_title"].to_numpy()[v["chan"].to_numpy()]
-    cats, langs = v["cat"].to_numpy(), v["language"].to_numpy()
-    n_words = rng.integers(3, 7, n)
-    word_u = rng.random((n, 6))
-    lang_u, pipe_u, shorts_u = rng.random(n), rng.random(n), rng.random(n)
-    has_tags = rng.random(n) < ch["p_tags"].to_numpy()[v["chan"].to_numpy()]
-    n_tags = rng.integers(3, 16, n)
-    tag_u = rng.random((n, 15))
-    duration = v["duration_seconds"].to_numpy()
-    titles, tags, counts = [], [], []
-    for i in range(n):
-        vocab = title_vocab[cats[i]]
-        words = list(dict.fromkeys(vocab[int(u * len(vocab))] for u in word_u[i, : n_words[i]]))
-        words[0] = words[0].capitalize()
-        if langs[i] != "en" and lang_u[i] < 0.5:  # half the titles carry a word of the channel's language
-            local = _LANGUAGES[langs[i]][2].split()
-            words.insert(0, local[int(lang_u[i] * 2 * len(local))])
-        title = " ".join(words)
-        if pipe_u[i] < 0.3:
-            title += f" | {chan_title[i]}"
-        if duration[i] <= 60 and shorts_u[i] < 0.5:
-            title += " #shorts"
-        titles.append(title)
-        tv = tag_vocab[cats[i]]
-        picked = dict.fromkeys([chan_title[i]] + [tv[int(u * len(tv))] for u in tag_u[i, : n_tags[i]]])
-        tags.append(", ".join(picked) if has_tags[i] else "")
-        counts.append(str(len(picked)) if has_tags[i] else "0")
-    return titles, tags, counts
-
-
-def _flags(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-video metadata fields known before publishing, as API strings."""
-    n = len(v)
-    name = v["category_name"].to_numpy()
-    lang = v["language"].to_numpy()
-
-    def tf(mask: np.ndarray) -> np.ndarray:
-        return np.where(mask, "True", "False")
-
-    p_cap = ch["p_caption"].to_numpy()[v["chan"].to_numpy()]
-    p_cap = np.where(np.isin(name, ["Education", "Science & Technology", "News & Politics"]),
-                     np.maximum(p_cap, 0.45), p_cap)
-    live_ok = np.isin(name, ["Gaming", "Sports", "News & Politics"])
-    kids_ok = np.isin(name, ["Film & Animation", "Gaming", "Education"])
-    # The real export often states default_language "en" or nothing even for non-English audio.
-    u = rng.random(n)
-    default = np.where(u < 0.1, "", np.where(u < 0.35, "en", lang))
-    audio = np.where(rng.random(n) < 0.05, "und", lang)
-    return {
-        "default_language": default, "audio_language": audio,
-        "is_live": tf(live_ok & (rng.random(n) < 0.01)),
-        "definition": np.where(rng.random(n) < 0.01, "sd", "hd"),
-        "caption_available": tf(rng.random(n) < p_cap),
-        "licensed_content": tf(rng.random(n) < 0.9),
-        "embeddable": tf(rng.random(n) < 0.1),
-        "made_for_kids": tf(kids_ok & (rng.random(n) < 0.05)),
-    }
-
-
-def _video_fields(rng: np.random.Generator, v: pd.DataFrame, ch: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Every per-video column of the raw export (text, category, duration, flags) as API strings."""
-    titles, tags, counts = _video_text(rng, v, ch)
-    per_video = {
-        "video_id": v["video_id"].to_numpy(),
-        "published_at": v["published_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
-        "title": np.array(titles, dtype=object), "channel_title": ch["channel_title"].to_numpy()[v["chan"].to_numpy()],
-        "channel_id": v["channel_id"].to_numpy(), "category_id": v["category_id"].to_numpy(),
-        "category_name": v["category_name"].to_numpy(), "tags": np.array(tags, dtype=object),
-        "tag_count": np.array(counts, dtype=object), "duration": v["duration_seconds"].astype(str).to_numpy(),
-        "duration_raw": np.array(_iso_duration(v["duration_seconds"].to_numpy()), dtype=object),
-        **_flags(rng, v, ch),
-    }
-    per_video["localized_title"] = per_video["title"]
-    return per_video
-
-
-def _format_raw(per_video: dict[str, np.ndarray], vid: np.ndarray, country: np.ndarray, fetch_s: np.ndarray,
-                views: np.ndarray, likes: np.ndarray, comments: np.ndarray) -> pd.DataFrame:
-    """Assemble the string-typed raw export, one row per (video ``vid``, country, fetch), in fetch order."""
-    fetched = np.datetime_as_string(np.round(fetch_s * 1e6).astype(np.int64).astype("datetime64[us]"),
-                                    unit="us")
-    cols = {c: per_video[c][vid] for c in per_video}
-    cols.update({
-        "country": np.array(_COUNTRIES)[country],
-        "fetched_at": np.char.add(fetched.astype(str), "+00:00"),
-        "views": views.astype(np.int64).astype(str), "likes": likes.astype(np.int64).astype(str),
-        "comments": comments.astype(np.int64).astype(str),
-    })
-    raw = pd.DataFrame({c: cols[c] for c in RAW_COLUMNS}).astype("str")
-    return raw.sort_values(["fetched_at", "video_id"], kind="stable").reset_index(drop=True)

@@ -12,12 +12,17 @@ partition gives exactly the rows it gives on the whole table:
 * channel history (``videoperf.features.channel_history``): the as-of sums of one channel's observations;
 * features (``FeatureBuilder``, fitted once on the client): per video, from its channel's history.
 
-Paths may be local or any fsspec URL (``s3://``, ``gcs://``, ...); workers read the partitions themselves.
+Paths may be local or any fsspec URL (``s3://``, ``gcs://``, ...); workers read the partitions themselves. The source
+``"synthetic"`` is the simulator's export (``load_data("synthetic")``'s rows), written as partitions to a temporary
+folder (``synthetic_partitions``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +31,7 @@ import pandas as pd
 
 from videoperf.data import api_export
 from videoperf.data import sources as data
+from videoperf.distributed.cluster import check_cluster
 from videoperf.features.channel_history import ChannelHistory, mask_optional_stats
 from videoperf.lifecycle.targets import build_targets, log_views
 
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SYNTHETIC_PARTITIONS = 4  # files of a simulated export: the shuffle and the workers get parallel work
 ORDER = ["_file", "_row"]
 WEIGHT, TARGET = "_w", "_y"
 KEYS = ["video_id", "observed_at"]
@@ -44,6 +51,26 @@ KEYS = ["video_id", "observed_at"]
 # ---------------------------------------------------------------------------------------------- files
 def _is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
+
+
+@contextlib.contextmanager
+def synthetic_partitions(source: str | Path, cluster: Any) -> Iterator[str | Path]:
+    """``source`` as it is, or for ``"synthetic"`` a temporary folder of parquet partitions holding the rows
+    ``load_data("synthetic")`` simulates, removed on exit. The workers read it, so they must share this machine's
+    files: a scheduler address is refused for it."""
+    if str(source) != "synthetic":
+        yield source
+        return
+    if isinstance(check_cluster(cluster), str) and cluster != "local":
+        raise ValueError(f"source: 'synthetic' is simulated into a temporary folder of this machine, which the "
+                         f"workers of {cluster} cannot read; write the simulated export where they can "
+                         "(videoperf.generate_synthetic(N)[0].to_parquet(PATH)) and pass that path, or use "
+                         "--cluster local")
+    raw = data.synthetic_export()
+    with tempfile.TemporaryDirectory(prefix="videoperf_synthetic_") as folder:
+        for k, rows in enumerate(np.array_split(np.arange(len(raw)), SYNTHETIC_PARTITIONS)):
+            raw.iloc[rows].to_parquet(Path(folder) / f"part-{k}.parquet", index=False)
+        yield folder
 
 
 def partition_files(source: str | Path) -> list[str]:

@@ -173,13 +173,14 @@ def train(source: str | Path, speed: str = "fast", artifacts_dir: str | Path | N
           models: Sequence[str] | str = ("ensemble", "deep_learning"), *, cluster: Any = "local",
           seed: int | None = None, config: Config | None = None, progress: bool = True,
           observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
-    """``videoperf.train`` on a cluster: ``source`` is a folder of partitions (local or an fsspec URL)."""
+    """``videoperf.train`` on a cluster: ``source`` is a folder of partitions (local or an fsspec URL) or
+    ``"synthetic"`` (``dask_data.synthetic_partitions``)."""
     from videoperf.serving.bundle import Bundle
 
     settings = resolve(speed, models, seed, config, progress)
     folder = chosen_path(artifacts_dir, settings.config.paths.artifacts_dir)
-    with open_client(cluster, **cluster_options) as client:
-        trained = fit(dask_data.load_snapshots(source, observed_at=observed_at), settings, client)
+    with dask_data.synthetic_partitions(source, cluster) as parts, open_client(cluster, **cluster_options) as client:
+        trained = fit(dask_data.load_snapshots(parts, observed_at=observed_at), settings, client)
     path = Bundle.save(trained, folder)
     return {"artifacts_dir": str(path), "models": list(trained.models), "oof": trained.reports,
             "seconds": trained.seconds, "data": trained.fingerprint}
@@ -289,12 +290,13 @@ def evaluate(data: str | Path, split_date: str, speed: str = "fast", models: Seq
              predictions: str | Path | None = None, *, cluster: Any = "local", seed: int | None = None,
              config: Config | None = None, progress: bool = True, history: str = "live",
              observed_at: str | None = None, **cluster_options: Any) -> dict[str, Any]:
-    """``videoperf.evaluate(data=..., split_date=...)`` on a cluster; the same result keys and histories."""
+    """``videoperf.evaluate(data=..., split_date=...)`` on a cluster; the same result keys and histories. ``data``:
+    as ``train``'s ``source``."""
     settings = resolve(speed, models, seed, config, progress)
     check_history(history)
     start = time.perf_counter()
-    with open_client(cluster, **cluster_options) as client:
-        snapshots = client.persist(dask_data.load_snapshots(data, observed_at=observed_at))
+    with dask_data.synthetic_partitions(data, cluster) as parts, open_client(cluster, **cluster_options) as client:
+        snapshots = client.persist(dask_data.load_snapshots(parts, observed_at=observed_at))
         train_side, test_side = dask_data.split(snapshots, split_date)
         trained = fit(train_side, settings, client, observed_forecaster=False)
         observed = snapshots if history != "train" else train_side

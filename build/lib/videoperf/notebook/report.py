@@ -25,9 +25,11 @@ DEFAULT_TEST_FRACTION = 0.2
 
 
 def load_source(settings: RunSettings) -> pd.DataFrame:
-    """The canonical snapshots of the notebook's DATA_SOURCE (the simulator at its size and seed)."""
+    """The canonical snapshots of the notebook's DATA_SOURCE (the simulator at its size and seed, its calendar
+    ending on ``data.synthetic_end``: today unless configured)."""
     if settings.source == "synthetic":
-        raw, _ = generate_synthetic(settings.n_synthetic_videos, settings.seed)
+        raw, _ = generate_synthetic(settings.n_synthetic_videos, settings.seed,
+                                    end=settings.config.data.synthetic_end)
         return load_data(raw)
     return load_data(settings.source)
 

@@ -17,17 +17,16 @@ Files (the family files are declared by each family, ``videoperf.models.registry
 Every file a bundle holds is read by inference (``tests/test_artifacts.py`` shows it). Writing is atomic and
 loading checks every hash before anything is unpickled (``videoperf.models.artifacts``). The library versions of the
 shared file are checked on load, a family's on its first use; a family's model is loaded on first use, once per
-bundle (thread-safe). ``load_bundle`` keeps one bundle per folder and reloads it when its manifest changes.
+bundle (thread-safe). ``load_bundle`` keeps one bundle per folder and reloads it when its manifest changes. A large
+batch is predicted in row chunks, two at a time (``videoperf.serving.batches``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from pathlib import Path
@@ -40,6 +39,7 @@ from videoperf.config import load_config, resolve_path
 from videoperf.models import artifacts
 from videoperf.models.family import ModelFamily, threads_for_prediction
 from videoperf.models.registry import FAMILIES
+from videoperf.serving import batches
 
 if TYPE_CHECKING:
     from videoperf.features.builder import FeatureBuilder
@@ -56,7 +56,6 @@ SHARED_FILES = (FEATURES_FILE,)
 SHARED_LIBRARIES = ("scikit-learn",)  # what unpickling the feature pipeline needs
 ARTIFACTS_ENV = "VIDEOPERF_ARTIFACTS"
 _DAY_NS = 86400e9
-CHUNK_ROWS = 8192  # batches of at least twice this many rows are predicted in chunks (``predict_frame``)
 
 
 def bundle_files() -> tuple[str, ...]:
@@ -80,8 +79,11 @@ class Bundle:
         prediction = manifest.get("config", {}).get("prediction", {})
         self.default_days = float(prediction.get("default_days_since_publish", 7.0))
         self.coverage = float(prediction.get("interval_coverage", 0.8))
-        # Model ages the rolling-origin backtest measured; a prediction further out logs a warning.
+        # Model ages the rolling-origin backtest measured; a prediction further out logs a warning, once per bundle:
+        # a service or a loop of calls would otherwise repeat it on every call.
         self.backtested_days = float(prediction.get("backtested_model_age_days", 90.0))
+        self._age_warned = False
+        self._age_lock = threading.Lock()  # not ``_lock``: that one is held while a model loads
         observed_to = manifest.get("training_window", {}).get("observed_to")
         # The last observation the models were trained on.
         self.training_cut = pd.Timestamp(observed_to) if observed_to else None
@@ -218,8 +220,8 @@ class Bundle:
         model = self.model(model_type)
         family = FAMILIES[model_type]
         n = len(rows) if isinstance(rows, pd.DataFrame) else len(rows["published_at"])
-        if n < 2 * CHUNK_ROWS or family.concurrent_chunks < 2:
-            with collector_paused(n >= GC_PAUSE_ROWS):
+        if n < 2 * batches.CHUNK_ROWS or family.concurrent_chunks < 2:
+            with batches.collector_paused(n >= batches.GC_PAUSE_ROWS):
                 requests = rows if check is None else check(rows, first_row=0)
                 out = self._predict_rows(family, model, requests)
         else:
@@ -230,12 +232,13 @@ class Bundle:
             # together, in lock-step, every chunk; the lock sets them apart by one chunk's features, and because
             # the features take less time than the learners they do not meet again (2.5 -> 1.9 s on 100,000 rows).
             # Rows are checked and predicted independently, so the chunks change no result.
-            bounds = chunk_bounds(n)
+            bounds = batches.chunk_bounds(n)
             work = partial(self._check_and_predict_rows, family, model, check, threading.Lock())
-            with collector_paused(True), ThreadPoolExecutor(family.concurrent_chunks,
-                                                              thread_name_prefix="videoperf-rows") as pool:
-                parts = list(pool.map(work, [(_rows(rows, a, b), a) for a, b in zip(bounds[:-1], bounds[1:])]))
-            requests = rows if check is None else _concat([checked for checked, _ in parts])
+            with batches.collector_paused(True), ThreadPoolExecutor(family.concurrent_chunks,
+                                                                      thread_name_prefix="videoperf-rows") as pool:
+                parts = list(pool.map(work, [(batches.row_slice(rows, a, b), a)
+                                             for a, b in zip(bounds[:-1], bounds[1:])]))
+            requests = rows if check is None else batches.concat_checked([checked for checked, _ in parts])
             out = pd.concat([predicted for _, predicted in parts], ignore_index=True)
         calibration = self.calibration.get(model_type)
         if calibration is not None:
@@ -299,7 +302,8 @@ class Bundle:
         return np.expm1(X["channel_log_count"].to_numpy(float))
 
     def model_age_days(self, published_at: pd.Series | list) -> np.ndarray:
-        """Days from the training cut to each publish time; a warning past what the backtest measured."""
+        """Days from the training cut to each publish time; the first time one is past what the backtest measured,
+        a warning (once per loaded bundle)."""
         if self.training_cut is None:
             return np.full(len(published_at), np.nan)
         if isinstance(published_at, list) and all(isinstance(v, pd.Timestamp) and v.tzinfo for v in published_at):
@@ -307,71 +311,16 @@ class Bundle:
         else:
             stamps = pd.to_datetime(published_at, utc=True).to_numpy("datetime64[ns]").astype(np.int64)
         age = (stamps - self.training_cut.value) / _DAY_NS
-        beyond = age > self.backtested_days
-        if beyond.any():
-            logger.warning("%d prediction(s) for videos published up to %.0f days after the training data ends; "
-                           "the backtest measured accuracy up to %.0f days: retrain on recent data "
-                           "(python model_update.py train)", int(beyond.sum()), float(age.max()),
-                           self.backtested_days)
+        if not self._age_warned and (age > self.backtested_days).any():
+            with self._age_lock:
+                first, self._age_warned = not self._age_warned, True
+            if first:
+                logger.warning("%s: predictions for videos published up to %.0f days after the training data ends "
+                               "(%s); the backtest measured accuracy up to %.0f days: retrain on recent data "
+                               "(python model_update.py train). Said once for this bundle; every prediction reports "
+                               "its model_age_days", self.folder, float(age.max()), self.training_cut.isoformat(),
+                               self.backtested_days)
         return age
-
-
-# Features of a large batch allocate millions of small lists and strings (tokens), none of them in a reference
-# cycle; Python's cycle collector would walk every live object again and again meanwhile (about 40% of the
-# feature time on 100,000 rows), so it is paused for such batches and resumed when the last one ends.
-GC_PAUSE_ROWS = 5000
-_GC_LOCK = threading.Lock()
-_GC_STATE = {"pauses": 0, "paused_here": False}  # batches running with the collector paused; did we pause it
-
-
-@contextlib.contextmanager
-def collector_paused(pause: bool) -> Iterator[None]:
-    """Within the block (when ``pause``), Python's cycle collector is off; nested and concurrent blocks share
-    one pause, and the collector resumes after the last (unless it was off before the first)."""
-    if not pause:
-        yield
-        return
-    with _GC_LOCK:
-        if _GC_STATE["pauses"] == 0:
-            _GC_STATE["paused_here"] = gc.isenabled()
-            gc.disable()
-        _GC_STATE["pauses"] += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_STATE["pauses"] -= 1
-            if _GC_STATE["pauses"] == 0 and _GC_STATE["paused_here"]:
-                gc.enable()
-
-
-def chunk_bounds(n: int, size: int | None = None) -> np.ndarray:
-    """Row bounds of the chunks of a batch of ``n`` rows (one chunk below ``2 * size``, default ``CHUNK_ROWS``):
-    about ``size`` rows each, but the first two and the last two a quarter and a half of that. With two chunks
-    at a time the other core waits while the first chunk's checks and features run and while the last chunk's
-    learners finish; smaller end chunks shorten both waits. Rows are predicted independently, so the bounds
-    change no result."""
-    size = CHUNK_ROWS if size is None else size
-    if n < 2 * size or size < 4:
-        return np.array([0, n])
-    ramp = [size // 4, size // 2]
-    middle = n - 2 * sum(ramp)
-    inner = np.linspace(0, middle, max(1, round(middle / size)) + 1).astype(int)
-    return np.cumsum([0, *ramp, *np.diff(inner), *ramp[::-1]])
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Checked chunks as one frame numbered from 0, with the first chunk's ``attrs`` (the same for every chunk)."""
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs = dict(frames[0].attrs)
-    return out
-
-
-def _rows(requests: Columns, start: int, stop: int) -> Columns:
-    """Rows ``start:stop`` of a DataFrame or of a mapping of columns."""
-    if isinstance(requests, pd.DataFrame):
-        return requests.iloc[start:stop]
-    return {name: values[start:stop] for name, values in requests.items()}
 
 
 @lru_cache(maxsize=1)

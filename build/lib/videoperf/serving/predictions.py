@@ -25,7 +25,8 @@ import pandas as pd
 
 from videoperf.plain import plain
 from videoperf.serving import batch_checks, rules
-from videoperf.serving.bundle import GC_PAUSE_ROWS, Bundle, collector_paused, load_bundle
+from videoperf.serving.batches import GC_PAUSE_ROWS, collector_paused
+from videoperf.serving.bundle import Bundle, load_bundle
 from videoperf.serving.request import PredictionRequest, parse_request
 
 Arguments = Mapping[str, Any] | PredictionRequest
@@ -89,7 +90,7 @@ def predict_rows(rows: pd.DataFrame | str | os.PathLike, model_type: str,
     bundle = load_bundle(artifacts_dir)
     # A missing publish time is the time of the call, the same for every chunk the bundle checks
     check = partial(batch_checks.check_rows, default_days=bundle.default_days, now=pd.Timestamp.now(tz="UTC"))
-    with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``bundle.collector_paused``
+    with collector_paused(len(rows) >= GC_PAUSE_ROWS):  # see ``batches.collector_paused``
         if rows.empty:
             batch_checks.check_rows(rows, bundle.default_days)  # a missing column is still reported
             return pd.DataFrame(columns=["predicted_views", "views_lo", "views_hi"])
