@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -73,8 +74,13 @@ def test_the_cli_predicts_from_another_folder(script, full_bundle, tmp_path):
 
 
 def test_the_wheel_carries_every_subpackage_and_its_data(tmp_path):
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ behind
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "videoperf", source / "videoperf", ignore=shutil.ignore_patterns("__pycache__"))
     done = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                str(tmp_path), str(ROOT), cwd=tmp_path, timeout=600)
+                str(tmp_path), str(source), cwd=tmp_path, timeout=600)
     if done.returncode != 0 and "No module named" in done.stderr:
         pytest.skip(f"cannot build a wheel here: {done.stderr.strip()[-300:]}")
     assert done.returncode == 0, done.stderr[-3000:]
