@@ -72,14 +72,17 @@ def missing_fields(columns: list[str] | pd.Index, observed_at: object = None) ->
 
 def parse_observed_at(observed_at: object) -> pd.Timestamp | None:
     """``observed_at`` as a UTC timestamp (naive = UTC); ``ValueError`` naming it when unparseable."""
-    if observed_at is None:
-        return None
+    return None if observed_at is None else utc_timestamp(observed_at, "observed_at")
+
+
+def utc_timestamp(value: object, name: str, what: str = "a date/time") -> pd.Timestamp:
+    """``value`` as a UTC timestamp (naive = UTC); ``ValueError`` naming the argument ``name`` when unparseable."""
     try:
-        stamp = pd.Timestamp(observed_at)
+        stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"observed_at: cannot parse {observed_at!r} as a date/time") from error
+        raise ValueError(f"{name}: cannot parse {value!r} as {what}") from error
     if pd.isna(stamp):
-        raise ValueError(f"observed_at: cannot parse {observed_at!r} as a date/time")
+        raise ValueError(f"{name}: cannot parse {value!r} as {what}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 

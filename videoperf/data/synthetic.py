@@ -46,6 +46,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from videoperf.data.api_export import utc_timestamp
 from videoperf.data.synthetic_fields import (
     CATEGORIES,
     CATEGORY_SHARE,
@@ -113,13 +114,7 @@ def end_day(end: str | date | None = None) -> pd.Timestamp:
         return pd.Timestamp.now(tz="UTC").normalize()
     if not isinstance(end, (str, date, np.datetime64)):
         raise ValueError(f"end: expected a date such as {REAL_EXPORT_END!r}, got {type(end).__name__}")
-    try:
-        stamp = pd.Timestamp(end)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"end: cannot parse {end!r} as a date ({error})") from None
-    if pd.isna(stamp):
-        raise ValueError(f"end: cannot parse {end!r} as a date")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = utc_timestamp(end, "end", "a date")
     # The clock runs in epoch seconds from half a year before the end to months after it: kept after 1970 and far
     # from the end of pandas' nanosecond timestamps (2262).
     if not 1971 <= stamp.year <= 2200:
