@@ -1,18 +1,26 @@
-"""Small-batch prediction of fitted tree ensembles without their per-tree Python loops.
+"""The one module that reaches past the public API of scikit-learn, XGBoost and torch.
 
-HistGradientBoosting predicts tree by tree in Python (200 trees: ~4 ms for one row) and a RandomForest spreads
-a few rows over threads (tens of ms). ``TreeArrays`` flattens the fitted trees into NumPy arrays once and walks
-every tree at the same time, level by level: for a handful of rows that is a few dozen vectorised steps. The
-rules are the libraries' own (a missing value goes where the split sent missing values in training, otherwise
-``value <= threshold`` goes left), so the leaves reached are the same; only the order of summing the leaf
-values of a boosted model differs (the last bits of a float64).
+Every other module uses the libraries through their public API (``tests/test_architecture.py`` checks it). What
+is here either reads what a library does not expose (a histogram booster's trees, a tensor's version counter,
+the CPU's bfloat16 support) or computes a public call's result faster for the sizes predictions come in: fitted
+tree ensembles walked as flat arrays, and TF-IDF + SVD of tokens computed once. Each shortcut is pinned by a test
+to the public API's result on the pinned library versions (``tests/test_hot_path.py``, ``tests/test_ensemble.py``),
+so an upgrade that changes either side fails a test instead of changing predictions. What each one is worth, and
+how that was measured, is in ``docs/library_internals.md``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
+
+# ----------------------------------------------------------------------------------------------- tree ensembles
+# Tree by tree in Python (HistGradientBoosting), over threads (RandomForest) or through a call with fixed costs
+# (XGBoost), a few rows cost far more than their trees. Walking every tree at once, level by level, is a few dozen
+# vectorised steps. The rules are the libraries' own (a missing value goes where the split sent missing values in
+# training, otherwise ``value <= threshold`` goes left), so the same leaves are reached.
 
 
 class TreeArrays:
@@ -46,18 +54,41 @@ class TreeArrays:
             node = np.where(go_left, self.left[node], self.right[node])
 
 
-def forest_arrays(forest: Any) -> TreeArrays | None:
+class ForestTrees:
+    """A random forest's prediction: the mean of the leaves its trees reach."""
+
+    def __init__(self, trees: TreeArrays) -> None:
+        self.trees = trees
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.mean(self.trees.leaf_values(X), axis=0)
+
+
+class BoostedTrees:
+    """A histogram booster's prediction: its baseline plus the sum of its trees' leaves (summed in another order
+    than scikit-learn's: the last bits of a float64 may differ)."""
+
+    def __init__(self, trees: TreeArrays, baseline: float) -> None:
+        self.trees = trees
+        self.baseline = baseline
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.baseline + self.trees.leaf_values(X).sum(axis=0)
+
+
+def forest_arrays(forest: Any) -> ForestTrees | None:
     """A fitted scikit-learn RandomForestRegressor's trees (``None`` for anything else)."""
     trees = [estimator.tree_ for estimator in getattr(forest, "estimators_", [])]
     if not trees or any(tree.n_outputs != 1 for tree in trees):
         return None
-    return TreeArrays([t.feature for t in trees], [t.threshold for t in trees], [t.children_left for t in trees],
-                      [t.children_right for t in trees],
-                      [getattr(t, "missing_go_to_left", np.zeros(t.node_count, bool)) for t in trees],
-                      [t.children_left == -1 for t in trees], [t.value[:, 0, 0] for t in trees])
+    return ForestTrees(TreeArrays(
+        [t.feature for t in trees], [t.threshold for t in trees], [t.children_left for t in trees],
+        [t.children_right for t in trees], [getattr(t, "missing_go_to_left", np.zeros(t.node_count, bool))
+                                            for t in trees],
+        [t.children_left == -1 for t in trees], [t.value[:, 0, 0] for t in trees]))
 
 
-def boosting_arrays(model: Any) -> TreeArrays | None:
+def boosting_arrays(model: Any) -> BoostedTrees | None:
     """A fitted HistGradientBoostingRegressor's trees (``None`` when it has categorical splits, several trees per
     iteration or a link other than the identity: then its own ``predict`` is used)."""
     predictors = getattr(model, "_predictors", None)
@@ -68,10 +99,11 @@ def boosting_arrays(model: Any) -> TreeArrays | None:
     nodes = [per_iteration[0].nodes for per_iteration in predictors]
     if any(n["is_categorical"].any() for n in nodes):
         return None
-    return TreeArrays([n["feature_idx"] for n in nodes], [n["num_threshold"] for n in nodes],
-                      [n["left"].astype(np.int64) for n in nodes], [n["right"].astype(np.int64) for n in nodes],
-                      [n["missing_go_to_left"] for n in nodes], [n["is_leaf"] for n in nodes],
-                      [n["value"] for n in nodes])
+    trees = TreeArrays([n["feature_idx"] for n in nodes], [n["num_threshold"] for n in nodes],
+                       [n["left"].astype(np.int64) for n in nodes], [n["right"].astype(np.int64) for n in nodes],
+                       [n["missing_go_to_left"] for n in nodes], [n["is_leaf"] for n in nodes],
+                       [n["value"] for n in nodes])
+    return BoostedTrees(trees, model._baseline_prediction.ravel()[0])
 
 
 class FloatTrees:
@@ -91,16 +123,14 @@ class FloatTrees:
 
 def xgboost_arrays(model: Any) -> FloatTrees | None:
     """A fitted ``xgboost.XGBRegressor``'s trees (``None`` when it is not a plain one-output tree booster with
-    numerical splits and NaN as missing, or predicts with a subset of its trees: then XGBoost predicts).
+    numerical splits and NaN as missing, or was early-stopped: then XGBoost predicts).
 
     XGBoost goes left when ``value < split`` (float32): for float32 inputs that is ``value <= the largest float32
     below split``, which is the ``TreeArrays`` rule. Every number is read from the booster's JSON, whose floats
     are written in the shortest form that reads back as the same float32."""
-    import json
-
     try:
         booster = model.get_booster()
-        if not np.isnan(model.missing) or model._get_iteration_range(None) != (0, 0):
+        if not np.isnan(model.missing) or booster.attr("best_iteration") is not None:
             return None
         learner = json.loads(booster.save_raw("json"))["learner"]
     except Exception:  # not an XGBoost model, or one saved differently: its own predict is used
