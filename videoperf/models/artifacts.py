@@ -293,11 +293,19 @@ MOVED_MODULES = {
 }
 
 
+# Names that left a module when it was split: (module, name) -> the module that holds the name now. Looked up
+# after MOVED_MODULES, so a pickle of the flat layout finds them too. ``tag_tokens`` is the tag vectoriser's analyzer.
+MOVED_NAMES = {
+    ("videoperf.features.content", "tag_tokens"): "videoperf.features.content_tokens",
+}
+
+
 class _Unpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that finds classes of the flat layout at their new homes."""
+    """``pickle.Unpickler`` that finds classes and functions of earlier layouts at their new homes."""
 
     def find_class(self, module: str, name: str) -> Any:
-        return super().find_class(MOVED_MODULES.get(module, module), name)
+        module = MOVED_MODULES.get(module, module)
+        return super().find_class(MOVED_NAMES.get((module, name), module), name)
 
 
 def load_pickle(folder: str | Path, name: str, manifest: dict[str, Any]) -> Any:
