@@ -22,7 +22,7 @@ import predict
 from videoperf.data.synthetic import generate_synthetic
 from videoperf.features.content_columns import TITLE_STATS, _time_of_publishing, title_stats, title_stats_matrix
 from videoperf.features.content_tokens import WORD, tag_token_lists, tag_tokens
-from videoperf.library_internals import term_ids, title_term_ids
+from videoperf.library_internals import cpu_supports_bfloat16, term_ids, title_term_ids
 from videoperf.serving import bundle as bundle_module
 from videoperf.serving import inputs
 
@@ -195,7 +195,7 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
     import torch
     from torch import nn
 
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not cpu_supports_bfloat16():
         pytest.skip("this CPU has no bfloat16 support: the encoder runs in float32, nothing to compare")
     from functools import partial
 
@@ -327,3 +327,31 @@ def test_the_l2_kernel_normalises_as_the_public_function():
     l2_normalize_rows(kernel)
     np.testing.assert_array_equal(kernel.toarray(), normalize(matrix, copy=True).toarray())
 
+
+def test_a_tensor_version_changes_with_every_in_place_change_only():
+    import torch
+
+    from videoperf.library_internals import tensor_version
+
+    weight = torch.ones(3)
+    before = tensor_version(weight)
+    _ = weight * 2, weight.sum(), weight.clone()
+    assert tensor_version(weight) == before
+    with torch.no_grad():
+        weight.mul_(2.0)
+    assert tensor_version(weight) > before
+
+
+def test_bfloat16_support_is_reported_where_the_cpu_has_it():
+    import platform
+    from pathlib import Path
+
+    assert isinstance(cpu_supports_bfloat16(), bool)
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() != "x86_64" or not cpuinfo.is_file():
+        pytest.skip("the CPU's flags are read from /proc/cpuinfo on x86-64")
+    flags = set(cpuinfo.read_text().split())
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:  # oneDNN's bfloat16 floor (AVX-512 core)
+        assert cpu_supports_bfloat16()
+    if "avx512f" not in flags and "avx_ne_convert" not in flags and "amx_bf16" not in flags:
+        assert not cpu_supports_bfloat16()

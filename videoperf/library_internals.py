@@ -286,3 +286,18 @@ def _components_t(svd: Any) -> np.ndarray:
 # Kept beside the SVDs and vectorisers, not on them: a pickled pipeline holds what was fitted and nothing else.
 _TRANSPOSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BIGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+# ----------------------------------------------------------------------------------------------------------- torch
+
+
+def cpu_supports_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 products natively on this CPU (torch has no public question for it)."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def tensor_version(tensor: Any) -> int:
+    """The tensor's version counter: torch increments it on every in-place change (no public accessor)."""
+    return int(tensor._version)
