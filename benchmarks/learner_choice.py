@@ -81,11 +81,9 @@ def held_out_folds(data: str, cut: str, seed: int) -> tuple[list[Any], list[str]
 def prediction_cpu(model: Any, name: str, matrix: Any) -> float:
     """CPU seconds (of the whole process: a library's own threads count) for ``matrix``'s rows, each learner asked
     for one thread and predicting as a bundle's batch chunk does; best of three."""
-    from functools import partial
-
     from threadpoolctl import threadpool_limits
 
-    from videoperf.models.ensemble.stacking import _in_row_chunks, _raw_one_thread
+    from videoperf.models.ensemble.stacking import _in_row_chunks, one_openmp_thread
 
     best = float("inf")
     for _ in range(3):
@@ -99,7 +97,8 @@ def prediction_cpu(model: Any, name: str, matrix: Any) -> float:
         elif name == "catboost":
             model.predict(matrix, thread_count=1)
         elif name == "hist_gradient_boosting":
-            _in_row_chunks(partial(_raw_one_thread, model), matrix)
+            with one_openmp_thread():
+                _in_row_chunks(model.predict, matrix)
         else:
             with threadpool_limits(1):
                 model.set_params(n_jobs=1)

@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +173,13 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
     import predict
     from videoperf.features.channel_history import relative_inputs
     from videoperf.models.deep.video_text import video_text
-    from videoperf.models.ensemble.stacking import _as_matrix, _forest_in_order, _in_row_chunks, _raw_one_thread
+    from videoperf.models.ensemble.stacking import (
+        _as_matrix,
+        _forest_in_order,
+        _in_row_chunks,
+        _xgboost_iterations,
+        one_openmp_thread,
+    )
     from videoperf.models.registry import FAMILIES
     from videoperf.serving import batches
     from videoperf.serving import predictions as calls_module
@@ -222,7 +227,7 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
             elif name == "lightgbm":
                 learner.booster_.predict(matrix, num_threads=1)
             elif name in model._small_batch_trees():
-                model._small_batch_trees()[name].leaf_values(matrix)
+                model._small_batch_trees()[name].predict(matrix)
             else:
                 learner.predict(matrix)
             add(f"learner: {name}", start)
@@ -253,14 +258,15 @@ def step_profile(folder: str, calls: int, rows: int) -> dict[str, Any]:
             start = clock()
             if name == "xgboost":
                 model._xgboost_one_thread(learner).inplace_predict(
-                    matrix, iteration_range=learner._get_iteration_range(None), predict_type="value",
+                    matrix, iteration_range=_xgboost_iterations(learner), predict_type="value",
                     missing=learner.missing, validate_features=False)
             elif name == "lightgbm":
                 learner.booster_.predict(matrix, num_threads=1)
             elif name == "catboost":
                 learner.predict(matrix, thread_count=1)
             elif name == "hist_gradient_boosting":
-                _in_row_chunks(partial(_raw_one_thread, learner), matrix)
+                with one_openmp_thread():
+                    _in_row_chunks(learner.predict, matrix)
             else:
                 _forest_in_order(learner, matrix)
             batch[f"learner: {name}"] = batch.get(f"learner: {name}", 0.0) + clock() - start

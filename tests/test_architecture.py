@@ -175,3 +175,82 @@ def test_predicting_imports_no_training_module(full_bundle):
     # both families really predicted
     assert "videoperf.serving.bundle" in loaded and "videoperf.models.deep.network" in loaded
     assert not loaded & TRAINING, sorted(loaded & TRAINING)
+
+
+# The libraries whose internals only ``videoperf.library_internals`` may touch, and their private modules whose names
+# do not start with an underscore.
+LIBRARIES = ("sklearn", "xgboost", "lightgbm", "torch")
+PRIVATE_MODULES = {"sklearn.utils.sparsefuncs_fast"}
+# Underscore names of other libraries that their documentation tells users to read.
+DOCUMENTED = {"_meta": "a Dask collection's empty frame of its columns and dtypes (Dask DataFrame design docs)"}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _own_names(trees: list[ast.AST]) -> set[str]:
+    """Underscore names the package defines: functions, classes, variables, arguments, import aliases and
+    attributes it sets on ``self`` or ``cls``."""
+    names: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, ast.alias) and node.asname:
+                names.add(node.asname)
+            elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                  and isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                names.add(node.attr)
+    return {name for name in names if _private(name)}
+
+
+def _library_internals_used(tree: ast.AST, own: set[str]) -> list[str]:
+    """Each import of a private name or module of ``LIBRARIES``, and each underscore attribute the package does
+    not define itself (``x._name``, or its name given to ``getattr`` / ``hasattr`` / ``setattr``)."""
+    found = []
+
+    def private_module(dotted: str) -> bool:
+        parts = dotted.split(".")
+        return parts[0] in LIBRARIES and (any(map(_private, parts)) or dotted in PRIVATE_MODULES)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"line {node.lineno}: import {a.name}" for a in node.names if private_module(a.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LIBRARIES:
+            if private_module(node.module) or any(private_module(f"{node.module}.{a.name}") for a in node.names):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own | set(DOCUMENTED):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) > 1
+              and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+              and _private(node.args[1].value) and node.args[1].value not in own):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_only_library_internals_touches_the_libraries_internals():
+    trees = {name: ast.parse(path.read_text()) for name, path in _modules().items()
+             if name != "videoperf.library_internals"}
+    own = _own_names(list(trees.values()))
+    used = {name: found for name, tree in trees.items() if (found := _library_internals_used(tree, own))}
+    assert not used, used
+
+
+def test_the_internals_check_finds_private_imports_and_attributes():
+    own = {"_cache"}
+    for source in ("from sklearn.utils import _safe_indexing", "import torch._C", "from torch import _C as c",
+                   "from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2",
+                   "from sklearn.utils import sparsefuncs_fast", "from xgboost.core import _array_interface",
+                   "from lightgbm.basic import _LIB", "vectorizer._tfidf.idf_", "model._predictors[0]",
+                   "getattr(model, '_baseline_prediction')", "module._modules", "self._unknown"):
+        assert _library_internals_used(ast.parse(source), own), source
+    for source in ("from sklearn.utils import check_array", "import torch.nn.functional as F", "self._cache",
+                   "x.__class__", "frame._meta", "from videoperf.plain import _private_helper",
+                   "getattr(self, '_cache', None)"):
+        assert not _library_internals_used(ast.parse(source), own), source

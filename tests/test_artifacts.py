@@ -108,6 +108,24 @@ def test_rewrite_is_atomic_and_keeps_other_files(tmp_path):
         artifacts.write_bundle(target, {**writers, "model.bin": broken}, {}, known=known)
 
 
+@pytest.mark.parametrize("old_module", ["videoperf.features.content", "videoperf.content_features"])
+def test_a_function_that_left_its_module_still_unpickles(tmp_path, monkeypatch, old_module):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from videoperf.features import content
+    from videoperf.features.content_tokens import tag_tokens
+
+    # A bundle written before the split (or the subpackages) names the tag analyzer by its module then.
+    data = pickle.dumps(TfidfVectorizer(analyzer=tag_tokens), protocol=0)
+    data = data.replace(b"videoperf.features.content_tokens\ntag_tokens", old_module.encode() + b"\ntag_tokens")
+    assert b"content_tokens" not in data
+    monkeypatch.delattr(content, "tag_tokens", raising=False)  # found through the map, not an incidental import
+    artifacts.write_bundle(tmp_path / "old", {FEATURES_FILE: lambda path: path.write_bytes(data)}, {},
+                           known=bundle_files())
+    loaded = artifacts.load_pickle(tmp_path / "old", FEATURES_FILE, artifacts.verify_bundle(tmp_path / "old"))
+    assert loaded.analyzer is tag_tokens
+
+
 def test_unknown_model_family_is_rejected(tmp_path):
     raw, _ = generate_synthetic(100, seed=1, end=REAL_EXPORT_END)
     with pytest.raises(ValueError, match="models"):

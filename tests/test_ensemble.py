@@ -111,10 +111,9 @@ def test_small_batches_take_the_flat_tree_path_with_the_libraries_results(fitted
     forest = model.models_.get("random_forest") or make_learner("random_forest", preset.random_forest).fit(X, _)
     booster = (model.models_.get("hist_gradient_boosting")
                or make_learner("hist_gradient_boosting", preset.hist_gradient_boosting).fit(X, _))
-    np.testing.assert_array_equal(np.mean(forest_arrays(forest).leaf_values(matrix), axis=0),
+    np.testing.assert_array_equal(forest_arrays(forest).predict(matrix),
                                   np.mean([tree.predict(matrix) for tree in forest.estimators_], axis=0))
-    flat = booster._baseline_prediction.ravel()[0] + boosting_arrays(booster).leaf_values(matrix).sum(axis=0)
-    np.testing.assert_allclose(flat, booster.predict(matrix), rtol=1e-12)
+    np.testing.assert_allclose(boosting_arrays(booster).predict(matrix), booster.predict(matrix), rtol=1e-12)
     library = model.meta_.predict(np.column_stack([
         model.models_[name].predict(matrix) if name in model.models_ else np.zeros(len(matrix))
         for name in model.learner_names_]))
@@ -143,3 +142,38 @@ def test_the_stack_fits_the_learners_its_preset_names():
         StackingEnsemble(named, learners=("xgboost", "boosted_guess"))
     with pytest.raises(ValueError, match="learners"):
         StackingEnsemble(dataclasses.replace(named, learners=()))
+
+
+def test_one_openmp_thread_predicts_what_the_threaded_booster_does():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def openmp_threads() -> set[int]:
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "openmp"}
+
+    X, y = _data(2000, 1)
+    booster = make_learner("hist_gradient_boosting", tiny_config().preset("fast").ensemble.hist_gradient_boosting)
+    booster.fit(X.to_numpy(), y)
+    threaded, default = booster.predict(X.to_numpy()), openmp_threads()
+    with ens.one_openmp_thread():
+        assert openmp_threads() == {1}
+        np.testing.assert_array_equal(booster.predict(X.to_numpy()), threaded)
+        with ThreadPoolExecutor(1) as pool:  # the limit is this thread's: a concurrent chunk keeps its own
+            assert pool.submit(openmp_threads).result() == default
+    assert openmp_threads() == default
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_xgboost_iterations_are_those_its_predict_uses(early_stopping):
+    xgb = pytest.importorskip("xgboost")
+    X, y = _data(600, 2)
+    matrix = X.to_numpy()
+    model = xgb.XGBRegressor(n_estimators=60, learning_rate=0.3, max_depth=3,
+                             early_stopping_rounds=2 if early_stopping else None)
+    model.fit(matrix[:400], y[:400], eval_set=[(matrix[400:], y[400:])], verbose=False)
+    booster = model.get_booster()
+    assert ens._xgboost_iterations(model) == ((0, model.best_iteration + 1) if early_stopping else (0, 0))
+    assert not early_stopping or model.best_iteration + 1 < len(booster.get_dump())  # it did stop early
+    np.testing.assert_array_equal(booster.inplace_predict(matrix, iteration_range=ens._xgboost_iterations(model)),
+                                  model.predict(matrix))

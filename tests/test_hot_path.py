@@ -20,17 +20,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 import model_update
 import predict
 from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
-from videoperf.features.content import (
-    _WORD,
-    TITLE_STATS,
-    _term_ids,
-    _time_of_publishing,
-    _title_term_ids,
-    tag_token_lists,
-    tag_tokens,
-    title_stats,
-    title_stats_matrix,
-)
+from videoperf.features.content_columns import TITLE_STATS, _time_of_publishing, title_stats, title_stats_matrix
+from videoperf.features.content_tokens import WORD, tag_token_lists, tag_tokens
+from videoperf.library_internals import cpu_supports_bfloat16, term_ids, title_term_ids
 from videoperf.serving import batches, rules
 from videoperf.serving.batch_checks import check_rows
 from videoperf.serving.request import parse_request
@@ -204,7 +196,7 @@ def test_bfloat16_weight_copies_give_the_autocast_result():
     import torch
     from torch import nn
 
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not cpu_supports_bfloat16():
         pytest.skip("this CPU has no bfloat16 support: the encoder runs in float32, nothing to compare")
     from functools import partial
 
@@ -278,13 +270,13 @@ def test_title_term_ids_from_word_codes_equal_the_analyzer(titles):
     corpus = ["music video live", "live video", "the live music", "Ünï 名前"]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(corpus)
     lowered = [title.lower() for title in titles]
-    fast = _title_term_ids(vectorizer, titles, [_WORD.findall(title) for title in lowered])
+    fast = title_term_ids(vectorizer, titles, [WORD.findall(title) for title in lowered])
     analyze = vectorizer.build_analyzer()
-    general = _term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
+    general = term_ids(vectorizer.vocabulary_, [analyze(title) for title in titles])
     assert sorted(zip(*map(list, fast))) == sorted(zip(*map(list, general)))
     given_vocabulary = TfidfVectorizer(ngram_range=(1, 2), vocabulary=["music video live", "live"]).fit(corpus)
-    fast = _title_term_ids(given_vocabulary, titles, [_WORD.findall(title) for title in lowered])
-    general = _term_ids(given_vocabulary.vocabulary_, [given_vocabulary.build_analyzer()(t) for t in titles])
+    fast = title_term_ids(given_vocabulary, titles, [WORD.findall(title) for title in lowered])
+    general = term_ids(given_vocabulary.vocabulary_, [given_vocabulary.build_analyzer()(t) for t in titles])
     assert sorted(zip(*map(list, fast))) == sorted(zip(*map(list, general)))
 
 
@@ -296,3 +288,71 @@ def test_chunk_bounds_cover_every_row_once_with_small_end_chunks(n):
     if n >= 2 * batches.CHUNK_ROWS:
         assert sizes[0] < sizes[1] <= sizes[2] and sizes[-1] < sizes[-2] <= sizes[-3]
         assert sizes.max() <= 1.1 * batches.CHUNK_ROWS
+
+
+CORPUS = ["Music video live", "live video | official", "the LIVE music video", "Ünï 名前 live", "video of the day",
+          "music music music", "名前 video"]
+
+
+@pytest.mark.parametrize("settings", [
+    dict(ngram_range=(1, 2), sublinear_tf=True), dict(ngram_range=(1, 1)), dict(ngram_range=(1, 3), norm="l1"),
+    dict(ngram_range=(1, 2), use_idf=False, norm=None), dict(ngram_range=(1, 2), lowercase=False),
+    dict(analyzer=tag_tokens, sublinear_tf=True)])
+def test_tfidf_svd_of_tokens_equals_the_public_transform_bit_for_bit(settings):
+    from sklearn.decomposition import TruncatedSVD
+
+    from videoperf.library_internals import tfidf_svd
+
+    docs = [t.split(" ") for t in CORPUS] if settings.get("analyzer") else CORPUS
+    vectorizer = TfidfVectorizer(dtype=np.float32, **settings).fit(docs)
+    svd = TruncatedSVD(n_components=2, random_state=0).fit(vectorizer.transform(docs))
+    new = (["live music", "名前 ünï video", "", "nothing known", "the the video video"] if isinstance(docs[0], str)
+           else [["Live", "music"], [], ["ünï", "名前 "], ["nothing"]])
+    if settings.get("analyzer"):
+        terms = term_ids(vectorizer.vocabulary_, [tag_tokens(tags) for tags in new])
+    else:
+        terms = title_term_ids(vectorizer, new, [WORD.findall(title.lower()) for title in new])
+    np.testing.assert_array_equal(tfidf_svd(vectorizer, svd, *terms, len(new)),
+                                  svd.transform(vectorizer.transform(new)))
+
+
+def test_the_l2_kernel_normalises_as_the_public_function():
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
+    from videoperf.library_internals import l2_normalize_rows
+
+    matrix = sparse.vstack([sparse.random(49, 30, density=0.2, dtype=np.float32, random_state=0),
+                            sparse.csr_matrix((1, 30), dtype=np.float32)], format="csr")  # an empty row stays empty
+    kernel = matrix.copy()
+    l2_normalize_rows(kernel)
+    np.testing.assert_array_equal(kernel.toarray(), normalize(matrix, copy=True).toarray())
+
+
+def test_a_tensor_version_changes_with_every_in_place_change_only():
+    import torch
+
+    from videoperf.library_internals import tensor_version
+
+    weight = torch.ones(3)
+    before = tensor_version(weight)
+    _ = weight * 2, weight.sum(), weight.clone()
+    assert tensor_version(weight) == before
+    with torch.no_grad():
+        weight.mul_(2.0)
+    assert tensor_version(weight) > before
+
+
+def test_bfloat16_support_is_reported_where_the_cpu_has_it():
+    import platform
+    from pathlib import Path
+
+    assert isinstance(cpu_supports_bfloat16(), bool)
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() != "x86_64" or not cpuinfo.is_file():
+        pytest.skip("the CPU's flags are read from /proc/cpuinfo on x86-64")
+    flags = set(cpuinfo.read_text().split())
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:  # oneDNN's bfloat16 floor (AVX-512 core)
+        assert cpu_supports_bfloat16()
+    if "avx512f" not in flags and "avx_ne_convert" not in flags and "amx_bf16" not in flags:
+        assert not cpu_supports_bfloat16()

@@ -33,7 +33,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from videoperf.config import FeatureConfig
 from videoperf.features.channel_history import RAW_STATS, ChannelHistory, channel_features, mask_optional_stats
-from videoperf.features.content import TOKEN_FAMILIES, Columns, ContentEncoder
+from videoperf.features.content import ContentEncoder
+from videoperf.features.content_columns import Columns
+from videoperf.features.content_tokens import TOKEN_FAMILIES
 from videoperf.features.target_encoding import TokenTargetEncoder, encoding_columns
 from videoperf.lifecycle.targets import log_views
 

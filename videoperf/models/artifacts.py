@@ -293,7 +293,8 @@ MOVED_MODULES = {
 }
 
 
-# Classes whose module was split since: (module, name) -> (module, name) now, looked up after ``MOVED_MODULES`` so that
+# Classes and functions whose module was split since: (module, name) -> (module, name) now, looked up after
+# ``MOVED_MODULES`` so that
 # pickles of the flat layout find them too.
 MOVED_NAMES = {
     ("videoperf.forecasting.observed", "CurveForecaster"):
@@ -301,6 +302,7 @@ MOVED_NAMES = {
     ("videoperf.forecasting.observed", "SzaboHuberman"): ("videoperf.forecasting.szabo_huberman", "SzaboHuberman"),
     # Forecasters pickled before ``videoperf.forecasting.intervals`` existed name its class by an older alias.
     ("videoperf.forecasting.observed", "_Conformal"): ("videoperf.forecasting.intervals", "CellConformal"),
+    ("videoperf.features.content", "tag_tokens"): ("videoperf.features.content_tokens", "tag_tokens"),
 }
 
 

@@ -43,7 +43,7 @@ from videoperf.serving import batches
 
 if TYPE_CHECKING:
     from videoperf.features.builder import FeatureBuilder
-    from videoperf.features.content import Columns
+    from videoperf.features.content_columns import Columns
     from videoperf.training.pipeline import TrainedModels
 
 logger = logging.getLogger("videoperf.predict")

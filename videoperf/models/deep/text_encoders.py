@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from videoperf.library_internals import cpu_supports_bfloat16, tensor_version
 from videoperf.models.deep.bert_inference import lean_forward, supports
 from videoperf.models.deep.video_text import split_video_text
 from videoperf.progress import progress as progress_bar
@@ -88,7 +89,7 @@ class TextEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         # bfloat16 autocast roughly doubles CPU throughput (cosine to float32 > 0.9999); only where supported.
-        self.mixed_precision = bool(mixed_precision) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        self.mixed_precision = bool(mixed_precision) and cpu_supports_bfloat16()
         self._fingerprint: str | None = None
         self._lean = supports(model)
         if self.mixed_precision:
@@ -229,7 +230,7 @@ def _linear_cast_once(module: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() or not torch.is_autocast_enabled("cpu") or \
             torch.get_autocast_dtype("cpu") != torch.bfloat16:
         return F.linear(x, weight, bias)
-    key = (weight._version, weight.data_ptr(), None if bias is None else (bias._version, bias.data_ptr()))
+    key = [(tensor_version(t), t.data_ptr()) for t in (weight, bias) if t is not None]
     cached = module.__dict__.get("_bfloat16_copies")
     if cached is None or cached[0] != key:
         cached = (key, weight.detach().to(torch.bfloat16), None if bias is None else bias.detach().to(torch.bfloat16))

@@ -24,8 +24,9 @@ import importlib
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import partial
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,14 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from videoperf.config import EnsembleConfig
-from videoperf.library_internals import FloatTrees, TreeArrays, boosting_arrays, forest_arrays, xgboost_arrays
+from videoperf.library_internals import (
+    BoostedTrees,
+    FloatTrees,
+    ForestTrees,
+    boosting_arrays,
+    forest_arrays,
+    xgboost_arrays,
+)
 from videoperf.lifecycle.metrics import mae, r2, spearman
 from videoperf.models.intervals import ConformalIntervals, interval_groups
 from videoperf.progress import progress as progress_bar
@@ -44,11 +52,13 @@ logger = logging.getLogger(__name__)
 
 LEARNERS = ("xgboost", "lightgbm", "catboost", "hist_gradient_boosting", "random_forest")
 N_JOBS = 2
-# Below this many rows, a prediction spread over threads or walked tree by tree in Python costs more than the
-# trees themselves: the forest and the histogram booster go through ``videoperf.library_internals``, LightGBM one
-# thread.
+# Below this many rows, a prediction spread over threads costs more than the trees themselves: every learner
+# predicts on one thread.
 SMALL_BATCH = 2000
-XGB_FLAT_ROWS = 8  # up to this many rows XGBoost's trees are walked as flat arrays (``_xgboost_tiny_batch``)
+# Up to this many rows a learner's trees are walked as flat arrays (``videoperf.library_internals``): below, its own
+# call costs more than the trees (Python per tree, or fixed work per call); above, the flat walk is the slower one.
+FLAT_TREE_ROWS = 16
+XGB_FLAT_ROWS = 8
 
 
 def _optional(module: str) -> Any | None:
@@ -238,7 +248,7 @@ class StackingEnsemble:
         state.pop("_xgboost_flat", None)
         return state
 
-    def _small_batch_trees(self) -> dict[str, TreeArrays]:
+    def _small_batch_trees(self) -> dict[str, ForestTrees | BoostedTrees]:
         """The forest's and the histogram booster's trees as flat arrays (``library_internals``), built once."""
         arrays = self.__dict__.get("_tree_arrays")
         if arrays is None:
@@ -258,10 +268,10 @@ class StackingEnsemble:
         return booster
 
     def _xgboost_tiny_batch(self, model: Any) -> FloatTrees | None:
-        """XGBoost's trees as flat arrays for batches of at most ``XGB_FLAT_ROWS`` rows (``fast_trees.FloatTrees``:
-        bit for bit XGBoost's float32 predictions; XGBoost's own call costs ~0.5 ms of fixed work per call, more
-        than walking 300 trees for a row). Reading the trees from the booster's JSON costs ~0.1 s once, so it is
-        done on the second small call: a process that predicts once (the command line) does not pay for it."""
+        """XGBoost's trees as flat arrays for batches of at most ``XGB_FLAT_ROWS`` rows (``library_internals``:
+        bit for bit XGBoost's float32 predictions; XGBoost's own call has more fixed work than walking its trees
+        for a row). The trees are read from the booster's JSON on the second small call, not the first: a process
+        that predicts once (the command line) does not pay for reading them."""
         flat = self.__dict__.get("_xgboost_flat")
         if flat is None:  # the first small call: XGBoost predicts; the next builds the arrays
             self._xgboost_flat = "next"
@@ -279,31 +289,28 @@ class StackingEnsemble:
         for a few rows costs more than the rows. Learners named in ``skip``, or not kept (weight 0), are not run:
         their column is 0."""
         matrix = _as_matrix(X, self.feature_names_)
-        small = len(matrix) < SMALL_BATCH
-        one = small or n_threads == 1
-        trees = self._small_batch_trees() if small else {}
+        one = len(matrix) < SMALL_BATCH or n_threads == 1
+        trees = self._small_batch_trees() if len(matrix) <= FLAT_TREE_ROWS else {}
         columns = []
         for name in self._learner_names():
             model = self.models_.get(name)
             if name in skip or model is None:
                 columns.append(np.zeros(len(matrix)))
-            elif name == "random_forest" and name in trees:
-                columns.append(np.mean(trees[name].leaf_values(matrix), axis=0))
-            elif name == "hist_gradient_boosting" and name in trees:
-                columns.append(model._baseline_prediction.ravel()[0] + trees[name].leaf_values(matrix).sum(axis=0))
+            elif name in trees:
+                columns.append(trees[name].predict(matrix))
             elif name == "lightgbm" and one:
                 columns.append(model.booster_.predict(matrix, num_threads=1))
             elif name == "xgboost" and len(matrix) <= XGB_FLAT_ROWS and (flat := self._xgboost_tiny_batch(model)):
                 columns.append(flat.predict(matrix))
             elif name == "xgboost" and one:
                 columns.append(self._xgboost_one_thread(model).inplace_predict(
-                    matrix, iteration_range=model._get_iteration_range(None), predict_type="value",
+                    matrix, iteration_range=_xgboost_iterations(model), predict_type="value",
                     missing=model.missing, validate_features=False))
             elif name == "catboost" and one:
                 columns.append(model.predict(matrix, thread_count=1))
-            elif name == "hist_gradient_boosting" and one and type(model._loss.link).__name__ == "IdentityLink":
-                # ``predict`` of the identity link is ``_raw_predict``, which takes the thread count
-                columns.append(_in_row_chunks(partial(_raw_one_thread, model), matrix))
+            elif name == "hist_gradient_boosting" and one:
+                with one_openmp_thread():
+                    columns.append(_in_row_chunks(model.predict, matrix))
             elif name == "random_forest" and one and hasattr(model, "estimators_"):
                 columns.append(_forest_in_order(model, matrix))
             elif name == "hist_gradient_boosting":
@@ -348,8 +355,28 @@ def _in_row_chunks(predict: Any, matrix: np.ndarray, rows: int = HGB_CHUNK_ROWS)
     return np.concatenate([predict(matrix[start:start + rows]) for start in range(0, len(matrix), rows)])
 
 
-def _raw_one_thread(model: Any, matrix: np.ndarray) -> np.ndarray:
-    return model._raw_predict(matrix, n_threads=1).ravel()
+def one_openmp_thread() -> AbstractContextManager[Any]:
+    """A context in which OpenMP code started from this thread (HistGradientBoosting) runs on one thread.
+
+    threadpoolctl is scikit-learn's documented way to set it; OpenMP keeps the setting per calling thread, so
+    concurrent chunks do not change each other's. The libraries are looked up once: that costs more than a small
+    prediction."""
+    return _openmp_libraries().limit(limits=1, user_api="openmp")
+
+
+@cache
+def _openmp_libraries() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _xgboost_iterations(model: Any) -> tuple[int, int]:
+    """The trees ``XGBRegressor.predict`` uses: up to the best iteration when early stopping found one, else all."""
+    try:
+        return 0, model.best_iteration + 1
+    except AttributeError:  # no early stopping
+        return 0, 0
 
 
 def _forest_in_order(forest: Any, matrix: np.ndarray) -> np.ndarray:
