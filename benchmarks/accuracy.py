@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import DEFAULT_DATA, TRAIN_GOAL_MINUTES, machine, peak_memory_mb, plain  # noqa: E402

@@ -4,7 +4,7 @@ chart-trained bundle to channels' own earlier videos (point 4).
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/channel_uploads.py [--channels 300] [--seed 0]
 
 One ground truth (``videoperf.data.population``, as ``benchmarks/population_bias.py``). *Evaluate*: the monthly
-channel-uploads files go to a folder and ``model_update.evaluate(data=FOLDER, split_date=...)`` (what
+channel-uploads files go to a folder and ``videoperf.evaluate(data=FOLDER, split_date=...)`` (what
 ``python model_update.py evaluate --data FOLDER --split-date D`` runs) trains both models on the uploads
 published before the split date and scores every later upload at its last snapshot, beside the baselines.
 *Calibrate*: a bundle trained on the chart's videos published before ``--chart-cut`` (both models, default
@@ -37,11 +37,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from common import machine, peak_memory_mb  # noqa: E402
 
-import model_update  # noqa: E402
+import videoperf  # noqa: E402
 from videoperf.config import load_config  # noqa: E402
 from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
@@ -74,7 +73,7 @@ def evaluate_folder(folder: Path, split_date: str, speed: str, models: tuple[str
     and mean log error per model."""
     config = load_config()
     config = dataclasses.replace(config, training=dataclasses.replace(config.training, views_target=target))
-    result = model_update.evaluate(data=str(folder), split_date=split_date, speed=speed, models=models,
+    result = videoperf.evaluate(data=str(folder), split_date=split_date, speed=speed, models=models,
                                    progress=False, config=config)
     table = result["metrics"]
     out = {name: {metric: float(table.loc[metric, name]) for metric in METRICS if metric in table.index}
@@ -124,12 +123,12 @@ def calibration_figures(bundle_dir: Path, uploads: pd.DataFrame, tmp: Path, mode
     shutil.copytree(bundle_dir, folder)
     for channel in channels:
         own = mine[mine["channel_id"] == channel]
-        model_update.calibrate(folder, own[own["video_id"].isin(earlier[channel])])
+        videoperf.calibrate(folder, own[own["video_id"].isin(earlier[channel])])
         calibrated = Bundle.load(folder)
         for model in models:
             after[model]["each_channel"].append(calibrated.predict_observed(later[later["channel_id"] == channel],
                                                                             model, history=mine))
-    model_update.calibrate(folder, mine[mine["video_id"].isin(every_earlier)])
+    videoperf.calibrate(folder, mine[mine["video_id"].isin(every_earlier)])
     calibrated = Bundle.load(folder)
     for model in models:
         after[model]["all_channels"].append(calibrated.predict_observed(later, model, history=mine))
@@ -204,7 +203,7 @@ def main() -> int:
             print("evaluate done", flush=True)
         if "calibrate" in parts:
             bundle_dir = tmp / "bundle"
-            model_update.train(split_by_date(load_data(tmp / "chart.csv"), args.chart_cut)[0], args.speed,
+            videoperf.train(split_by_date(load_data(tmp / "chart.csv"), args.chart_cut)[0], args.speed,
                                bundle_dir, models=models, progress=False)
             report["calibrate"] = calibration_figures(bundle_dir, load_data(tmp / "uploads"), tmp, models,
                                                       args.min_videos)

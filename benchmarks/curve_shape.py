@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from common import CACHE_COLUMNS, load_snapshots  # noqa: E402,F401
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -30,12 +29,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from common import DEFAULT_DATA, machine, peak_memory_mb  # noqa: E402
 
-import model_update  # noqa: E402
-import predict  # noqa: E402
+import videoperf  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
 from videoperf.distributed import data as dask_data  # noqa: E402
@@ -104,11 +101,11 @@ def main() -> None:
         client.cancel(canonical)
 
         start = time.perf_counter()
-        alone = model_update.evaluate(data=single, split_date=args.split_date, speed="fast", models="ensemble",
+        alone = videoperf.evaluate(data=single, split_date=args.split_date, speed="fast", models="ensemble",
                                       progress=False)
         result["single_evaluate_seconds"] = round(time.perf_counter() - start, 1)
         start = time.perf_counter()
-        dist = model_update.evaluate(data=str(folder), split_date=args.split_date, speed="fast", models="ensemble",
+        dist = videoperf.evaluate(data=str(folder), split_date=args.split_date, speed="fast", models="ensemble",
                                      progress=False, cluster=client)
         result["dask_evaluate_seconds"] = round(time.perf_counter() - start, 1)
 
@@ -176,10 +173,10 @@ def main() -> None:
         scored = work / "scored"
         shutil.rmtree(scored, ignore_errors=True)
         start = time.perf_counter()
-        summary = predict.predict_batch(requests, artifacts_dir=bundle, cluster=client, output=scored)
+        summary = videoperf.predict_batch(requests, artifacts_dir=bundle, cluster=client, output=scored)
         cluster_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    on_one = pd.concat([predict.predict_batch(file, artifacts_dir=bundle) for file in sorted(requests.glob("*"))
+    on_one = pd.concat([videoperf.predict_batch(file, artifacts_dir=bundle) for file in sorted(requests.glob("*"))
                         if len(pd.read_parquet(file))], ignore_index=True)
     one_seconds = time.perf_counter() - start
     on_cluster = pd.concat([pd.read_parquet(file) for file in sorted(scored.glob("*.parquet"))], ignore_index=True)

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoperf.lifecycle.curve import DEFAULT_SHAPE  # noqa: E402
 from videoperf.plain import plain  # noqa: E402

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,12 +34,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from common import machine  # noqa: E402
 
-import predict  # noqa: E402
+import videoperf  # noqa: E402
 from videoperf import library_internals  # noqa: E402
 from videoperf.config import load_config  # noqa: E402
 from videoperf.features.channel_history import relative_inputs  # noqa: E402
@@ -55,7 +51,7 @@ from videoperf.models.ensemble.stacking import (  # noqa: E402
     one_openmp_thread,
 )
 from videoperf.serving import bundle as bundle_module  # noqa: E402
-from videoperf.serving import inputs  # noqa: E402
+from videoperf.serving.batch_checks import check_rows  # noqa: E402
 
 REQUEST_COLUMNS = ["title", "tags", "categories", "duration_seconds", "published_at", "default_language",
                    "audio_language", "definition", "caption_available", "licensed_content", "made_for_kids",
@@ -146,17 +142,17 @@ def alternate(steps: dict[str, Callable[[], float]], rounds: int) -> dict[str, f
 
 
 def tfidf_and_xgboost(folder: str, rows: pd.DataFrame, calls: int, rounds: int) -> dict[str, Any]:
-    bundle = predict.load_bundle(folder)
+    bundle = videoperf.load_bundle(folder)
     content = bundle.features.content_
-    checked = inputs.check_rows(rows.drop(columns="views"), bundle.default_days)
+    checked = check_rows(rows.drop(columns="views"), bundle.default_days)
     bodies = [{**body, "title": f"{body['title']} {i}"} for i, body in  # a new text each call
               enumerate(rows.drop(columns="views").head(calls + 20).to_dict("records"))]
     for body in bodies:
         body["published_at"] = pd.Timestamp(body["published_at"]).isoformat()
         body.update({k: None for k, v in body.items() if not isinstance(v, list) and pd.isna(v)})
     for body in bodies[:20]:  # warm: the bundle, lazily built parts (flat trees, token lookups)
-        predict.predict_performance(**body, artifacts_dir=folder)
-        predict.predict_performance(**body, artifacts_dir=folder)
+        videoperf.predict_performance(**body, artifacts_dir=folder)
+        videoperf.predict_performance(**body, artifacts_dir=folder)
     names = ["shortcuts", "tfidf: public", "l2 kernel: public normalize", "xgboost: public one-thread inplace_predict"]
 
     def transform(name: str) -> Callable[[], float]:
@@ -168,8 +164,8 @@ def tfidf_and_xgboost(folder: str, rows: pd.DataFrame, calls: int, rounds: int) 
     def warm(name: str) -> Callable[[], float]:
         def step() -> float:
             with variant(name):
-                return 1000 * cpu(lambda: [predict.predict_performance(**b, artifacts_dir=folder) for b in bodies[20:]]
-                                  ) / calls
+                return 1000 * cpu(lambda: [videoperf.predict_performance(**b, artifacts_dir=folder)
+                                           for b in bodies[20:]]) / calls
         return step
 
     with variant("tfidf: public"):
@@ -186,7 +182,7 @@ def tfidf_and_xgboost(folder: str, rows: pd.DataFrame, calls: int, rounds: int) 
             matrix[:n], iteration_range=_xgboost_iterations(xgb), predict_type="value", missing=xgb.missing,
             validate_features=False), 100)}, rounds).items()} for n in (1, 8, 16, 32)}
     batches = {f"{n} rows": 1000 * alternate({"predict_batch": lambda n=n: wall(
-        lambda: predict.predict_batch(rows.drop(columns="views").head(n), artifacts_dir=folder), 20)}, rounds)[
+        lambda: videoperf.predict_batch(rows.drop(columns="views").head(n), artifacts_dir=folder), 20)}, rounds)[
         "predict_batch"] for n in (100, 1000)}
     return {"content transform seconds": alternate({n: transform(n) for n in names[:3]}, rounds),
             "warm call ms": alternate({n: warm(n) for n in names}, rounds),
@@ -196,8 +192,8 @@ def tfidf_and_xgboost(folder: str, rows: pd.DataFrame, calls: int, rounds: int) 
 def flat_trees(folder: str, rows: pd.DataFrame, rounds: int) -> dict[str, Any]:
     """Small batches through the histogram booster and forest of the ``balanced`` preset, fitted on the features
     the bundle computes for ``rows`` (timing, not accuracy: any fitted trees of those sizes would do)."""
-    bundle = predict.load_bundle(folder)
-    X = bundle.features.transform_videos(inputs.check_rows(rows.drop(columns="views"), bundle.default_days))
+    bundle = videoperf.load_bundle(folder)
+    X = bundle.features.transform_videos(check_rows(rows.drop(columns="views"), bundle.default_days))
     matrix = _training_matrix(X, list(X.columns))
     y = np.log1p(rows["views"].to_numpy(float))
     preset = load_config().preset("balanced").ensemble

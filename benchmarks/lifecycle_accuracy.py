@@ -14,7 +14,6 @@ that the simulator's lifecycle parameters were calibrated on. On the 2-core dev 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic  # noqa: E402
 from videoperf.lifecycle.targets import build_targets, score_against_truth  # noqa: E402

@@ -36,7 +36,6 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from common import DEFAULT_DATA, load_snapshots  # noqa: E402
 

@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import model_update  # noqa: E402
+import videoperf  # noqa: E402
 from videoperf.forecasting.intervals import HORIZON_LABELS, horizon_bin  # noqa: E402
 from videoperf.plain import plain  # noqa: E402
 
@@ -101,10 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ks = [int(k) for k in args.observed.split(",")]
     started = time.perf_counter()
-    result = model_update.evaluate(data=args.data, split_date=args.split_date, speed=args.speed,
+    result = videoperf.evaluate(data=args.data, split_date=args.split_date, speed=args.speed,
                                    models=args.models, observed=ks, progress=False)
     rows = [row for found in result["observed"] for row in rows_of(found["table"], found["k"])]
-    cli = (f"python model_update.py evaluate --data {args.data} --split-date {args.split_date} --speed {args.speed} "
+    cli = (f"videoperf evaluate --data {args.data} --split-date {args.split_date} --speed {args.speed} "
            f"--models {args.models} --observed {args.observed}")
     report = {"command": "python benchmarks/observed_product.py " + " ".join(argv if argv is not None
                                                                              else sys.argv[1:]),
