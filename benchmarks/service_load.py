@@ -39,11 +39,21 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+def _simulate(n: int, seed: int) -> tuple[Any, Any]:
+    """The simulator on the real export's calendar, in this checkout or an older one (``speed_ab.py`` runs this
+    script in both; before the package layout the simulator lived in ``videoperf.synthetic``)."""
+    try:
+        from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
+    except ImportError:
+        from videoperf.synthetic import generate_synthetic  # an older checkout: its calendar was fixed
+
+        return generate_synthetic(n, seed=seed)
+    return generate_synthetic(n, seed=seed, end=REAL_EXPORT_END)
+
+
 def request_bodies(n: int, seed: int) -> list[dict[str, Any]]:
     """``n`` varied ``/predict`` bodies from simulated videos (titles, tags, categories, channels)."""
-    from videoperf.data.synthetic import REAL_EXPORT_END, generate_synthetic
-
-    raw, _ = generate_synthetic(max(50, min(n, 500)), seed=seed, end=REAL_EXPORT_END)
+    raw, _ = _simulate(max(50, min(n, 500)), seed)
     videos = raw.drop_duplicates("video_id").reset_index(drop=True)
     rng = np.random.default_rng(seed)
     bodies = []
@@ -195,9 +205,7 @@ def main() -> int:
     parser.add_argument("--speed", default="fast")
     parser.add_argument("--max-concurrent", type=int, default=None, help="server: predictions at once")
     parser.add_argument("--no-micro-batch", action="store_true", help="server: one model call per request")
-    from videoperf.models.registry import MODEL_TYPES
-
-    parser.add_argument("--model-type", default="ensemble", choices=MODEL_TYPES,
+    parser.add_argument("--model-type", default="ensemble", choices=("ensemble", "deep_learning"),
                         help="the model every request asks for (the default bundle is trained with it)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--client", default="httpx", choices=("httpx", "raw"),
