@@ -175,6 +175,7 @@ def main() -> int:
     group.add_argument("--save", help="folder to write the reference predictions to")
     group.add_argument("--compare", help="folder of reference predictions to compare with")
     parser.add_argument("--bundle", help="predict with this saved bundle instead of training a small one")
+    parser.add_argument("--out", help="with --compare: also write the comparison to this JSON file")
     parser.add_argument("--tolerance", type=float, default=1e-9, help="largest relative difference allowed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="videoperf-equivalence-") as scratch:
@@ -194,6 +195,10 @@ def main() -> int:
     bad = [name for name, r in result.items()
            if r["max_rel"] > args.tolerance or r["labels_differing"] or r["columns_removed"]]
     print(f"largest relative difference {worst:.3g}; over tolerance {args.tolerance:g}: {bad or 'none'}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({
+            "reference": str(folder), "bundle": args.bundle, "tolerance": args.tolerance,
+            "largest_relative_difference": worst, "over_tolerance": bad, "tables": result}, indent=2) + "\n")
     return 1 if bad else 0
 
 
