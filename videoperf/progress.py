@@ -9,7 +9,7 @@ Modes (``VIDEOPERF_PROGRESS`` overrides the choice; ``TQDM_DISABLE=1`` means ``o
 
 - ``widgets``: tqdm's ipywidgets bars (a person's frontend with ipywidgets installed);
 - ``lines``: nothing while a stage runs, one line on stdout when it ends (a kernel run in batch);
-- ``text``: tqdm's text bars on stderr (a terminal, e.g. ``model_update.py train``);
+- ``text``: tqdm's text bars on stderr (a terminal, e.g. ``videoperf train``);
 - ``off``: nothing.
 """
 

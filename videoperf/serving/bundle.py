@@ -1,5 +1,5 @@
 """The saved model bundle as one object: ``Bundle.save`` and ``Bundle.load`` side by side, lazy model loading and
-``predict_frame``. ``predict.py`` and the REST service (``videoperf.serving.service``) both predict through it.
+``predict_frame``. The Python API, the command line and the REST service all predict through it.
 
 Files (the family files are declared by each family, ``videoperf.models.registry``):
 
@@ -10,7 +10,7 @@ Files (the family files are declared by each family, ``videoperf.models.registry
 * ``observed_forecaster.pkl`` - the forecaster from observed days (``videoperf.forecasting.forecaster``), fitted on the
   training videos' series; read on first use by a request with observations or a trajectory;
 * ``calibration.pkl`` - per model type, a ``calibration.ChannelCalibration`` to the user's channels, when
-  ``model_update.py calibrate`` was run (retraining drops it);
+  ``videoperf calibrate`` was run (retraining drops it);
 * ``manifest.json`` - sha256 and size of every file, the models present, library versions, the settings training
   used, data fingerprint, training window, metrics.
 
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("videoperf.predict")
 
 FEATURES_FILE = "feature_pipeline.pkl"
-CALIBRATION_FILE = "calibration.pkl"  # {model type: calibration.ChannelCalibration}, from model_update.calibrate
+CALIBRATION_FILE = "calibration.pkl"  # {model type: calibration.ChannelCalibration}, from videoperf.calibrate
 OBSERVED_FILE = "observed_forecaster.pkl"  # forecasting.ObservedForecaster (forecasting.OBSERVED_FILE)
 MANIFEST_FILE = artifacts.MANIFEST_FILE
 SHARED_FILES = (FEATURES_FILE,)
@@ -72,7 +72,7 @@ class Bundle:
         self.folder = Path(folder)
         self.manifest = manifest
         self.features = features
-        # {model type: ChannelCalibration} from ``model_update.calibrate``; predictions of those types use it.
+        # {model type: ChannelCalibration} from ``videoperf.calibrate``; predictions of those types use it.
         self.calibration = calibration or {}
         # What population the models describe (``population.training_population``); old bundles: unknown.
         self.population = str((manifest.get("population") or {}).get("name", "unknown"))
@@ -143,7 +143,7 @@ class Bundle:
 
     def population_label(self, model_type: str) -> str:
         """The population ``model_type``'s predictions are calibrated to: ``trending_chart``, ``channel_uploads``,
-        ..., with ``(calibrated to ...)`` when ``model_update.py calibrate`` fitted it to the user's channels."""
+        ..., with ``(calibrated to ...)`` when ``videoperf calibrate`` fitted it to the user's channels."""
         if model_type not in self.calibration:
             return self.population
         return f"{self.population} (calibrated to {self.manifest.get('calibration', {}).get('to', 'your channels')})"
@@ -157,7 +157,7 @@ class Bundle:
         if OBSERVED_FILE not in self.manifest["files"]:
             raise ValueError(f"observed: the bundle in {self.folder} has no forecaster from observed days "
                              f"({OBSERVED_FILE}; bundles trained before it existed, or on too few series, lack it); "
-                             "retrain it (python model_update.py train --data SOURCE --artifacts DIR) to use "
+                             "retrain it (videoperf train --data SOURCE --artifacts DIR) to use "
                              "observations")
         with self._lock:
             if OBSERVED_FILE not in self._models:
@@ -317,7 +317,7 @@ class Bundle:
             if first:
                 logger.warning("%s: predictions for videos published up to %.0f days after the training data ends "
                                "(%s); the backtest measured accuracy up to %.0f days: retrain on recent data "
-                               "(python model_update.py train). Said once for this bundle; every prediction reports "
+                               "(videoperf train). Said once for this bundle; every prediction reports "
                                "its model_age_days", self.folder, float(age.max()), self.training_cut.isoformat(),
                                self.backtested_days)
         return age

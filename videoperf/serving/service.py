@@ -1,10 +1,9 @@
 """REST service: the FastAPI app factory and ``serve`` (uvicorn); its bodies are in ``service_schemas``.
 
-    python predict.py serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]
+    videoperf serve [--host 127.0.0.1] [--port 8000] [--artifacts DIR]
 
-It predicts through ``videoperf.serving.predictions`` and ``videoperf.serving.bundle``, as ``predict.py`` does (the
-package never imports that script), so an answer over HTTP equals ``predict.predict_performance`` for the same
-arguments.
+It predicts through ``videoperf.serving.predictions`` and ``videoperf.serving.bundle``, as the Python API does, so an
+answer over HTTP equals ``videoperf.predict_performance`` for the same arguments.
 
 Endpoints (JSON in, JSON out):
 
@@ -223,7 +222,7 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
                ) -> FastAPI:
     """The FastAPI application.
 
-    ``artifacts_dir``: default as ``predict.py`` (``bundle.resolve_folder``: ``VIDEOPERF_ARTIFACTS``, then
+    ``artifacts_dir``: default as the Python API (``bundle.resolve_folder``: ``VIDEOPERF_ARTIFACTS``, then
     ``model_config.json``).
     ``api_key``: default env ``VIDEOPERF_API_KEY`` (empty = no key). ``max_concurrent``: predictions running
     at once (default: the number of CPUs; the models use several threads each, more would only thrash).
@@ -344,7 +343,7 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Ite
 
 def serve(host: str = "127.0.0.1", port: int = 8000, artifacts_dir: str | os.PathLike | None = None,
           max_concurrent: int | None = None, micro_batch: bool = True, log_level: str = "info") -> int:
-    """``python predict.py serve``: run the service with uvicorn (loopback unless ``host`` says otherwise)."""
+    """``videoperf serve``: run the service with uvicorn (loopback unless ``host`` says otherwise)."""
     import uvicorn
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
