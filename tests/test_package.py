@@ -40,6 +40,13 @@ def test_the_console_script_lists_every_subcommand(script, tmp_path):
         assert sub.returncode == 0 and "usage: videoperf " + command in sub.stdout, (command, sub.stderr)
 
 
+def test_the_console_script_tells_its_version(script, tmp_path):
+    from importlib import metadata
+
+    done = _run(str(script), "--version", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == f"videoperf {metadata.version('videoperf')}"
+
+
 def test_an_unknown_subcommand_is_refused(script, tmp_path):
     done = _run(str(script), "forecast", cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice" in done.stderr

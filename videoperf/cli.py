@@ -31,6 +31,7 @@ def parser(prog: str = "videoperf") -> argparse.ArgumentParser:
     """The whole command line: every subcommand with its options."""
     top = argparse.ArgumentParser(prog=prog, description="Predict how a YouTube video will perform: train and "
                                   "evaluate models, then predict from the saved bundle or serve it over REST.")
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = top.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     train = commands.add_parser("train", help="train the models and write the artifact bundle")
     train.add_argument("--data", required=True, help="'synthetic', a parquet/CSV file or a folder")
@@ -91,6 +92,15 @@ def parser(prog: str = "videoperf") -> argparse.ArgumentParser:
                        help="one model call per /predict request (bit-exact, slower under load)")
     serve.add_argument("--log-level", default="info")
     return top
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("videoperf")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _video_options(command: argparse.ArgumentParser) -> None:
