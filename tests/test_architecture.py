@@ -13,7 +13,8 @@ SCRIPTS = ("predict", "model_update")
 # Modules only training and evaluation need; predicting must import none of them.
 TRAINING = {
     "videoperf.data.sources", "videoperf.data.synthetic", "videoperf.data.synthetic_fields",
-    "videoperf.data.api_export", "videoperf.data.population", "videoperf.data.splits", "videoperf.data.sampling",
+    "videoperf.data.api_export", "videoperf.data.analytics_reports", "videoperf.data.population",
+    "videoperf.data.splits", "videoperf.data.sampling",
     "videoperf.models.deep.training", "videoperf.models.deep.training_data", "videoperf.models.deep.training_loop",
     "videoperf.models.deep.losses", "videoperf.training.pipeline", "videoperf.training.settings",
     "videoperf.evaluation.holdout", "videoperf.evaluation.backtest", "videoperf.evaluation.live_level",

@@ -209,9 +209,11 @@ def write_upload_snapshots(population: Population, folder: str | Path, file_form
     return paths
 
 
-# The population a bundle describes, from the format its training data was read in (``load_report``).
+# The population a bundle describes, from the format its training data was read in (``load_report``). A channel's
+# own daily reports (``analytics``, ``reporting``) cover its uploads, as its video resources do.
 POPULATIONS = {"api": "trending_chart", "kaggle": "trending_chart", "videos": "channel_uploads",
                "api+videos": "trending_chart+channel_uploads"}
+CHANNEL_FORMATS = {"videos", "analytics", "reporting"}
 
 
 def training_population(snapshots: pd.DataFrame) -> dict[str, object]:
@@ -219,5 +221,7 @@ def training_population(snapshots: pd.DataFrame) -> dict[str, object]:
     a daily chart, ``channel_uploads``: every upload of the channels in the data, ``unknown``: a table that was
     not read by ``videoperf.data.sources.load_data``), the source format and how many channels the data holds."""
     source = snapshots.attrs.get("load_report", {}).get("format")
-    return {"name": POPULATIONS.get(str(source), "unknown"), "source_format": source,
+    name = POPULATIONS.get(str(source)) or ("channel_uploads" if source and set(str(source).split("+")) <=
+                                            CHANNEL_FORMATS else "unknown")
+    return {"name": name, "source_format": source,
             "channels": int(snapshots["channel_id"].nunique()) if "channel_id" in snapshots else 0}

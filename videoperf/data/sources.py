@@ -9,7 +9,10 @@ Formats, detected from the columns:
 3. the YouTube Data API's video resources (a channel's uploads or any list of videos): CSV / parquet in
    the API's names or in snake_case, or the raw JSON; the snapshot time from a column or ``observed_at``
    (``videoperf.data.api_export`` knows the spellings and renames them to format 1's columns);
-4. ``"synthetic"``: the built-in simulator, which writes format 1.
+4. ``"synthetic"``: the built-in simulator, which writes format 1;
+5. a channel's daily reports: YouTube Analytics API ``reports.query`` responses (JSON, or CSV in their column names)
+   and YouTube Reporting API ``channel_basic_a2`` CSVs, cumulated by ``videoperf.data.analytics_reports`` and
+   joined by video id with the video resources loaded with them.
 
 A folder may hold many files (e.g. one snapshot of the same channels per month): they are read one by
 one, each in its own format, and merged, so every video becomes one series.
@@ -31,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videoperf.data import api_export
+from videoperf.data import analytics_reports, api_export
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ CANONICAL_COLUMNS = [
 ]
 OPTIONAL_COLUMNS = [
     "default_language", "audio_language", "definition", "caption_available", "licensed_content",
-    "made_for_kids", "is_live", "countries",
+    "made_for_kids", "is_live", "countries", "views_anchored",
 ]
 API_REQUIRED = ["video_id", "fetched_at", "published_at", "title", "channel_id", "channel_title", "views", "likes",
                 "comments"]
@@ -99,9 +102,17 @@ def load_data(source: str | Path | pd.DataFrame, n_synthetic_videos: int | None 
     kinds = {kind for _, kind in parts}
     if "kaggle" in kinds and len(kinds) > 1:
         raise ValueError(f"source: {path} mixes the Kaggle CSV with other formats; load them separately")
-    # Formats differ in their optional columns: a column one file lacks is missing ("") in its rows.
-    raw = pd.concat([frame for frame, _ in parts], ignore_index=True).fillna("") if len(parts) > 1 else parts[0][0]
-    return _canonical(raw, "+".join(sorted(kinds)), str(path), report, _category_json(path))
+    daily = [(frame, kind) for frame, kind in parts if kind in analytics_reports.KINDS]
+    parts = [(frame, kind) for frame, kind in parts if kind not in analytics_reports.KINDS]
+    snapshots = None
+    if parts:
+        # Formats differ in their optional columns: a column one file lacks is missing ("") in its rows.
+        raw = pd.concat([frame for frame, _ in parts], ignore_index=True).fillna("") if len(parts) > 1 else parts[0][0]
+        snapshots = _canonical(raw, "+".join(sorted({kind for _, kind in parts})), str(path), report,
+                               _category_json(path))
+    if not daily:
+        return snapshots
+    return analytics_reports.daily_snapshots(daily, snapshots, report, str(path), "+".join(sorted(kinds)))
 
 
 def synthetic_export(n_videos: int | None = None, seed: int | None = None, end: str | None = None) -> pd.DataFrame:
@@ -135,6 +146,9 @@ def _data_files(path: Path) -> list[Path]:
 def _read_file(path: Path, report: DropReport) -> pd.DataFrame:
     """One file as a table of strings (``""`` = missing), whatever its format."""
     if path.suffix.lower() in api_export.JSON_SUFFIXES:
+        daily = analytics_reports.read_report_json(path, report)
+        if daily is not None:
+            return daily
         frame, n_bad = api_export.read_json(path)
         report.add(f"malformed JSON line or item in {path.name}", n_bad)
         return frame
@@ -143,7 +157,8 @@ def _read_file(path: Path, report: DropReport) -> pd.DataFrame:
 
         # Reading only the columns the loader uses halves the peak memory of the 933k-row export.
         wanted = set(API_REQUIRED + KAGGLE_REQUIRED + API_BOOLEAN_COLUMNS + API_STRING_EXTRAS) | {
-            "country", "tags", "category_name", "category_id", "duration", "publish_time"} | api_export.KNOWN_COLUMNS
+            "country", "tags", "category_name", "category_id", "duration", "publish_time"} | api_export.KNOWN_COLUMNS \
+            | analytics_reports.COLUMNS
         names = pq.read_schema(path).names
         return api_export.as_strings(pd.read_parquet(path, columns=[name for name in names if name in wanted]))
     try:
@@ -182,7 +197,8 @@ def _read_categories(path: Path | None) -> dict[str, str]:
 
 
 def detect_format(columns: list[str] | pd.Index, observed_at: object = None) -> str:
-    """Return ``"api"``, ``"kaggle"`` or ``"videos"``; ``ValueError`` naming what the nearest format lacks.
+    """Return ``"api"``, ``"kaggle"``, ``"videos"``, ``"analytics"`` or ``"reporting"``; ``ValueError`` naming what
+    the nearest format lacks.
 
     ``observed_at`` stands in for the snapshot column of video resources.
     """
@@ -191,6 +207,7 @@ def detect_format(columns: list[str] | pd.Index, observed_at: object = None) -> 
         "api": ("the YouTube API trending export", [col for col in API_REQUIRED if col not in present]),
         "kaggle": ("the Kaggle trending CSV", [col for col in KAGGLE_REQUIRED if col not in present]),
         "videos": (api_export.FORMAT_NAME, api_export.missing_fields(columns, observed_at)),
+        **analytics_reports.missing_columns(columns),
     }
     for kind, (_, lacking) in missing.items():
         if not lacking:
@@ -214,6 +231,8 @@ def canonicalize(raw: pd.DataFrame, source: str, report: DropReport | None = Non
                  category_json: Path | None = None, observed_at: pd.Timestamp | None = None) -> pd.DataFrame:
     """Turn raw rows of any format into the canonical snapshot table."""
     raw, kind = _standardise(raw, api_export.parse_observed_at(observed_at), source)
+    if kind in analytics_reports.KINDS:
+        return analytics_reports.daily_snapshots([(raw, kind)], None, report or DropReport(source), source, kind)
     return _canonical(raw, kind, source, report or DropReport(source), category_json)
 
 
