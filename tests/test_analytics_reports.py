@@ -249,3 +249,20 @@ def test_a_file_in_no_format_names_what_the_nearest_lacks(tmp_path):
     other = _write(tmp_path / "other.json", json.dumps({"columnHeaders": [{"name": "month"}], "rows": [["2026-03"]]}))
     with pytest.raises(ValueError, match=r"other.json: data: not a supported format; as the YouTube Analytics"):
         load_data(other)
+
+
+def test_relative_views_neither_train_nor_score(tmp_path, caplog):
+    from videoperf.training.pipeline import prepare_snapshots
+
+    folder = tmp_path / "channel"
+    folder.mkdir()
+    _write(folder / "analytics.json", json.dumps(_response(ROWS[:4])))
+    resource = {"video_id": "vOLD", "published_at": "2026-01-10T00:00:00Z", "title": "Old one", "channel_id": "UC1",
+                "view_count": 10000, "snapshot_utc": "2026-03-20T00:00:00Z"}
+    _write(folder / "uploads.csv", _resources([resource]))
+    frame = load_data(folder)
+    with caplog.at_level(logging.WARNING, logger="videoperf"):
+        kept = prepare_snapshots(frame)
+    assert kept["views_anchored"].all() and len(kept) == int(frame["views_anchored"].sum())
+    assert kept["views"].tolist() == [10000]  # only the resource's own count has a known level
+    assert "relative views" in caplog.text

@@ -27,7 +27,13 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_snapshots(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Snapshots sorted by video and time with a fresh index (the order ``build_targets`` returns)."""
+    """Snapshots sorted by video and time with a fresh index (the order ``build_targets`` returns), without the
+    rows whose views are only relative (``views_anchored`` False: daily reports tied to no total, whose level is
+    unknown), which neither train nor score a model of views."""
+    if "views_anchored" in snapshots and (relative := snapshots["views_anchored"].eq(False)).any():
+        logger.warning("%d snapshot(s) of %d video(s) have relative views (daily reports tied to no total view "
+                       "count): left out", int(relative.sum()), snapshots.loc[relative, "video_id"].nunique())
+        snapshots = snapshots[~relative]
     return snapshots.sort_values(["video_id", "observed_at"], kind="stable").reset_index(drop=True)
 
 
