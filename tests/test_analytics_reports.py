@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -160,13 +161,14 @@ def test_mixed_folder_joins_by_video_and_anchors(tmp_path):
     assert targets["age_days"].notna().all() and (targets["age_days"] > 0).all()
 
 
+def _unanchorable_folder(tmp_path) -> tuple[Path, dict]:
+    """Daily reports of vOLD and a resource snapshot of it after the reports end: nothing ties the two."""
+    folder, resource = _unanchorable_folder(tmp_path)
+    return folder, resource
+
+
 def test_snapshots_that_cannot_anchor_leave_the_series_relative(tmp_path):
-    folder = tmp_path / "channel"
-    folder.mkdir()
-    _write(folder / "analytics.json", json.dumps(_response(ROWS[:4])))
-    resource = {"video_id": "vOLD", "published_at": "2026-01-10T00:00:00Z", "title": "Old one", "channel_id": "UC1",
-                "view_count": 10000, "snapshot_utc": "2026-03-20T00:00:00Z"}
-    _write(folder / "uploads.csv", _resources([resource]))
+    folder, resource = _unanchorable_folder(tmp_path)
     # After the window: the views between its end and the snapshot are unknown.
     frame = load_data(folder)
     old = _series(frame, "vOLD")
@@ -254,12 +256,7 @@ def test_a_file_in_no_format_names_what_the_nearest_lacks(tmp_path):
 def test_relative_views_neither_train_nor_score(tmp_path, caplog):
     from videoperf.training.pipeline import prepare_snapshots
 
-    folder = tmp_path / "channel"
-    folder.mkdir()
-    _write(folder / "analytics.json", json.dumps(_response(ROWS[:4])))
-    resource = {"video_id": "vOLD", "published_at": "2026-01-10T00:00:00Z", "title": "Old one", "channel_id": "UC1",
-                "view_count": 10000, "snapshot_utc": "2026-03-20T00:00:00Z"}
-    _write(folder / "uploads.csv", _resources([resource]))
+    folder, _ = _unanchorable_folder(tmp_path)
     frame = load_data(folder)
     with caplog.at_level(logging.WARNING, logger="videoperf"):
         kept = prepare_snapshots(frame)
