@@ -163,7 +163,12 @@ def test_mixed_folder_joins_by_video_and_anchors(tmp_path):
 
 def _unanchorable_folder(tmp_path) -> tuple[Path, dict]:
     """Daily reports of vOLD and a resource snapshot of it after the reports end: nothing ties the two."""
-    folder, resource = _unanchorable_folder(tmp_path)
+    folder = tmp_path / "channel"
+    folder.mkdir()
+    _write(folder / "analytics.json", json.dumps(_response(ROWS[:4])))
+    resource = {"video_id": "vOLD", "published_at": "2026-01-10T00:00:00Z", "title": "Old one", "channel_id": "UC1",
+                "view_count": 10000, "snapshot_utc": "2026-03-20T00:00:00Z"}
+    _write(folder / "uploads.csv", _resources([resource]))
     return folder, resource
 
 
