@@ -4,10 +4,8 @@
         [--data ../shared/data/youtube_trending_api/trending_2025-12-10_2026-05-31.parquet] [--min-days 6]
 
 1. Real export (``videoperf.data.sources.load_data``): every video charted on at least ``--min-days`` days. Each shape
-of
-   ``videoperf.lifecycle.curve.SHAPES`` is fitted (MAP, its shape prior estimated from the same first halves) to the
-   first
-   half of each series and scored on the held-out later half: log-MAE of the views there (forecast anchored on
+   of ``videoperf.lifecycle.curve.SHAPES`` is fitted (MAP, its shape prior estimated from the same first halves) to the
+   first half of each series and scored on the held-out later half: log-MAE of the views there (forecast anchored on
    the last fitted observation, ``v_last + R (S(t) - S(t_last))``) and MAE of the later log interval rates.
 2. Simulator (``videoperf.data.synthetic``, exponential by construction): the ``"exp"`` curve fitted to each video's
    whole series and to its first K observations; time-to-peak and decay MAE against the truth beside the median

@@ -8,8 +8,7 @@ before the date). Everything is fitted on the training videos: the curve's shape
 level prior, Szabo-Huberman's ``beta`` and both forecasters' conformal intervals. The level prior (ln peak daily
 views) is the channel's as-of level, not the model ensemble: ``a + b * channel_mean_residual`` where the residual is
 each earlier video's log views minus the prior-shape curve at its age (``videoperf.features.channel_history``, from
-every
-observation made strictly before the video's publish time: live history), with ``a, b`` and the prior sd fitted on
+every observation made strictly before the video's publish time: live history), with ``a, b`` and the prior sd fitted on
 the training videos; a channel without history gets the training mean and its sd.
 
 Every test video with more than K observations is forecast at each of its later observations from its first K
@@ -18,13 +17,12 @@ the age). Both forecasters are scored on the same (video, observation) pairs; th
 once, at its last observed age, as ``model_update.py evaluate --observed K`` is to.
 
 The recommended forecaster (``videoperf.forecasting.shape_select.ShapeByK``) takes the curve's shape per K as chosen on
-the
-training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
+the training side alone (``choose_shapes``): the default is the shape whose fits to the first halves of the training
 series forecast their later halves better; a K switches to the other shape only where, on an inner split of the
 training videos (the last ``--inner-days`` before the split, forecast by forecasters fitted on the earlier ones),
 its forecasts are better by more than 2 standard errors of the per-video paired difference and in log-MAE over
-the pairs. Its rows on the test
-split are those of the chosen shape's section (the same forecasters, fitted the same way).
+the pairs. Its rows on the test split are those of the chosen shape's section (the same forecasters, fitted the same
+way).
 
 Writes ``benchmarks/results/observed_forecast.json`` and ``observed_forecast.md``.
 """
@@ -186,8 +184,7 @@ def evaluate(snaps: pd.DataFrame, split_date: str, shape: str = "exp") -> dict[s
 
 def choose_shapes(snaps: pd.DataFrame, split_date: str, inner_days: int) -> dict[str, Any]:
     """The shape per K, chosen on the training side of the split only (``videoperf.forecasting.shape_select``): the
-    default
-    is the shape with the better held-out fit of the training series' later halves; each K then takes the shape
+    default is the shape with the better held-out fit of the training series' later halves; each K then takes the shape
     whose forecasts on an inner split (the training videos published in the last ``inner_days`` days before the
     split, forecast by forecasters fitted on those before) are better by more than 2 standard errors and in
     log-MAE, else the default."""

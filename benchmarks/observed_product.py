@@ -6,8 +6,8 @@
 
 Runs ``model_update.evaluate`` exactly as ``python model_update.py evaluate --data D --split-date S --speed fast
 --models ensemble --observed 1,2,3,5`` does (the bundle's ``videoperf.forecasting.forecaster.ObservedForecaster``,
-fitted on
-the training side only, its shape per K chosen there too; every test video with more than K observations forecast
+fitted on the training side only, its shape per K chosen there too; every test video with more than K observations
+forecast
 at its last observed age from its first K, beside Szabo-Huberman fitted on the same training videos) and writes
 ``benchmarks/results/observed_product.json`` and ``.md``: per K the log-MAE (log1p views) and 80% coverage of both,
 the same by days ahead of the last observation used, and what the forecaster chose (``describe()``).

@@ -18,10 +18,9 @@ Rows of a (video, day) that a later file gives again are replaced by it (the Rep
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -70,23 +69,14 @@ def missing_columns(columns: list[str] | pd.Index) -> dict[str, tuple[str, list[
     return out
 
 
-def read_report_json(path: Path, report: DropCounter) -> pd.DataFrame | None:
-    """The rows of ``reports.query`` responses in ``path`` (one, a list, or JSON lines) as a table of strings
-    named by ``columnHeaders``; ``None`` when the file holds no such response. Rows of the wrong length are
-    counted as dropped."""
-    text = path.read_text(encoding="utf-8")
-    if '"columnHeaders"' not in text:
+def report_table(documents: list[Any], path: Path, report: DropCounter) -> pd.DataFrame | None:
+    """The rows of the ``reports.query`` responses among the JSON ``documents`` of ``path`` (one, a list, or JSON
+    lines) as a table of strings named by ``columnHeaders``; ``None`` when it holds no such response. Rows of the
+    wrong length are counted as dropped."""
+    if not any(isinstance(d, dict) and "columnHeaders" in d for doc in documents
+               for d in (doc if isinstance(doc, list) else [doc])):
         return None
     tables, bad = [], 0
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError:
-        documents = []
-        for line in filter(str.strip, text.splitlines()):
-            try:
-                documents.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
     documents = [d for doc in documents for d in (doc if isinstance(doc, list) else [doc])]
     for document in documents:
         if not isinstance(document, dict) or "columnHeaders" not in document:

@@ -170,25 +170,30 @@ def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def read_json(path: Path) -> tuple[pd.DataFrame, int]:
-    """Video resources from an API response (``{"items": [...]}``), a list of responses or of resources,
-    or JSON lines of either; returns the flattened string table and the number of unreadable lines/items.
+def json_documents(path: Path) -> tuple[list[Any], int]:
+    """The JSON documents of ``path``: the whole file as one, or else one per line (JSON lines), with the number
+    of lines that are no JSON."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return [json.loads(text)], 0
+    except json.JSONDecodeError:
+        pass
+    documents, bad = [], 0
+    for line in filter(str.strip, text.splitlines()):
+        try:
+            documents.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad += 1
+    return documents, bad
+
+
+def resources_table(documents: list[Any], path: Path) -> tuple[pd.DataFrame, int]:
+    """Video resources from the ``json_documents`` of ``path``: an API response (``{"items": [...]}``), a list of
+    responses or of resources; returns the flattened string table and the number of unreadable items.
 
     A response may carry its snapshot time beside ``items`` under one of ``SNAPSHOT_COLUMNS``.
     """
-    text = path.read_text(encoding="utf-8")
     bad = 0
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError:
-        documents = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                documents.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
     items: list[dict[str, Any]] = []
     for document in documents:
         bad += _collect(document, items, None)

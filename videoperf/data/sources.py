@@ -146,12 +146,13 @@ def _data_files(path: Path) -> list[Path]:
 def _read_file(path: Path, report: DropReport) -> pd.DataFrame:
     """One file as a table of strings (``""`` = missing), whatever its format."""
     if path.suffix.lower() in api_export.JSON_SUFFIXES:
-        daily = analytics_reports.read_report_json(path, report)
-        if daily is not None:
-            return daily
-        frame, n_bad = api_export.read_json(path)
+        documents, n_bad = api_export.json_documents(path)
+        daily = analytics_reports.report_table(documents, path, report)
+        if daily is None:
+            daily, n_items = api_export.resources_table(documents, path)
+            n_bad += n_items
         report.add(f"malformed JSON line or item in {path.name}", n_bad)
-        return frame
+        return daily
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 

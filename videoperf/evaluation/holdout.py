@@ -3,8 +3,7 @@
 Target encodings come from the training snapshots only. ``history`` says what the system knows of the time after
 its training cut: ``"live"`` (the default) answers channel history from every observation made strictly before
 each test video's publish time and shifts each prediction by the live level (``videoperf.evaluation.live_level``: the
-mean
-log error of the chart runs seen to end since the cut), as a deployed system has them; ``"live_channels"`` the
+mean log error of the chart runs seen to end since the cut), as a deployed system has them; ``"live_channels"`` the
 live channel history alone; ``"train"`` freezes channel history at the training cut. Every metric of
 ``videoperf.lifecycle.metrics`` is reported for each model beside the global-mean and channel-mean baselines
 (for the targets other than views the baselines are the training median / majority, the channel

@@ -8,8 +8,7 @@ values (``videoperf.plain``).
 Observations of a published video (``observed=`` in a call, the ``observed_*`` columns of a batch) replace the
 views and interval by the bundle's forecaster from observed days (``Bundle.observed_forecaster``,
 ``videoperf.forecasting.forecaster``), read only when some request has observations; ``trajectory`` gives the views at
-many
-ages. Requests without observations take exactly the path they took before.
+many ages. Requests without observations take exactly the path they took before.
 """
 
 from __future__ import annotations

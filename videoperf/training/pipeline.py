@@ -96,8 +96,8 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings, *, observed_f
 
 def fit_observed(ctx: TrainContext) -> ObservedForecaster | None:
     """The forecaster from observed days (``videoperf.forecasting.forecaster``) on the training videos' series; None
-    (and a
-    warning) when they are too few to fit it, so that such a bundle predicts as before and refuses ``observed=``."""
+    (and a warning) when they are too few to fit it, so that such a bundle predicts as before and refuses
+    ``observed=``."""
     start = time.perf_counter()
     try:
         forecaster = ObservedForecaster(coverage=ctx.settings.config.prediction.interval_coverage,
