@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from videoperf.config import Config, chosen_path
-from videoperf.serving import predict as _predict
 from videoperf.serving.bundle import Bundle, load_bundle
 from videoperf.serving.calibrate import calibrate, calibration_check
 from videoperf.serving.predict import predict_many, predict_performance, predict_trajectory
+from videoperf.serving.predictions import predict_rows
 
 __all__ = ["Bundle", "build_targets", "calibrate", "calibration_check", "evaluate", "fit", "generate_synthetic",
            "load_bundle", "load_data", "predict_batch", "predict_many", "predict_performance", "predict_trajectory",
@@ -181,7 +181,7 @@ def predict_batch(rows: pd.DataFrame | str | os.PathLike, model_type: str = "ens
     ``{"rows", "partitions", "written"}`` (``videoperf.distributed.scoring``).
     """
     if cluster is None:
-        return _predict.predict_batch(rows, model_type, artifacts_dir=artifacts_dir)
+        return predict_rows(rows, model_type, artifacts_dir)
     from videoperf.distributed.scoring import score_partitions  # Dask only on this path
 
     if output is None or isinstance(rows, pd.DataFrame):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from videoperf.config import SPEEDS
+from videoperf.plain import split_list
 
 COMMANDS = ("train", "evaluate", "calibrate", "predict", "trajectory", "batch", "serve")
 
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "videoperf") -> int:
         if args.command == "batch":
             return _batch(args)
         facts = {name: getattr(args, name) for name in predict.OPTIONAL_FACTS if getattr(args, name) is not None}
-        video = dict(title=args.title, tags=_split(args.tags), categories=_split(args.categories),
+        video = dict(title=args.title, tags=split_list(args.tags), categories=split_list(args.categories),
                      duration_seconds=args.duration, channel_avg_views=args.channel_avg_views,
                      channel_video_count=args.channel_video_count, model_type=args.model,
                      published_at=args.published_at, artifacts_dir=args.artifacts,
@@ -244,12 +245,6 @@ def _print_evaluation(result: dict[str, Any], report: str | None) -> None:
         Path(report).write_text(json.dumps(out, indent=2, default=str) + "\n")
 
 
-def _split(value: str | None) -> list[str]:
-    from videoperf.plain import split_list
-
-    return split_list(value)
-
-
 def _observed_ks(value: str | None) -> list[int] | None:
     """``--observed`` of ``evaluate``: K or comma-separated Ks."""
     if value is None:
@@ -279,7 +274,7 @@ def _ages_argument(value: str | None) -> list[float] | None:
     if value is None:
         return None
     try:
-        return [float(item) for item in _split(value)]
+        return [float(item) for item in split_list(value)]
     except ValueError:
         raise ValueError(f"ages: expected comma-separated numbers of days, got {value!r}") from None
 

@@ -91,8 +91,7 @@ class FeatureConfig:
     channel_stats_mask_fraction: float
     month_min_span_days: int  # month of year is a feature only when the training videos span this many days
     # Feature families (``videoperf.features.builder.FEATURE_FAMILIES``) computed but given to no model: the
-    # rolling-origin
-    # backtest showed the target encodings drifting (better without them two and three months ahead).
+    # rolling-origin backtest showed the target encodings drifting (better without them two and three months ahead).
     excluded_families: tuple[str, ...]
 
 

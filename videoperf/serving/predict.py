@@ -1,4 +1,5 @@
-"""The Python prediction API: one video before or after publishing, its trajectory, many calls, a batch.
+"""The Python prediction API: one video before or after publishing, its trajectory, many calls in one pass
+(a table of videos: ``videoperf.predict_batch``, which can also run on Dask).
 
 Every entry point (these functions, the command line, the REST service) predicts through
 ``videoperf.serving.predictions`` with one saved bundle per artifacts folder, loaded once per process.
@@ -11,12 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pandas as pd
-
 from videoperf.serving import predictions as _predictions
 from videoperf.serving.request import OPTIONAL_FACTS
 
-__all__ = ["OPTIONAL_FACTS", "predict_batch", "predict_many", "predict_performance", "predict_trajectory"]
+__all__ = ["OPTIONAL_FACTS", "predict_many", "predict_performance", "predict_trajectory"]
 
 
 def predict_performance(title: str, tags: list[str] | None, categories: list[str] | None,
@@ -79,13 +78,3 @@ def predict_many(calls: list[dict[str, Any]], model_type: str = "ensemble", *,
     raise; one bad call does not fail the others. The REST service groups concurrent requests this way.
     """
     return _predictions.predict_calls(calls, model_type, artifacts_dir)
-
-
-def predict_batch(rows: pd.DataFrame | str | os.PathLike, model_type: str = "ensemble", *,
-                  artifacts_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Predictions for many videos: a DataFrame or a CSV / parquet path with the arguments of
-    ``predict_performance`` as columns (``tags`` / ``categories`` as lists, or comma-separated text in CSV).
-
-    Returns one row per input row: ``video_id`` when given, ``predicted_views``, ``views_lo``, ``views_hi``, ...
-    """
-    return _predictions.predict_rows(rows, model_type, artifacts_dir)
