@@ -18,12 +18,13 @@ from videoperf.api import (
     predict_many,
     predict_performance,
     predict_trajectory,
+    typical_performance,
 )
 from videoperf.cli import legacy_predict_argv
 from videoperf.cli import main as _main
 
 __all__ = ["Bundle", "load_bundle", "main", "predict_batch", "predict_many", "predict_performance",
-           "predict_trajectory"]
+           "predict_trajectory", "typical_performance"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["Bundle", "build_targets", "calibrate", "calibration_check", "evaluate", "fit", "generate_synthetic",
            "load_bundle", "load_data", "predict_batch", "predict_many", "predict_performance", "predict_trajectory",
-           "save", "simulated_uploads", "train"]
+           "save", "simulated_uploads", "train", "typical_performance"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,10 +20,11 @@ from videoperf.serving.bundle import Bundle, load_bundle
 from videoperf.serving.calibrate import calibrate, calibration_check
 from videoperf.serving.predict import predict_many, predict_performance, predict_trajectory
 from videoperf.serving.predictions import predict_rows
+from videoperf.serving.typical import typical_performance
 
 __all__ = ["Bundle", "build_targets", "calibrate", "calibration_check", "evaluate", "fit", "generate_synthetic",
            "load_bundle", "load_data", "predict_batch", "predict_many", "predict_performance", "predict_trajectory",
-           "save", "simulated_uploads", "train"]
+           "save", "simulated_uploads", "train", "typical_performance"]
 
 
 def load_data(source: str | Path | pd.DataFrame, observed_at: str | None = None) -> pd.DataFrame:

@@ -5,6 +5,7 @@
     videoperf calibrate --artifacts DIR --data MY_CHANNELS_EXPORT
     videoperf predict --title "..." --tags a,b --channel-avg-views 50000 --channel-video-count 25 [--days 7]
     videoperf trajectory --title "..." [--ages 1,7,30,365] [--observed '[{"days_since_publish": 1, "views": 52000}]']
+    videoperf typical --data EXPORT --channel-id UC... [--ages 1,7,28] [--recent 10] [--video-id ID | --observed JSON]
     videoperf batch videos.csv [--output predictions.csv] [--cluster local|tcp://HOST:PORT]
     videoperf serve [--host 127.0.0.1] [--port 8000]
 
@@ -25,7 +26,7 @@ from typing import Any
 from videoperf.config import SPEEDS
 from videoperf.plain import split_list
 
-COMMANDS = ("train", "evaluate", "calibrate", "predict", "trajectory", "batch", "serve")
+COMMANDS = ("train", "evaluate", "calibrate", "predict", "trajectory", "typical", "batch", "serve")
 
 
 def parser(prog: str = "videoperf") -> argparse.ArgumentParser:
@@ -75,6 +76,17 @@ def parser(prog: str = "videoperf") -> argparse.ArgumentParser:
         _video_options(command)
     predict.add_argument("--days", type=float, default=None, help="days since publishing (default from config)")
     trajectory.add_argument("--ages", default=None, help="comma-separated days (default 0.25 ... 365)")
+    typical = commands.add_parser("typical", help="a channel's typical views by age (p30 / p50 / p70 of its recent "
+                                  "uploads), and one video against them")
+    typical.add_argument("--data", required=True, help="the channel's uploads export: a file or folder")
+    typical.add_argument("--channel-id", required=True)
+    typical.add_argument("--ages", default=None, help="comma-separated days (default 1,2,3,7,14,28,60,90)")
+    typical.add_argument("--recent", type=int, default=10, help="latest uploads compared (default 10)")
+    typical.add_argument("--video-id", default=None, help="a video of the export to set against the band")
+    typical.add_argument("--observed", default=None, help="a new video's observations: a JSON list such as "
+                         "'[{\"days_since_publish\": 1, \"views\": 520}]', or a JSON file holding one")
+    typical.add_argument("--artifacts", default=None, help="a bundle whose forecaster gives the curve shape and "
+                         "prior (default: chosen from the export)")
     batch = commands.add_parser("batch", help="predictions for a CSV / parquet of requests")
     batch.add_argument("source", help="CSV / parquet file of requests (with --cluster: a file or folder of "
                        "partitions)")
@@ -141,6 +153,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "videoperf") -> int:
     try:
         if args.command == "batch":
             return _batch(args)
+        if args.command == "typical":
+            from videoperf.serving.typical import typical_performance
+
+            result = typical_performance(args.data, args.channel_id, ages=_ages_argument(args.ages),
+                                         recent=args.recent, video_id=args.video_id,
+                                         observed=_observed_argument(args.observed), artifacts_dir=args.artifacts)
+            print(json.dumps(result, indent=2))
+            return 0
         facts = {name: getattr(args, name) for name in predict.OPTIONAL_FACTS if getattr(args, name) is not None}
         video = dict(title=args.title, tags=split_list(args.tags), categories=split_list(args.categories),
                      duration_seconds=args.duration, channel_avg_views=args.channel_avg_views,

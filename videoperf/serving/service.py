@@ -19,6 +19,10 @@ Endpoints (JSON in, JSON out):
   ``observed_comments``);
 * ``POST /trajectory`` - the arguments of ``predict.predict_trajectory`` (``TrajectoryRequest``: a video,
   optional ``observed`` and ``ages``); returns its result (``points`` with views, interval and stage per age).
+* ``POST /typical`` - the arguments of ``typical.typical_performance`` (``TypicalRequest``; ``data`` a path the
+  server can read; ``"use_bundle": true`` makes the service's bundle give the curve's shape and prior, as
+  ``artifacts_dir`` does); returns its
+  result (``points`` with p30 / p50 / p70 per age, and the video's views, percentile and ranks when asked).
 
 ``/predict`` takes ``observed`` too (a list of ``{"days_since_publish", "views", "likes", "comments"}``): the
 forecast from observed days (``predict.predict_performance(observed=...)``). Requests without it take the same
@@ -58,7 +62,7 @@ from fastapi.responses import JSONResponse
 from videoperf.models import artifacts as _artifacts
 from videoperf.plain import jsonable
 from videoperf.serving import predictions as _predictions
-from videoperf.serving.bundle import load_bundle
+from videoperf.serving.bundle import load_bundle, resolve_folder
 from videoperf.serving.request import OBSERVED_COLUMNS, BatchRow
 from videoperf.serving.service_schemas import (
     BatchRequest,
@@ -67,8 +71,10 @@ from videoperf.serving.service_schemas import (
     Prediction,
     PredictRequest,
     TrajectoryRequest,
+    TypicalRequest,
     invalid_body,
 )
+from videoperf.serving.typical import typical_performance
 
 logger = logging.getLogger(__name__)
 
@@ -310,6 +316,18 @@ def create_app(artifacts_dir: str | os.PathLike | None = None, *, api_key: str |
         except Exception as error:  # noqa: BLE001
             return _failure(error)
         return JSONResponse(jsonable(result))
+
+    @app.post("/typical")
+    async def typical(request: TypicalRequest) -> Any:
+        """A channel's typical views by age from its uploads export, and one video against them."""
+        try:
+            arguments = request.model_dump()
+            # Without ``use_bundle`` the answer is the Python call's without ``artifacts_dir``: from the export alone.
+            bundle_dir = resolve_folder(artifacts_dir) if arguments.pop("use_bundle") else None
+            result = await run(typical_performance, **arguments, artifacts_dir=bundle_dir)
+        except Exception as error:  # noqa: BLE001
+            return _failure(error)
+        return JSONResponse(result)
 
     app.add_middleware(_Guard, api_key=key, max_body=max_body)
     app.state.api_key_required = key is not None

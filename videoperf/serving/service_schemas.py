@@ -35,6 +35,20 @@ class TrajectoryRequest(PredictRequest):
     ages: Ages = None
 
 
+class TypicalRequest(BaseModel):
+    """``POST /typical``: the arguments of ``typical_performance``; ``data`` is a path the server can read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(min_length=1, max_length=4096, description="the channel's uploads export: a file or folder")
+    channel_id: str = Field(min_length=1, max_length=200)
+    ages: list[float] | None = Field(None, max_length=1000)
+    recent: int = 10
+    video_id: str | None = Field(None, max_length=200)
+    observed: list[dict[str, Any]] | None = Field(None, max_length=10000)
+    use_bundle: bool = Field(False, description="the service's bundle gives the curve shape and prior")
+
+
 class BatchRequest(BaseModel):
     """``POST /predict/batch``: up to ``MAX_BATCH_ITEMS`` videos, one model."""
 
