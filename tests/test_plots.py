@@ -79,7 +79,19 @@ def _figures(snapshots, targets):
         "lifecycle_timing": plots.lifecycle_timing(deep),
         "backtest_horizons": plots.backtest_horizons(_backtest_cells()),
         "observed_forecasts": plots.observed_forecasts(_observed_examples()),
+        "typical_band": plots.typical_band(_typical_example()),
     }
+
+
+def _typical_example() -> dict:
+    """What ``report.typical_example`` returns, drawn by hand: a band, a video observed up to 3 days."""
+    ages = np.geomspace(1, 90, 12)
+    views = 1e3 * np.log1p(ages)
+    points = [{"days_since_publish": a, "p30": v * 0.6, "p50": v, "p70": v * 1.5, "views": v * 1.2,
+               "views_lo": v * 0.9, "views_hi": v * 1.6, "observed": a <= 3} for a, v in zip(ages, views)]
+    typical = {"points": points, "uploads_used": 10, "rank_now": {"rank": 3, "of": 11, "days_since_publish": 3.0}}
+    return {"typical": typical, "observed": pd.DataFrame({"age_days": [3.0], "views": [1.2e3 * np.log1p(3.0)]}),
+            "title": "video"}
 
 
 def _observed_examples(n: int = 3) -> list[dict]:

@@ -320,3 +320,36 @@ def observed_forecasts(examples: list[dict[str, object]]) -> Figure:
     for ax in axes.ravel()[len(examples):]:
         ax.axis("off")
     return _finish(fig, "Forecast from the first observed days (black), 80% band, and what came later")
+
+
+@_styled
+def typical_band(example: dict[str, object]) -> Figure:
+    """YouTube Studio's "typical performance" (``report.typical_example``): the channel's p30-p70 band of views by
+    age (grey) with its p50, one video's views (observed up to its last observation, then forecast) and the
+    forecast's 80% band, on log axes."""
+    typical = example["typical"]
+    points = pd.DataFrame(typical["points"])
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    age = points["days_since_publish"]
+    ax.fill_between(age, points["p30"], points["p70"], color="#adb5bd", alpha=0.45, lw=0,
+                    label=f"typical: p30-p70 of {typical['uploads_used']} recent uploads")
+    ax.plot(age, points["p50"], color="#6c757d", lw=1.2, ls="--", label="typical: p50")
+    seen, ahead = points[points["observed"]], points[~points["observed"]]
+    ax.plot(seen["days_since_publish"], seen["views"], color="#1d3557", lw=2.2, label="this video (to its last "
+            "observation)")
+    ax.plot(ahead["days_since_publish"], ahead["views"], color="#457b9d", lw=1.8, ls=":", label="this video: forecast")
+    ax.fill_between(ahead["days_since_publish"], ahead["views_lo"], ahead["views_hi"], color="#457b9d", alpha=0.18,
+                    lw=0, label="forecast: 80% band")
+    observed = example["observed"]
+    ax.scatter(observed["age_days"], observed["views"], color="black", s=28, zorder=3, label="observed")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_COUNT)
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(mticker.NullFormatter())
+    rank = typical["rank_now"]
+    ax.set(xlabel="age (days since publishing)", ylabel="views",
+           title=f"{str(example['title'])[:50]}: ranking {rank['rank']} of {rank['of']} now")
+    ax.legend(loc="lower right", fontsize=8)
+    return _finish(fig, "Typical performance: the channel's recent uploads (grey) and one video")

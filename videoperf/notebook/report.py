@@ -236,3 +236,23 @@ def observed_examples(test: pd.DataFrame, observed: pd.DataFrame, artifacts_dir:
 
 def _number_or_none(value: Any) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def typical_example(export: str | Path | pd.DataFrame, recent: int = 10) -> dict[str, Any]:
+    """The busiest channel of a channel-uploads ``export`` and its latest upload against its ``recent`` uploads
+    before it (``videoperf.typical_performance`` at 30 ages from 1 to 90 days), with that upload's observations
+    (``age_days``, ``views``): what ``plots.typical_band`` draws; ``table``: every fifth age of its points."""
+    from videoperf.data.sources import as_snapshots
+    from videoperf.serving.typical import typical_performance
+
+    snapshots = as_snapshots(export)
+    channel = snapshots.groupby("channel_id")["video_id"].nunique().idxmax()
+    mine = snapshots[snapshots["channel_id"].eq(channel)]
+    video_id = mine.sort_values("published_at", kind="stable")["video_id"].iloc[-1]
+    ages = np.round(np.geomspace(1.0, 90.0, 30), 3)
+    result = typical_performance(snapshots, channel, ages=list(ages), recent=recent, video_id=video_id)
+    rows = mine[mine["video_id"].eq(video_id)]
+    observed = pd.DataFrame({"age_days": (rows["observed_at"] - rows["published_at"]).dt.total_seconds() / 86400.0,
+                             "views": rows["views"].astype(float)})
+    table = pd.DataFrame(result["points"]).iloc[::5].set_index("days_since_publish")
+    return {"typical": result, "observed": observed, "title": str(rows["title"].iloc[0]), "table": table}

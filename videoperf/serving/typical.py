@@ -24,8 +24,8 @@ from videoperf.plain import jsonable
 
 MAX_AGE_DAYS = 3650.0
 MAX_RECENT = 1000
-_SHAPES: dict[str, tuple[str, dict[str, float]]] = {}
-_SHAPES_LOCK = threading.Lock()
+_CHOICES: dict[str, tuple[str, dict[str, float], ShapePrior | None]] = {}
+_CHOICES_LOCK = threading.Lock()
 
 
 def _check_ages(ages: Sequence[float] | None) -> np.ndarray:
@@ -97,27 +97,29 @@ def _shape_and_prior(iv_all: Any, iv_channel: Any, artifacts_dir: str | os.PathL
             shape = bundle.observed_forecaster().shape_for(2)
             return shape, headless_prior(bundle, shape), {"shape": shape, "prior": "bundle",
                                                          "bundle": str(artifacts_dir)}
-    shape, scores = _export_shape(iv_all)
-    for scope, iv in (("channel", iv_channel), ("export", iv_all)):
-        found = _typical.early_prior(iv, shape)
-        if found is not None:
-            return shape, found, {"shape": shape, "shape_scores": scores, "prior": scope}
+    shape, scores, export_prior = _export_choice(iv_all)
+    found = _typical.early_prior(iv_channel, shape)
+    if found is not None:
+        return shape, found, {"shape": shape, "shape_scores": scores, "prior": "channel"}
+    if export_prior is not None:
+        return shape, export_prior, {"shape": shape, "shape_scores": scores, "prior": "export"}
     return shape, ShapePrior(), {"shape": shape, "shape_scores": scores, "prior": "default"}
 
 
-def _export_shape(iv: Any) -> tuple[str, dict[str, float]]:
-    """``choose_shape`` of an export, remembered for the last few exports: every question about one export (the
-    service's, a benchmark's) then pays the two whole-export fits once."""
+def _export_choice(iv: Any) -> tuple[str, dict[str, float], ShapePrior | None]:
+    """The export's shape (``choose_shape``) and its early-observed uploads' prior, remembered for the last few
+    exports: every question about one export (the service's, a benchmark's) pays the whole-export fits once."""
     key = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (iv.video, iv.end, iv.end_views)))
     digest = key.hexdigest()
-    with _SHAPES_LOCK:
-        if digest in _SHAPES:
-            return _SHAPES[digest]
-    found = _typical.choose_shape(iv)
-    with _SHAPES_LOCK:
-        _SHAPES[digest] = found
-        while len(_SHAPES) > 8:
-            _SHAPES.pop(next(iter(_SHAPES)))
+    with _CHOICES_LOCK:
+        if digest in _CHOICES:
+            return _CHOICES[digest]
+    shape, scores = _typical.choose_shape(iv)
+    found = (shape, scores, _typical.early_prior(iv, shape))
+    with _CHOICES_LOCK:
+        _CHOICES[digest] = found
+        while len(_CHOICES) > 8:
+            _CHOICES.pop(next(iter(_CHOICES)))
     return found
 
 
@@ -145,12 +147,13 @@ def typical_performance(data: str | os.PathLike | pd.DataFrame, channel_id: str,
         raise ValueError(f"channel_id: expected a channel id, got {channel_id!r}")
     snapshots = _load(data)
     snapshots = snapshots[snapshots["published_at"].notna()]  # a daily series without a publish time has no ages
-    channels = snapshots["channel_id"].astype(str)
-    if channel_id not in set(channels):
+    in_channel = snapshots["channel_id"].eq(channel_id).to_numpy(bool)
+    if not in_channel.any():
+        channels = snapshots["channel_id"].astype(str)
         known = channels.value_counts().index[:5].tolist()
         raise ValueError(f"channel_id: {channel_id!r} is not in the export ({channels.nunique()} channels, e.g. "
                          f"{', '.join(known)})")
-    mine = snapshots[channels.eq(channel_id)]
+    mine = snapshots[in_channel]
     published = mine.groupby("video_id")["published_at"].first().sort_values(kind="stable")
     before = published
     if video_id is not None:
