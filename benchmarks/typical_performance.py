@@ -18,8 +18,9 @@ analyst's latest export does; the later upload's own rows do not enter the band)
 upload's true views at 1, 7 and 28 days:
 
 (a), (b) the share between p30 and p70 (target 40% +- 5%) and below p50 (target 50% +- 5%), monthly and daily;
-(c) the export with the later upload seen only at 1 and 2 days (its rows replaced by two canonical rows from the
-true curve): its forecast rank at 28 days among the 10 uploads against its true rank (true 28-day views of all 11),
+(c) the monthly export with the drawn later uploads seen only at 1 and 2 days (their rows replaced by two canonical
+rows each from the true curve, all at once): each one's forecast rank at 28 days among the 10 uploads against its
+true rank (true 28-day views of all 11),
 within one place for at least 60%; and how often its 80% interval holds its true 28-day views.
 
 Writes ``benchmarks/results/typical_performance.json`` and ``.md`` (the md from the json).
@@ -71,13 +72,17 @@ def daily_report(videos: pd.DataFrame, days: int) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def seen_twice(export: pd.DataFrame, video: pd.Series) -> pd.DataFrame:
-    """``export`` with ``video``'s rows replaced by its true views at 1 and 2 days (canonical rows)."""
-    own = export[export["video_id"].eq(video["video_id"])]
-    template = own.iloc[[0, 0]].copy()
-    template["observed_at"] = [video["published_at"] + pd.Timedelta(days=d) for d in (1, 2)]
-    template["views"] = np.floor(true_views(pd.DataFrame([video, video]), np.array([1.0, 2.0])))
-    return pd.concat([export[~export["video_id"].eq(video["video_id"])], template], ignore_index=True)
+def seen_twice(export: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
+    """``export`` with the rows of every ``later`` upload replaced by its true views at 1 and 2 days (canonical
+    rows). All at once: one export for every question (a band may then hold another drawn upload, seen at 1 and 2
+    days too, as a recent upload is), so the export's shape choice is made once, not once per question."""
+    own = export[export["video_id"].isin(later["video_id"])].drop_duplicates("video_id").set_index("video_id")
+    own = own.loc[later["video_id"]].reset_index()
+    rows = []
+    for day in (1.0, 2.0):
+        rows.append(own.assign(observed_at=later["published_at"].to_numpy() + pd.Timedelta(days=day),
+                               views=np.floor(true_views(later, day))))
+    return pd.concat([export[~export["video_id"].isin(later["video_id"])], *rows], ignore_index=True)
 
 
 def measure(exports: dict[str, pd.DataFrame], videos: pd.DataFrame, later: pd.DataFrame) -> dict[str, Any]:
@@ -100,8 +105,8 @@ def measure(exports: dict[str, pd.DataFrame], videos: pd.DataFrame, later: pd.Da
                                              "below_p50": int(below[i]), "share_below": below[i] / n}
                                 for i, age in enumerate(AGES)}}
     within, exact, covered, n = 0, 0, 0, 0
+    export = seen_twice(exports["monthly"], later)
     for _, video in later.iterrows():
-        export = seen_twice(exports["monthly"], video)
         found = typical_performance(export, video["channel_id"], ages=[28.0], video_id=video["video_id"])
         uploads = by_id.loc[found["uploads"]]
         truth_28 = float(true_views(pd.DataFrame([video]), 28.0)[0])
@@ -138,8 +143,9 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {mode} | {age} | {row['n']:,} | {row['share_inside']:.1%} ({row['inside_p30_p70']:,}) "
                          f"| {row['share_below']:.1%} ({row['below_p50']:,}) |")
     c = result["rank_from_two_days"]
-    lines += ["", "Forecast rank at 28 days from two observations (the later upload seen at 1 and 2 days only, the "
-              "monthly export otherwise), against its true rank among the same uploads (true 28-day views of all; "
+    lines += ["", "Forecast rank at 28 days from two observations (the drawn later uploads seen at 1 and 2 days only, "
+              "all at once, the monthly export otherwise; a band may hold another drawn upload, seen so too), "
+              "against its true rank among the same uploads (true 28-day views of all; "
               "target: within one place for at least 60%):", "",
               "| later uploads | within one place | exact | 80% interval holds the true 28-day views |",
               "|---|---|---|---|",
