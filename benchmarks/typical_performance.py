@@ -2,7 +2,7 @@
 true curve is known.
 
     flock /tmp/videoperf-heavy.lock .venv/bin/python benchmarks/typical_performance.py [--channels 300] [--seed 1] \
-        [--later 1000] [--daily-days 28] [--split-date 2026-04-01]
+        [--later 500] [--daily-days 28] [--split-date 2026-04-01]
 
 One ground truth (``videoperf.data.population.generate_population``, the real export's calendar): every upload of
 ``--channels`` channels. Two exports of it, both read by ``load_data`` from files:
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--later", type=int, default=1000, help="later uploads drawn (all when fewer)")
+    parser.add_argument("--later", type=int, default=500, help="later uploads drawn (all when fewer)")
     parser.add_argument("--daily-days", type=int, default=28)
     parser.add_argument("--split-date", default="2026-04-01")
     parser.add_argument("--name", default="typical_performance")
