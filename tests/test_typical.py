@@ -113,7 +113,7 @@ def test_observed_video_and_few_uploads(table, busy):
     (dict(data="/no/such/export"), "data: /no/such/export does not exist"),
 ])
 def test_bad_input_names_the_argument(table, busy, change, message):
-    arguments = dict(data=table, channel_id=busy[0], **change)
+    arguments = {"data": table, "channel_id": busy[0], **change}
     with pytest.raises(ValueError) as error:
         videoperf.typical_performance(**arguments)
     assert message in str(error.value)
