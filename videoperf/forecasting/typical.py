@@ -9,8 +9,8 @@ snapshots. The shape and its prior are the caller's (``videoperf.serving.typical
 measurements: ``docs/your_channel.md``, "Typical performance").
 
 Percentiles are Weibull plotting positions (``numpy.quantile(method="weibull")``): the value a further upload of
-the same channel stays below with the stated probability, unbiased for the small samples used here (with numpy's
-default, the p30-p70 band of 10 uploads holds 33% of further uploads on average, not 40%).
+the same channel stays below with the stated probability, unbiased for the small samples used here (numpy's
+default band is too narrow for them: ``docs/your_channel.md``).
 """
 
 from __future__ import annotations

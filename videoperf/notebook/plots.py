@@ -308,18 +308,23 @@ def observed_forecasts(examples: list[dict[str, object]]) -> Figure:
         used, later = example["used"], example["later"]
         ax.scatter(used["age_days"], used["views"], color="black", s=30, zorder=3, label="observed (used)")
         ax.scatter(later["age_days"], later["views"], color="#e76f51", s=22, zorder=3, label="observed later")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(_COUNT)
-        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_minor_formatter(mticker.NullFormatter())
+        _log_axes(ax)
         ax.set(xlabel="age (days)", ylabel="views", title=str(example["title"])[:48])
     if examples:
         axes[0, 0].legend(loc="lower right", fontsize=8)
     for ax in axes.ravel()[len(examples):]:
         ax.axis("off")
     return _finish(fig, "Forecast from the first observed days (black), 80% band, and what came later")
+
+
+def _log_axes(ax: plt.Axes) -> None:
+    """Log age and views axes with plain tick labels (days as numbers, views as counts)."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_COUNT)
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(mticker.NullFormatter())
 
 
 @_styled
@@ -342,12 +347,7 @@ def typical_band(example: dict[str, object]) -> Figure:
                     lw=0, label="forecast: 80% band")
     observed = example["observed"]
     ax.scatter(observed["age_days"], observed["views"], color="black", s=28, zorder=3, label="observed")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(_COUNT)
-    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(mticker.NullFormatter())
+    _log_axes(ax)
     rank = typical["rank_now"]
     ax.set(xlabel="age (days since publishing)", ylabel="views",
            title=f"{str(example['title'])[:50]}: ranking {rank['rank']} of {rank['of']} now")
