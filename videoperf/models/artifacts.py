@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -97,26 +98,43 @@ def write_bundle(target: str | Path, writers: dict[str, Callable[[Path], None]],
         expected = sorted(name for name in known if name != MANIFEST_FILE)
         raise ValueError(f"writers: {unknown} are not bundle files; expected some of {expected}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with _staged(target) as staging:
         for name, write in writers.items():
             write(staging / name)
-        files = {name: {"sha256": sha256_file(staging / name), "bytes": (staging / name).stat().st_size}
-                 for name in sorted(writers)}
         full = {**manifest, "manifest_version": MANIFEST_VERSION,
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "files": files, "libraries": library_versions()}
+                "files": _file_entries(staging, writers), "libraries": library_versions()}
         _write_manifest(staging, full)
         if target.exists():
             for item in target.iterdir():  # keep what is not ours (README.md, .gitignore, ...)
                 if item.name not in known and not (staging / item.name).exists():
-                    (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
+                    _copy(item, staging)
+    logger.info("wrote bundle %s (%s)", target, ", ".join(sorted(writers)))
+    return target
+
+
+@contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target`` to fill in the block; it takes ``target``'s place atomically (``_swap``)
+    when the block ends, and is removed if the block fails."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield staging
         _swap(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("wrote bundle %s (%s)", target, ", ".join(sorted(writers)))
-    return target
+
+
+def _file_entries(folder: Path, names: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The manifest's entry (sha256, size) of each file ``names`` of ``folder``, by name."""
+    return {name: {"sha256": sha256_file(folder / name), "bytes": (folder / name).stat().st_size}
+            for name in sorted(names)}
+
+
+def _copy(item: Path, folder: Path) -> None:
+    """A file or folder copied into ``folder`` under its own name."""
+    (shutil.copytree if item.is_dir() else shutil.copy2)(item, folder / item.name)
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -136,22 +154,16 @@ def update_bundle(folder: str | Path, writers: dict[str, Callable[[Path], None]]
     unknown = sorted(name for name in writers if name not in known or name == MANIFEST_FILE)
     if unknown:
         raise ValueError(f"writers: {unknown} are not bundle files")
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with _staged(folder) as staging:
         for item in folder.iterdir():
             if item.name not in writers and item.name != MANIFEST_FILE:
-                (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
+                _copy(item, staging)
         for name, write in writers.items():
             write(staging / name)
-        files = {**manifest["files"], **{name: {"sha256": sha256_file(staging / name),
-                                                "bytes": (staging / name).stat().st_size} for name in writers}}
+        files = {**manifest["files"], **_file_entries(staging, writers)}
         full = {**manifest, **changes, "files": dict(sorted(files.items())),
                 "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         _write_manifest(staging, full)
-        _swap(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("updated bundle %s (%s)", folder, ", ".join(sorted(writers)))
     return folder
 
