@@ -50,6 +50,8 @@ def main() -> int:
                         help="override training.recency_half_life_days (0 = no recency weighting)")
     parser.add_argument("--excluded-families", default=None,
                         help="override features.excluded_families (comma-separated; \"\" = every family used)")
+    parser.add_argument("--views-target", default=None, choices=("absolute", "channel_relative"),
+                        help="override training.views_target")
     parser.add_argument("--tag", default="", help="suffix of the output files, for a variant")
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--rescore", metavar="JSON", help="recompute the summary, checks and markdown of a saved "
@@ -75,6 +77,9 @@ def main() -> int:
     if args.recency_half_life_days is not None:
         config = dataclasses.replace(config, training=dataclasses.replace(
             config.training, recency_half_life_days=args.recency_half_life_days))
+    if args.views_target is not None:
+        config = dataclasses.replace(config, training=dataclasses.replace(
+            config.training, views_target=args.views_target))
     start = time.perf_counter()
     snapshots = load_data(args.data)
     ablation = args.ablation if args.ablation is not None else args.speed == "fast"
@@ -85,6 +90,7 @@ def main() -> int:
                    "peak_memory_mb": round(peak_memory_mb()), "total_seconds": round(time.perf_counter() - start, 1),
                    "month_min_span_days": config.preset(args.speed).features.month_min_span_days,
                    "recency_half_life_days": config.training.recency_half_life_days,
+                   "views_target": config.training.views_target,
                    "excluded_families": list(config.preset(args.speed).features.excluded_families),
                    "live_level": dataclasses.asdict(LevelSettings()),
                    "checks": backtest.checks(report, models)})
