@@ -25,7 +25,7 @@ VIDEO = dict(title=" Top 10 goals ", tags=["football ", " "], categories=None, d
 
 def test_everything_else_reads_the_fields_from_the_model():
     assert OPTIONAL_FACTS == ("default_language", "audio_language", "definition", "caption_available",
-                              "licensed_content", "made_for_kids", "is_live") == predict.OPTIONAL_FACTS
+                              "licensed_content", "made_for_kids", "is_live", "on_chart") == predict.OPTIONAL_FACTS
     assert REQUIRED_FIELDS == ("title", "channel_video_count", "channel_avg_views")
     facts = [f"--{name.replace('_', '-')}" for name in OPTIONAL_FACTS]
     args = parser().parse_args(["predict", "--title", "x", *chain.from_iterable(zip(facts, OPTIONAL_FACTS))])

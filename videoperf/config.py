@@ -73,10 +73,11 @@ class TrainingConfig:
     # fit (the deep model: in its row sampling); 0 = all videos alike, the default: on the rolling-origin backtest
     # 60 days helped the ensemble at one origin and hurt it at another (benchmarks/results/backtest_fast_recency).
     recency_half_life_days: float
-    # What the views head learns: ``absolute`` log views (default), or ``channel_relative``: log views minus the
-    # channel's as-of level (``channel_history.channel_level``), which carries from the trending chart's sample
-    # to a channel's whole uploads (benchmarks/results/population_bias.md).
-    views_target: str = "absolute"
+    # What the views head learns: ``absolute`` log views, ``channel_relative``: log views minus the channel's as-of
+    # level (``channel_history.channel_level``), which carries from the trending chart's sample to a channel's
+    # whole uploads, or ``auto`` (default): relative for a trending chart, absolute for channel uploads
+    # (``channel_history.resolve_views_target``; the reasons in docs/your_channel.md).
+    views_target: str = "auto"
 
 
 @dataclass(frozen=True)

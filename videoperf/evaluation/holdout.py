@@ -33,6 +33,7 @@ from videoperf.lifecycle.metrics import (
 )
 from videoperf.lifecycle.targets import build_targets
 from videoperf.models.registry import FAMILIES
+from videoperf.models.survivors import read_with_survivors, snapshot_ages, snapshots_at_ages
 from videoperf.training.pipeline import TrainedModels, prepare_snapshots, train_models
 from videoperf.training.settings import resolve
 
@@ -69,22 +70,29 @@ def test_rows(test_snapshots: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def predict_videos(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame,
-                   history: ChannelHistory | None = None) -> dict[str, pd.DataFrame]:
+                   history: ChannelHistory | None = None, on_chart: bool | None = None) -> dict[str, pd.DataFrame]:
     """One predictions table per model, one row per test video.
 
     ``history``: the channel history to answer from (``FeatureBuilder.channel_history`` of everything observed);
-    default the training snapshots' (``trained.history``).
+    default the training snapshots' (``trained.history``). ``on_chart``: whether the test rows are chart rows
+    (``videoperf.models.survivors``); default: when the models were trained on a chart, the test rows are the
+    same chart's.
     """
-    return predict_histories(trained, last, last_targets, {"": history})[""]
+    return predict_histories(trained, last, last_targets, {"": history}, on_chart)[""]
 
 
 def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: pd.DataFrame,
-                      histories: dict[str, ChannelHistory | None]) -> dict[str, dict[str, pd.DataFrame]]:
+                      histories: dict[str, ChannelHistory | None], on_chart: bool | None = None
+                      ) -> dict[str, dict[str, pd.DataFrame]]:
     """``predict_videos`` under several channel histories at once (``{name: history}``, None = the training
     snapshots'), in one model pass per family, so the deep model encodes each test video's text once."""
-    X = pd.concat([trained.features.transform(last, history=h if h is not None else trained.history)
-                   for h in histories.values()], ignore_index=True)
+    def features(rows: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([trained.features.transform(rows, history=h if h is not None else trained.history)
+                          for h in histories.values()], ignore_index=True)
+
+    X = features(last)
     rows = pd.concat([last] * len(histories), ignore_index=True)
+    flags = np.full(len(rows), True if on_chart is None else bool(on_chart))
     base = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "age_days": last_targets["age_days"].to_numpy(),
                          "model_age_days": model_age_days(last["published_at"], training_cut(trained)),
                          "actual_views": last["views"].to_numpy(float)})
@@ -93,7 +101,11 @@ def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: 
     ordered = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
     out: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in histories}
     for model_name, model in trained.models.items():
-        predicted = FAMILIES[model_name].predict(model, X, rows)
+        def predict(asked: pd.DataFrame, family: Any = FAMILIES[model_name], model: Any = model) -> pd.DataFrame:
+            return family.predict(model, X if asked is rows else features(asked.iloc[:len(last)]), asked)
+
+        predicted = read_with_survivors(trained.survivors, predict, rows, snapshot_ages(rows), flags,
+                                        snapshots_at_ages)
         for k, name in enumerate(histories):
             part = predicted.iloc[k * len(last):(k + 1) * len(last)]
             frame = base.copy()

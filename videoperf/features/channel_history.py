@@ -163,14 +163,27 @@ def mask_optional_stats(stats: pd.DataFrame, fraction: float, seed: int, video_i
 
 # What the views head of a model can learn (``training.views_target``).
 VIEWS_TARGETS = ("absolute", "channel_relative")
+AUTO = "auto"
+LOG_VIEWS_CEILING = float(np.log1p(1e11))  # ten times the most-viewed video's views
+# ``auto``: relative where the sample selects a channel's videos (a chart keeps its hits), absolute where it holds
+# them all (a channel-uploads export, where the level carries no selection to correct).
+AUTO_TARGETS = {"trending_chart": "channel_relative"}
 
 
 def check_views_target(views_target: str) -> str:
     """``views_target`` if it is one of ``VIEWS_TARGETS``; else a ``ValueError`` naming the setting."""
     if views_target not in VIEWS_TARGETS:
         raise ValueError(f"training.views_target: {views_target!r} is not a views target; choose one of "
-                         f"{list(VIEWS_TARGETS)}")
+                         f"{[*VIEWS_TARGETS, AUTO]}")
     return views_target
+
+
+def resolve_views_target(views_target: str, population: str) -> str:
+    """The views target a model trains with: ``views_target`` itself, or for ``auto`` the one for the training
+    data's ``population`` (``data.population.training_population``'s name; ``AUTO_TARGETS``, else absolute)."""
+    if views_target == AUTO:
+        return AUTO_TARGETS.get(population, "absolute")
+    return check_views_target(views_target)
 
 
 def channel_level(X: pd.DataFrame, views_target: str, prior: float = 0.0) -> np.ndarray:
@@ -199,7 +212,8 @@ def channel_level(X: pd.DataFrame, views_target: str, prior: float = 0.0) -> np.
     mean_log = X["channel_mean_log_views"].to_numpy(float)
     log_avg = X["channel_log_avg_views"].to_numpy(float)
     level = np.where(np.isfinite(mean_log), mean_log, log_avg)
-    return np.where(np.isfinite(level), level, float(prior))
+    # Clipped to views a video can have, so that an absurd average (1e300) still gives a finite prediction.
+    return np.clip(np.where(np.isfinite(level), level, float(prior)), 0.0, LOG_VIEWS_CEILING)
 
 
 def level_prior(y_log: np.ndarray, views_target: str) -> float:

@@ -28,6 +28,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,14 @@ from videoperf.config import load_config, resolve_path
 from videoperf.models import artifacts
 from videoperf.models.family import ModelFamily, threads_for_prediction
 from videoperf.models.registry import FAMILIES
+from videoperf.models.survivors import (
+    SurvivorAges,
+    on_chart_flags,
+    read_with_survivors,
+    requests_at_ages,
+    snapshot_ages,
+    snapshots_at_ages,
+)
 from videoperf.serving import batches
 
 if TYPE_CHECKING:
@@ -76,6 +85,8 @@ class Bundle:
         self.calibration = calibration or {}
         # What population the models describe (``population.training_population``); old bundles: unknown.
         self.population = str((manifest.get("population") or {}).get("name", "unknown"))
+        # How a chart-trained bundle reads ordinary uploads past the age its chart's survivors describe.
+        self.survivors = SurvivorAges.from_dict(manifest.get("survivor_ages"))
         prediction = manifest.get("config", {}).get("prediction", {})
         self.default_days = float(prediction.get("default_days_since_publish", 7.0))
         self.coverage = float(prediction.get("interval_coverage", 0.8))
@@ -90,7 +101,6 @@ class Bundle:
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    # ------------------------------------------------------------------------------------- save / load
     @staticmethod
     def save(trained: TrainedModels, folder: str | os.PathLike, extra_metrics: dict[str, Any] | None = None
              ) -> Path:
@@ -113,6 +123,7 @@ class Bundle:
             "metrics": {"oof": trained.reports, **(extra_metrics or {})},
             "training_seconds": trained.seconds,
             "observed_forecaster": observed.describe() if observed is not None else None,
+            "survivor_ages": trained.survivors.to_dict() if trained.survivors is not None else None,
         }
         return artifacts.write_bundle(folder, writers, manifest, known=bundle_files())
 
@@ -259,32 +270,46 @@ class Bundle:
         rows, first_row = chunk
         with python_part:
             requests = rows if check is None else check(rows, first_row=first_row)
-            X = self.features.transform_videos(requests)
-        with threads_for_prediction(1):
-            return requests, family.predict(model, X, requests)
+        return requests, self._predict_rows(family, model, requests, threads=1, python_part=python_part)
 
-    def _predict_rows(self, family: ModelFamily, model: Any, requests: Columns, threads: int | None = None
-                      ) -> pd.DataFrame:
-        with threads_for_prediction(threads):
-            return family.predict(model, self.features.transform_videos(requests), requests)
+    def _predict_rows(self, family: ModelFamily, model: Any, requests: Columns, threads: int | None = None,
+                      python_part: threading.Lock | None = None) -> pd.DataFrame:
+        """The family's table for validated rows, ordinary uploads read past the survivors' cap
+        (``videoperf.models.survivors``)."""
+        def predict(rows: Columns) -> pd.DataFrame:
+            with python_part or nullcontext():
+                X = self.features.transform_videos(rows)
+            with threads_for_prediction(threads):
+                return family.predict(model, X, rows)
+
+        return read_with_survivors(self.survivors, predict, requests, np.asarray(requests["age_days"], dtype=float),
+                                   on_chart_flags(requests), requests_at_ages)
 
     def predict_observed(self, snapshots: pd.DataFrame, model_type: str, history: pd.DataFrame | None = None,
-                         calibrated: bool = True, every_observation: bool = False) -> pd.DataFrame:
+                         calibrated: bool = True, every_observation: bool = False, on_chart: bool | None = None
+                         ) -> pd.DataFrame:
         """Predictions for the videos of canonical ``snapshots`` (e.g. a channel-uploads export), each at its last
         observed age (``every_observation``: at every one), with channel history as of its publish time from
-        ``history`` (default: ``snapshots``).
+        ``history`` (default: ``snapshots``). ``on_chart``: whether the rows are chart rows (default: whether
+        ``snapshots`` was read from a trending export).
 
         One row per video (observation): ``video_id``, ``channel_id``, ``published_at``, ``age_days``,
         ``actual_views``, ``predicted_views`` (and the interval); ``calibrated=False`` leaves out the calibration.
         """
+        from videoperf.data.population import training_population
         from videoperf.lifecycle.metrics import last_observation
 
         model = self.model(model_type)
         last = (snapshots if every_observation else last_observation(snapshots)).reset_index(drop=True)
         observed = (history if history is not None else snapshots).sort_values(["video_id", "observed_at"])
-        X = self.features.transform(last, history=self.features.channel_history(observed.reset_index(drop=True)))
-        out = FAMILIES[model_type].predict(model, X, last)
-        ages = (last["observed_at"] - last["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
+        history_table = self.features.channel_history(observed.reset_index(drop=True))
+        X = self.features.transform(last, history=history_table)
+        if on_chart is None:
+            on_chart = training_population(snapshots)["name"] == "trending_chart"
+        ages = snapshot_ages(last)
+        out = read_with_survivors(self.survivors, lambda rows: FAMILIES[model_type].predict(
+            model, X if rows is last else self.features.transform(rows, history=history_table), rows),
+            last, ages, np.full(len(last), bool(on_chart)), snapshots_at_ages)
         calibration = self.calibration.get(model_type) if calibrated else None
         if calibration is not None:
             from videoperf.models.calibration import calibrate_frame

@@ -109,6 +109,9 @@ class VideoRequest(BaseModel):
     licensed_content: Flag = Field(None, description="true or false")
     made_for_kids: Flag = Field(None, description="true or false")
     is_live: Flag = Field(None, description="true or false")
+    on_chart: Flag = Field(None, description="true if the video is on the trending chart at this age: a chart-"
+                                             "trained bundle then answers as its videos still charting have it; "
+                                             "default: an ordinary upload")
 
     @model_validator(mode="before")
     @classmethod

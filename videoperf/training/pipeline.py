@@ -7,6 +7,7 @@ The result, ``TrainedModels``, is what ``Bundle.save`` writes and ``evaluation``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from videoperf.config import Config
 from videoperf.data.population import training_population
 from videoperf.data.sources import data_fingerprint
 from videoperf.features.builder import FeatureBuilder, TrainingFeatures, video_table
-from videoperf.features.channel_history import ChannelHistory
+from videoperf.features.channel_history import ChannelHistory, resolve_views_target
 from videoperf.features.content import ContentEncoder
 from videoperf.forecasting.forecaster import ObservedForecaster
 from videoperf.models.family import TrainContext, TrainSettings
 from videoperf.models.registry import FAMILIES
+from videoperf.models.survivors import SurvivorAges
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class TrainedModels:
     seconds: float = 0.0
     population: dict[str, object] | None = None  # ``population.training_population`` of the training data
     observed: object | None = None   # ``forecasting.ObservedForecaster`` (None: too few series to fit one)
+    survivors: SurvivorAges | None = None  # how a chart's survivors are read for ordinary uploads (chart data only)
 
     @property
     def history(self) -> ChannelHistory:
@@ -77,6 +80,7 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings, *, observed_f
     backtest that scores the models alone)."""
     start = time.perf_counter()
     population = training_population(snapshots)  # before anything that could drop the load report
+    settings = with_views_target(settings, str(population["name"]))
     snapshots = prepare_snapshots(snapshots)
     fingerprint = data_fingerprint(snapshots)
     logger.info("training on %d snapshots of %d videos (%s preset)", len(snapshots), fingerprint["videos"],
@@ -90,8 +94,19 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings, *, observed_f
     for name in settings.models:
         fitted[name], reports[name] = FAMILIES[name].fit(ctx)
     observed = fit_observed(ctx) if observed_forecaster else None
+    survivors = SurvivorAges.fit(snapshots) if population["name"] == "trending_chart" else None
     return TrainedModels(features, training, fitted, reports, settings, fingerprint,
-                         round(time.perf_counter() - start, 1), population, observed)
+                         round(time.perf_counter() - start, 1), population, observed, survivors)
+
+
+def with_views_target(settings: TrainSettings, population: str) -> TrainSettings:
+    """``settings`` with ``training.views_target`` resolved for the training data's population (``auto``)."""
+    training = settings.config.training
+    target = resolve_views_target(training.views_target, population)
+    if target == training.views_target:
+        return settings
+    config = dataclasses.replace(settings.config, training=dataclasses.replace(training, views_target=target))
+    return dataclasses.replace(settings, config=config)
 
 
 def fit_observed(ctx: TrainContext) -> ObservedForecaster | None:
