@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import shutil
 import sys
@@ -38,7 +37,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from common import machine, peak_memory_mb  # noqa: E402
+from common import write_report  # noqa: E402
 
 import videoperf  # noqa: E402
 from videoperf.config import load_config  # noqa: E402
@@ -215,15 +214,7 @@ def main() -> int:
                 write_upload_snapshots(busy, tmp / "busy_uploads")
                 report["calibrate_busy"] = calibration_figures(bundle_dir, load_data(tmp / "busy_uploads"), tmp,
                                                                models, args.busy_min_videos)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["peak_memory_mb"] = round(peak_memory_mb())
-    report["machine"] = machine()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = args.name
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(report, models))
-    print(markdown(report, models))
+    write_report(report, started, args.out, args.name, lambda found: markdown(found, models))
     return 0
 
 

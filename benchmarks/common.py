@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,30 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
     return {"cpus": os.cpu_count(), "memory_gb": round(memory / 1024**3, 1), "platform": platform.platform(),
             "python": platform.python_version()}
+
+
+def log_scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Mean signed log error (log1p predicted - log1p actual), log-MAE, log R² and Spearman of views."""
+    from videoperf.lifecycle.metrics import views_metrics
+
+    found = views_metrics(actual, predicted)
+    bias = float(np.mean(np.log1p(np.clip(predicted, 0, None)) - np.log1p(np.clip(actual, 0, None))))
+    return {"log_bias": bias, "log_mae": found["log_mae"], "log_r2": found["log_r2"], "spearman": found["spearman"]}
+
+
+def write_report(report: dict[str, Any], started: float, out: str | Path, name: str,
+                 markdown: Callable[[dict[str, Any]], str]) -> None:
+    """Stamp ``report`` with its run time (since ``started``, a ``perf_counter``), peak memory and machine, write it
+    as ``<out>/<name>.json`` and ``markdown(report)`` as ``<name>.md``, and print the markdown."""
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["peak_memory_mb"] = round(peak_memory_mb())
+    report["machine"] = machine()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = markdown(report)
+    (folder / f"{name}.md").write_text(text)
+    print(text)
 
 
 CACHE_COLUMNS = ["video_id", "observed_at", "published_at", "channel_id", "views", "likes", "categories",

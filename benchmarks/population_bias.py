@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 import tempfile
@@ -35,12 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from common import machine, peak_memory_mb  # noqa: E402
+from common import log_scores, write_report  # noqa: E402
 
 from videoperf.config import Config, load_config  # noqa: E402
 from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
@@ -48,7 +46,6 @@ from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
 from videoperf.data.synthetic import REAL_EXPORT_END  # noqa: E402
 from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
-from videoperf.lifecycle.metrics import views_metrics  # noqa: E402
 from videoperf.training.pipeline import train_models  # noqa: E402
 from videoperf.training.settings import resolve  # noqa: E402
 
@@ -63,13 +60,6 @@ TEST_SETS = {
 }
 HISTORIES = {"training": "the training sample's observations only",
              "uploads": "every observation of the channel's uploads before the publish time (chart test: the chart's)"}
-
-
-def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Log-views R² / MAE / Spearman and the mean signed log error."""
-    found = views_metrics(actual, predicted)
-    bias = float(np.mean(np.log1p(np.clip(predicted, 0, None)) - np.log1p(np.clip(actual, 0, None))))
-    return {"log_bias": bias, "log_mae": found["log_mae"], "log_r2": found["log_r2"], "spearman": found["spearman"]}
 
 
 def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -143,21 +133,14 @@ def main() -> int:
                                                on_chart=name == "chart_test")
                     base = baseline_tables(train[source], last, last_targets, history=history)["channel_mean"]
                     report["results"][f"{source}/{target}/{history_name}/{name}"] = {
-                        **{model: scores(actual, predicted[model]["predicted_views"].to_numpy(float))
+                        **{model: log_scores(actual, predicted[model]["predicted_views"].to_numpy(float))
                            for model in models},
-                        "channel_mean": scores(actual, base["predicted_views"].to_numpy(float))}
+                        "channel_mean": log_scores(actual, base["predicted_views"].to_numpy(float))}
             print(f"trained on the {source} sample ({target}) in {report['fit_seconds'][f'{source}/{target}']:.0f} s",
                   flush=True)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["peak_memory_mb"] = round(peak_memory_mb())
-    report["machine"] = machine()
     report["correction"] = correction_summary(report, models)
     report["default_bundle"] = default_bars(report, models)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report, models))
-    print(markdown(report, models))
+    write_report(report, started, args.out, args.name, lambda found: markdown(found, models))
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 import tempfile
@@ -33,25 +32,17 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from common import machine, peak_memory_mb  # noqa: E402
+from common import log_scores, write_report  # noqa: E402
 
 from videoperf.config import load_config  # noqa: E402
 from videoperf.data.population import generate_population, write_upload_snapshots  # noqa: E402
 from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.synthetic import REAL_EXPORT_END  # noqa: E402
 from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
-from videoperf.lifecycle.metrics import views_metrics  # noqa: E402
 from videoperf.training.pipeline import train_models  # noqa: E402
 from videoperf.training.settings import resolve  # noqa: E402
 
 YOUNG_DAYS = 7.0
-
-
-def scores(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Mean signed log error, log-MAE, log R² and Spearman of ``predicted`` against ``actual`` views."""
-    found = views_metrics(actual, predicted)
-    bias = float(np.mean(np.log1p(np.clip(predicted, 0, None)) - np.log1p(np.clip(actual, 0, None))))
-    return {"log_bias": bias, "log_mae": found["log_mae"], "log_r2": found["log_r2"], "spearman": found["spearman"]}
 
 
 def young_at(uploads: pd.DataFrame, stamp: pd.Timestamp) -> pd.DataFrame:
@@ -115,21 +106,14 @@ def main() -> int:
                   f"{report['fit_seconds'][f'{origin}/{target}']:.0f} s", flush=True)
     for target, cell in pooled.items():
         actual = np.concatenate(cell["actual"])
-        found = {name: scores(actual, np.concatenate(cell[name])) for name in (*models, "channel_mean")}
+        found = {name: log_scores(actual, np.concatenate(cell[name])) for name in (*models, "channel_mean")}
         for model in models:
             found[model]["bars"] = {
                 "abs_log_bias_at_most_0.3": abs(found[model]["log_bias"]) <= 0.3,
                 "spearman_at_least_channel_mean_plus_0.03":
                     found[model]["spearman"] >= found["channel_mean"]["spearman"] + 0.03}
         report["results"][target] = {"test_videos": int(len(actual)), "scores": found}
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["peak_memory_mb"] = round(peak_memory_mb())
-    report["machine"] = machine()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report, models))
-    print(markdown(report, models))
+    write_report(report, started, args.out, args.name, lambda found: markdown(found, models))
     return 0
 
 
