@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,8 @@ from videoperf.data.sources import load_data  # noqa: E402
 from videoperf.data.splits import split_by_date  # noqa: E402
 from videoperf.data.synthetic import REAL_EXPORT_END  # noqa: E402
 from videoperf.evaluation.holdout import baseline_tables, live_history, predict_videos, test_rows  # noqa: E402
+from videoperf.models.registry import FAMILIES  # noqa: E402
+from videoperf.models.survivors import read_with_survivors, requests_at_ages  # noqa: E402
 from videoperf.training.pipeline import train_models  # noqa: E402
 from videoperf.training.settings import resolve  # noqa: E402
 
@@ -59,7 +62,10 @@ TEST_SETS = {
                     "population's training sample holds them)",
 }
 HISTORIES = {"training": "the training sample's observations only",
-             "uploads": "every observation of the channel's uploads before the publish time (chart test: the chart's)"}
+             "uploads": "every observation of the channel's uploads before the publish time (chart test: the chart's)",
+             "user": "what a user passes in a request: the count and average views of the channel's uploads "
+                     "published and observed before the publish time (each at its latest such observation)",
+             "user_median": "the same and their median views (``channel_median_views``)"}
 
 
 def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -70,6 +76,38 @@ def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFram
         population.chart.to_csv(chart_file, index=False)
         write_upload_snapshots(population, Path(tmp) / "uploads")
         return load_data(chart_file), load_data(Path(tmp) / "uploads"), population.videos
+
+
+def user_requests(last: pd.DataFrame, uploads: pd.DataFrame, median: bool) -> pd.DataFrame:
+    """Test rows as prediction requests with the channel statistics a user passes: the count, average and (with
+    ``median``) median views of the channel's uploads published and observed before each row's publish time."""
+    observed = uploads.sort_values("observed_at")
+    stats = []
+    for channel, rows in last.groupby("channel_id", sort=False):
+        mine = observed[observed["channel_id"] == channel]
+        for index, published in rows["published_at"].items():
+            seen = mine[(mine["observed_at"] < published) & (mine["published_at"] < published)]
+            latest = seen.groupby("video_id")["views"].last().to_numpy(float)
+            stats.append((index, len(latest), latest.mean() if len(latest) else np.nan,
+                          np.log1p(np.median(latest)) if len(latest) and median else np.nan))
+    table = pd.DataFrame(stats, columns=["index", "count", "average", "log_median"]).set_index("index")
+    table = table.reindex(last.index)
+    ages = (last["observed_at"] - last["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
+    return last.assign(age_days=ages, channel_video_count=table["count"].to_numpy(float),
+                       channel_avg_views=table["average"].to_numpy(float),
+                       channel_mean_log_views=table["log_median"].to_numpy(float))
+
+
+def predict_requests(trained: Any, requests: pd.DataFrame, model: str) -> np.ndarray:
+    """Views of request rows through the request path (``transform_videos``), read as ordinary uploads."""
+    family, fitted = FAMILIES[model], trained.models[model]
+
+    def predict(rows: pd.DataFrame) -> pd.DataFrame:
+        return family.predict(fitted, trained.features.transform_videos(rows), rows)
+
+    out = read_with_survivors(trained.survivors, predict, requests, requests["age_days"].to_numpy(float),
+                              np.zeros(len(requests), dtype=bool), requests_at_ages)
+    return out["predicted_views"].to_numpy(float)
 
 
 def with_target(config: Config, target: str) -> Config:
@@ -136,6 +174,13 @@ def main() -> int:
                         **{model: log_scores(actual, predicted[model]["predicted_views"].to_numpy(float))
                            for model in models},
                         "channel_mean": log_scores(actual, base["predicted_views"].to_numpy(float))}
+                if name == "chart_test":
+                    continue  # chart rows come with the chart's own history
+                for history_name, median in (("user", False), ("user_median", True)):
+                    requests = user_requests(last, uploads, median)
+                    report["results"][f"{source}/{target}/{history_name}/{name}"] = {
+                        **{model: log_scores(actual, predict_requests(trained, requests, model)) for model in models},
+                        "channel_mean": log_scores(actual, base["predicted_views"].to_numpy(float))}
             print(f"trained on the {source} sample ({target}) in {report['fit_seconds'][f'{source}/{target}']:.0f} s",
                   flush=True)
     report["correction"] = correction_summary(report, models)
@@ -163,23 +208,26 @@ def correction_summary(report: dict[str, Any], models: tuple[str, ...]) -> dict[
 
 
 def default_bars(report: dict[str, Any], models: tuple[str, ...]) -> dict[str, Any]:
-    """The default bundle (chart-trained, ``auto`` target) given each channel's statistics from its uploads:
-    mean log error on never-charted uploads (bar ±0.3) and new channels (±0.5), Spearman on all test uploads
-    against the channel mean's + 0.02."""
+    """The default bundle (chart-trained, ``auto`` target) under each channel history a user may have (``uploads``:
+    the full history; ``user``: count and average views; ``user_median``: and the median): mean log error on
+    never-charted uploads (bar ±0.3) and new channels (±0.5), Spearman on all test uploads against the channel
+    mean's + 0.02."""
     results, out = report["results"], {}
-    key = "chart/auto/uploads"
-    if f"{key}/never_charted" not in results:
-        return out
-    mean_rank = results[f"{key}/population"]["channel_mean"]["spearman"]
-    for model in models:
-        never = results[f"{key}/never_charted"][model]["log_bias"]
-        new = results.get(f"{key}/new_channels", {}).get(model, {}).get("log_bias")
-        rank = results[f"{key}/population"][model]["spearman"]
-        out[model] = {"never_charted_log_bias": never, "new_channels_log_bias": new, "population_spearman": rank,
-                      "channel_mean_spearman": mean_rank,
-                      "bars": {"never_charted_within_0.3": abs(never) <= 0.3,
-                               "new_channels_within_0.5": new is not None and abs(new) <= 0.5,
-                               "spearman_at_least_channel_mean_plus_0.02": rank >= mean_rank + 0.02}}
+    for history in ("uploads", "user", "user_median"):
+        key = f"chart/auto/{history}"
+        if f"{key}/never_charted" not in results:
+            continue
+        mean_rank = results[f"{key}/population"]["channel_mean"]["spearman"]
+        for model in models:
+            never = results[f"{key}/never_charted"][model]["log_bias"]
+            new = results.get(f"{key}/new_channels", {}).get(model, {}).get("log_bias")
+            rank = results[f"{key}/population"][model]["spearman"]
+            out.setdefault(model, {})[history] = {
+                "never_charted_log_bias": never, "new_channels_log_bias": new, "population_spearman": rank,
+                "channel_mean_spearman": mean_rank,
+                "bars": {"never_charted_within_0.3": abs(never) <= 0.3,
+                         "new_channels_within_0.5": new is not None and abs(new) <= 0.5,
+                         "spearman_at_least_channel_mean_plus_0.02": rank >= mean_rank + 0.02}}
     return out
 
 
@@ -202,13 +250,14 @@ def markdown(report: dict[str, Any], models: tuple[str, ...]) -> str:
                   f"target, uploads' history): cut by {summary['cut_vs_before_training_history']:.0%} / "
                   f"{summary['cut_vs_before']:.0%}. Spearman on all test uploads "
                   f"{rank['before_training_history']:.3f} / {rank['before']:.3f} / {rank['after']:.3f}.", ""]
-    for model, found in report.get("default_bundle", {}).items():
-        new = found["new_channels_log_bias"]
-        lines += [f"**{model}, the default bundle** (chart, `auto` target, uploads' history): mean log error "
-                  f"{found['never_charted_log_bias']:+.3f} on never-charted uploads (bar ±0.3), "
-                  + (f"{new:+.3f}" if new is not None else "–") + " on new channels (bar ±0.5); Spearman "
-                  f"{found['population_spearman']:.3f} on all test uploads against the channel mean's "
-                  f"{found['channel_mean_spearman']:.3f} (bar: + 0.02).", ""]
+    for model, histories in report.get("default_bundle", {}).items():
+        for history, found in histories.items():
+            new = found["new_channels_log_bias"]
+            lines += [f"**{model}, the default bundle** (chart, `auto` target, history `{history}`): mean log error "
+                      f"{found['never_charted_log_bias']:+.3f} on never-charted uploads (bar ±0.3), "
+                      + (f"{new:+.3f}" if new is not None else "–") + " on new channels (bar ±0.5); Spearman "
+                      f"{found['population_spearman']:.3f} on all test uploads against the channel mean's "
+                      f"{found['channel_mean_spearman']:.3f} (bar: + 0.02).", ""]
     head = "| trained on | views target | history | tested on | videos |"
     rule = "|---|---|---|---|---|"
     for model in (*models, "channel_mean"):

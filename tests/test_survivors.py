@@ -134,3 +134,26 @@ def test_an_uploads_bundle_has_no_survivors_and_the_absolute_target(tmp_path):
                            observed_forecaster=False)
     assert trained.population["name"] == "channel_uploads"
     assert trained.survivors is None and trained.settings.config.training.views_target == "absolute"
+
+
+def test_the_channels_median_sets_a_relative_bundles_level_through_every_entry_point(full_bundle, capsys):
+    import videoperf.cli as cli
+
+    rows = pd.DataFrame([{**VIDEO, "days_since_publish": 2.0, "channel_median_views": median}
+                         for median in (None, 2000.0, 200000.0)])
+    batch = predict.predict_batch(rows, artifacts_dir=full_bundle)["predicted_views"].to_numpy()
+    single = [predict.predict_performance(**VIDEO, days_since_publish=2.0, channel_median_views=median,
+                                          artifacts_dir=full_bundle)["predicted_views"] for median in (None, 2000.0,
+                                                                                                    200000.0)]
+    np.testing.assert_allclose(batch, single, rtol=1e-12)
+    assert single[1] < single[0] < single[2]  # the level follows the median, not the average of 20,000
+    assert cli.main(["predict", "--title", VIDEO["title"], "--tags", "sailing,knots", "--categories", "Howto & Style",
+                     "--duration", "540", "--channel-avg-views", "20000", "--channel-video-count", "40",
+                     "--channel-median-views", "2000", "--published-at", VIDEO["published_at"], "--days", "2",
+                     "--artifacts", str(full_bundle)]) == 0
+    assert json.loads(capsys.readouterr().out)["predicted_views"] == pytest.approx(single[1], rel=1e-12)
+    new = {**VIDEO, "channel_video_count": 0, "channel_avg_views": None}
+    with pytest.raises(ValueError, match=r"^channel_median_views: a new channel"):
+        predict.predict_performance(**new, channel_median_views=10.0, artifacts_dir=full_bundle)
+    with pytest.raises(ValueError, match=r"rows\[1\]\.channel_median_views: must be >= 0"):
+        predict.predict_batch(rows.assign(channel_median_views=[None, -1.0, 5.0]), artifacts_dir=full_bundle)

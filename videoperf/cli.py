@@ -123,6 +123,8 @@ def _video_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--duration", type=float, default=None, help="seconds")
     command.add_argument("--channel-avg-views", type=float, default=0.0)
     command.add_argument("--channel-video-count", type=float, default=0)
+    command.add_argument("--channel-median-views", type=float, default=None,
+                         help="median views of the channel's earlier videos (optional)")
     command.add_argument("--model", default="ensemble", help="ensemble or deep_learning")
     command.add_argument("--published-at", default=None, help="ISO date/time (default now)")
     command.add_argument("--artifacts", default=None, help="bundle folder (default: paths.artifacts_dir)")
@@ -164,7 +166,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "videoperf") -> int:
         facts = {name: getattr(args, name) for name in predict.OPTIONAL_FACTS if getattr(args, name) is not None}
         video = dict(title=args.title, tags=split_list(args.tags), categories=split_list(args.categories),
                      duration_seconds=args.duration, channel_avg_views=args.channel_avg_views,
-                     channel_video_count=args.channel_video_count, model_type=args.model,
+                     channel_video_count=args.channel_video_count, channel_median_views=args.channel_median_views,
+                     model_type=args.model,
                      published_at=args.published_at, artifacts_dir=args.artifacts,
                      observed=_observed_argument(args.observed), **facts)
         if args.command == "trajectory":

@@ -90,6 +90,7 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0, first_row: int = 0
                "channel_avg_views", first_row, lambda value, i: rules.check_average_views(value, count[i]))
     out["channel_avg_views"] = np.where(count > 0, average, np.nan)
     out["channel_video_count"] = count
+    out["channel_mean_log_views"] = _median_log_views(rows, count, first_row)
 
     now = pd.Timestamp.now(tz="UTC") if now is None else now
     out["published_at"] = (_timestamps(rows["published_at"], first_row).fillna(now) if "published_at" in rows
@@ -115,6 +116,18 @@ def check_rows(rows: pd.DataFrame, default_days: float = 7.0, first_row: int = 0
     frame = pd.DataFrame(out)
     frame.attrs["ignored_columns"] = [col for col in rows.columns if col not in BatchRow.model_fields]
     return frame
+
+
+def _median_log_views(rows: pd.DataFrame, count: np.ndarray, first_row: int) -> np.ndarray:
+    """log1p of the optional ``channel_median_views`` column (NaN where not given), checked as the request is."""
+    if "channel_median_views" not in rows:
+        return np.full(len(rows), np.nan)
+    median = _numeric_column(rows["channel_median_views"])
+    given = rows["channel_median_views"].notna().to_numpy()
+    _first_bad(given & ~(np.isfinite(median) & (median >= 0) & (count > 0)), rows["channel_median_views"],
+               "channel_median_views", first_row, lambda value, i: rules.check_median_views(value, count[i]))
+    with np.errstate(invalid="ignore"):
+        return np.where(given, np.log1p(np.where(given, median, 0.0)), np.nan)
 
 
 def _encodable(texts: list[Any]) -> np.ndarray:

@@ -20,16 +20,19 @@ __all__ = ["OPTIONAL_FACTS", "predict_many", "predict_performance", "predict_tra
 
 def predict_performance(title: str, tags: list[str] | None, categories: list[str] | None,
                         duration_seconds: float | None, channel_avg_views: float, channel_video_count: int,
-                        model_type: str = "ensemble", *, published_at: Any = None,
-                        days_since_publish: float | None = None, artifacts_dir: str | os.PathLike | None = None,
-                        observed: list[dict[str, float]] | None = None, **facts: Any) -> dict[str, Any]:
+                        model_type: str = "ensemble", *, channel_median_views: float | None = None,
+                        published_at: Any = None, days_since_publish: float | None = None,
+                        artifacts_dir: str | os.PathLike | None = None, observed: list[dict[str, float]] | None = None,
+                        **facts: Any) -> dict[str, Any]:
     """Predicted performance of one video ``days_since_publish`` days after ``published_at``.
 
     ``channel_avg_views`` / ``channel_video_count``: the channel's average views over its earlier videos and how
-    many it has (0 = a new channel). ``published_at``: default now (UTC). ``days_since_publish``: default from
-    ``model_config.json``. Optional pre-publication facts (unknown when absent): ``default_language``,
-    ``audio_language``, ``definition`` ("hd" / "sd"), ``caption_available``, ``licensed_content``,
-    ``made_for_kids``, ``is_live``.
+    many it has (0 = a new channel); ``channel_median_views`` (optional): their median views, which sets a
+    channel-relative bundle's level where a few hits would lift the average. ``published_at``: default now (UTC).
+    ``days_since_publish``: default from ``model_config.json``. Optional facts (unknown when absent):
+    ``default_language``, ``audio_language``, ``definition`` ("hd" / "sd"), ``caption_available``,
+    ``licensed_content``, ``made_for_kids``, ``is_live``, ``on_chart`` (the video is on the trending chart at that
+    age: a chart-trained bundle then answers as for its chart's videos; default an ordinary upload).
 
     Returns ``predicted_views`` with the interval ``views_lo`` / ``views_hi`` (``interval_coverage`` of new
     videos fall inside); the deep model adds its other targets. ``model_age_days``: ``published_at`` minus the
@@ -45,15 +48,17 @@ def predict_performance(title: str, tags: list[str] | None, categories: list[str
     """
     arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
                      channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
-                     published_at=published_at, days_since_publish=days_since_publish, observed=observed, **facts)
+                     channel_median_views=channel_median_views, published_at=published_at,
+                     days_since_publish=days_since_publish, observed=observed, **facts)
     return _predictions.predict_one(model_type, arguments, artifacts_dir)
 
 
 def predict_trajectory(title: str, tags: list[str] | None, categories: list[str] | None,
                        duration_seconds: float | None, channel_avg_views: float, channel_video_count: int,
-                       model_type: str = "ensemble", *, published_at: Any = None,
-                       observed: list[dict[str, float]] | None = None, ages: list[float] | None = None,
-                       artifacts_dir: str | os.PathLike | None = None, **facts: Any) -> dict[str, Any]:
+                       model_type: str = "ensemble", *, channel_median_views: float | None = None,
+                       published_at: Any = None, observed: list[dict[str, float]] | None = None,
+                       ages: list[float] | None = None, artifacts_dir: str | os.PathLike | None = None,
+                       **facts: Any) -> dict[str, Any]:
     """The video's views at each age of ``ages`` (days; default 0.25 ... 365) with the 80% interval and the stage.
 
     Returns ``points``: ``[{"days_since_publish", "views", "views_lo", "views_hi", "stage"}, ...]`` by age, with
@@ -65,7 +70,8 @@ def predict_trajectory(title: str, tags: list[str] | None, categories: list[str]
     """
     arguments = dict(title=title, tags=tags, categories=categories, duration_seconds=duration_seconds,
                      channel_avg_views=channel_avg_views, channel_video_count=channel_video_count,
-                     published_at=published_at, observed=observed, **facts)
+                     channel_median_views=channel_median_views, published_at=published_at, observed=observed,
+                     **facts)
     return _predictions.trajectory(model_type, arguments, ages, artifacts_dir)
 
 

@@ -56,6 +56,10 @@ def _average_views(value: Any, info: ValidationInfo) -> float | None:
     return rules.check_average_views(value, info.data.get("channel_video_count"))
 
 
+def _median_views(value: Any, info: ValidationInfo) -> float | None:
+    return rules.check_median_views(value, info.data.get("channel_video_count"))
+
+
 def _in_order(observations: list[Observation] | None) -> list[Observation] | None:
     """Observations by age, checked as a series (one per age, views never falling)."""
     if not observations:
@@ -75,6 +79,7 @@ Texts = Annotated[list[str], _check(rules.check_strings,
 Seconds = Annotated[float | None, _check(rules.check_duration, _Number | None)]
 VideoCount = Annotated[float, _check(rules.check_video_count, Annotated[int, Field(ge=0)])]
 AverageViews = Annotated[float | None, _check(_average_views, _Number | None)]
+MedianViews = Annotated[float | None, _check(_median_views, _Number | None)]
 PublishTime = Annotated[datetime | None, _check(rules.check_timestamp, datetime | None)]
 Days = Annotated[float | None, _check(rules.check_days, _Days | None)]
 Count = Annotated[float | None, _check(rules.check_count, _Number | None)]
@@ -100,6 +105,9 @@ class VideoRequest(BaseModel):
     channel_video_count: VideoCount = Field(description="how many videos the channel has (0 = new channel)")
     channel_avg_views: AverageViews = Field(description="average views of the channel's earlier videos "
                                                         "(null for a new channel)")
+    channel_median_views: MedianViews = Field(None, description="median views of the channel's earlier videos "
+                                                                "(optional: its typical video, which the average's "
+                                                                "hits do not move)")
     published_at: PublishTime = Field(None, description="ISO date / time; default now (UTC)")
     days_since_publish: Days = Field(None, description="the age to predict at, in days; default from the bundle")
     default_language: Language = Field(None, description="language code of the title, such as en")
@@ -126,7 +134,7 @@ class VideoRequest(BaseModel):
     def row(self, default_days: float, now: pd.Timestamp | None = None) -> dict[str, Any]:
         """The video as one row of the columns the features read: not known as NaN (``None`` for text), the age
         as ``age_days`` (``default_days`` when not given), a missing publish time as ``now`` (default: now)."""
-        count, average = self.channel_video_count, self.channel_avg_views
+        count, average, median = self.channel_video_count, self.channel_avg_views, self.channel_median_views
         if self.published_at is not None:
             now = self.published_at
         elif now is None:
@@ -135,6 +143,8 @@ class VideoRequest(BaseModel):
                "duration_seconds": math.nan if self.duration_seconds is None else self.duration_seconds,
                "channel_avg_views": math.nan if count == 0 or average is None else average,
                "channel_video_count": count,
+               # the median's log stands in for the mean log views of the channel's videos (``channel_history``)
+               "channel_mean_log_views": math.nan if count == 0 or median is None else math.log1p(median),
                "published_at": now,
                "age_days": float(default_days) if self.days_since_publish is None else self.days_since_publish,
                "default_language": self.default_language, "audio_language": self.audio_language,

@@ -168,6 +168,19 @@ def check_average_views(value: Any, video_count: float | None) -> float | None:
     return average
 
 
+def check_median_views(value: Any, video_count: float | None) -> float | None:
+    """Median views of the channel's earlier videos, >= 0, or ``None`` (not given); a new channel (``video_count``
+    0) has none."""
+    median = number(value, allow_none=True)
+    if median is None:
+        return None
+    if median < 0:
+        raise ValueError(f"must be >= 0, got {median!r}")
+    if video_count == 0:
+        raise ValueError("a new channel (channel_video_count 0) has no earlier videos to take a median of")
+    return median
+
+
 def check_timestamp(value: Any) -> pd.Timestamp | None:
     """A UTC timestamp from a ``str`` / ``datetime`` / ``date`` / ``Timestamp``; a missing value is ``None``."""
     if missing(value):
