@@ -199,8 +199,8 @@ def changes_table(backtests: dict[str, dict[str, Any]], model: str = "ensemble")
              ("target encodings dropped too, frozen channel history", "fast_five_learners", "train"),
              ("target encodings dropped too, live channel history", "fast_five_learners", "live_channels"),
              ("plus the live level (live channel history and level)", "fast_five_learners", "live"),
-             ("two learners, XGBoost 400 and LightGBM 200 trees (the default), live history and level", "fast",
-              "live"),
+             ("two learners, XGBoost 400 and LightGBM 200 trees, live history and level", "fast_absolute", "live"),
+             ("views relative to the channel's level (the default `auto` target on a chart)", "fast", "live"),
              ("not adopted: recency weights (60-day half-life), target encodings kept, live history",
               "fast_recency", "live")]
     steps = [(label, backtests[name], history) for label, name, history in steps if name in backtests]
@@ -302,7 +302,8 @@ def backtest_part(backtests: dict[str, dict[str, Any]]) -> list[str]:
                   "`backtest_fast_with_month.json` (`--month-min-span-days 0 --excluded-families \"\" --models "
                   "ensemble`), `backtest_fast_with_target_encodings.json` (`--excluded-families \"\" --models "
                   "ensemble`) and `backtest_fast_recency.json` (`--recency-half-life-days 60 --excluded-families "
-                  "\"\"`)):",
+                  "\"\"`); `backtest_fast_absolute.json` is the two-learner preset with the absolute views target, "
+                  "the default before `auto`):",
                   "", *changes_table(backtests),
                   "", "Every origin x month cell of the ensemble:", "",
                   *backtest_cells_table(final), ""]
