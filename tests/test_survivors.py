@@ -46,6 +46,9 @@ def test_the_cap_is_the_median_last_age_and_the_arguments_round_trip(survivors):
     assert SurvivorAges.from_dict(None) is None
     with pytest.raises(ValueError, match="survivor_ages"):
         SurvivorAges(cap_days=0.0, log_tp_mean=0.0, log_tp_sd=1.0, log_decay_mean=0.0, log_decay_sd=1.0)
+    with pytest.raises(ValueError, match="survivor_ages"):
+        SurvivorAges(cap_days=1.0, log_tp_mean=0.0, log_tp_sd=1.0, log_decay_mean=0.0, log_decay_sd=1.0, coverage=1.0)
+    assert survivors.coverage == 0.8 and survivors.z == pytest.approx(1.2815515655446004)
 
 
 def test_only_ordinary_uploads_past_the_cap_are_read_at_it(survivors):
@@ -63,8 +66,10 @@ def test_growth_is_none_at_the_cap_and_rises_with_age(survivors):
     grown = survivors.grow(table, np.array([3.0, 10.0]), np.array([3.0, 3.0]))
     pd.testing.assert_series_equal(grown.iloc[0], table.iloc[0])
     assert grown.loc[1, "predicted_views"] == pytest.approx(100.0 * np.exp(mean[3]))
-    # the interval widens by the spread of the growth, around the grown views
+    # the interval widens by the spread of the growth at the bundle's coverage, around the grown views
     assert grown.loc[1, "views_lo"] < 50.0 * np.exp(mean[3]) < 200.0 * np.exp(mean[3]) < grown.loc[1, "views_hi"]
+    half = np.sqrt(np.log(2.0) ** 2 + (survivors.z * sd[3]) ** 2)
+    assert grown.loc[1, "views_hi"] == pytest.approx(100.0 * np.exp(mean[3] + half))
     assert grown.loc[1, "stage"] == "decay"
 
 

@@ -29,7 +29,6 @@ from videoperf.lifecycle.curve import (
 
 MAX_FIT_VIDEOS = 4000
 VIEW_COLUMNS = ("predicted_views", "views_lo", "views_hi")
-_Z80 = 1.2815515655446004  # the 80% interval's normal quantile, to widen it by the growth's spread
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
@@ -44,17 +43,19 @@ class SurvivorAges:
     log_decay_mean: float
     log_decay_sd: float
     shape: str = DEFAULT_SHAPE
+    coverage: float = 0.8  # the bundle's interval coverage: the growth's spread widens the interval at that level
 
     def __post_init__(self) -> None:
         values = (self.cap_days, self.log_tp_mean, self.log_tp_sd, self.log_decay_mean, self.log_decay_sd)
         if not all(np.isfinite(v) for v in values) or self.cap_days <= 0 or self.log_tp_sd <= 0 \
-                or self.log_decay_sd <= 0:
+                or self.log_decay_sd <= 0 or not 0 < self.coverage < 1:
             raise ValueError(f"survivor_ages: need a positive cap and finite prior with positive sds, got {self!r}")
 
     @classmethod
-    def fit(cls, snapshots: pd.DataFrame, shape: str = DEFAULT_SHAPE) -> SurvivorAges:
+    def fit(cls, snapshots: pd.DataFrame, shape: str = DEFAULT_SHAPE, coverage: float = 0.8) -> SurvivorAges:
         """From canonical training snapshots (``video_id, observed_at, published_at, views``): the median last
-        observed age, and the empirical shape prior of up to ``MAX_FIT_VIDEOS`` videos (evenly spaced by id)."""
+        observed age, and the empirical shape prior of up to ``MAX_FIT_VIDEOS`` videos (evenly spaced by id);
+        ``coverage``: the bundle's interval coverage."""
         age = (snapshots["observed_at"] - snapshots["published_at"]).dt.total_seconds() / 86400.0
         cap = float(age.groupby(snapshots["video_id"].to_numpy()).max().median())
         ids = np.sort(snapshots["video_id"].unique())
@@ -62,7 +63,8 @@ class SurvivorAges:
             ids = ids[np.linspace(0, len(ids) - 1, MAX_FIT_VIDEOS).astype(int)]
         chosen = snapshots[snapshots["video_id"].isin(ids)].sort_values(["video_id", "observed_at"])
         _, prior = fit_with_empirical_prior(intervals_from_snapshots(chosen), shape)
-        return cls(cap, prior.log_tp_mean, prior.log_tp_sd, prior.log_decay_mean, prior.log_decay_sd, shape)
+        return cls(cap, prior.log_tp_mean, prior.log_tp_sd, prior.log_decay_mean, prior.log_decay_sd, shape,
+                   float(coverage))
 
     def to_dict(self) -> dict[str, Any]:
         """The constructor arguments (what the manifest stores)."""
@@ -72,6 +74,13 @@ class SurvivorAges:
     def from_dict(cls, values: Mapping[str, Any] | None) -> SurvivorAges | None:
         """``to_dict``'s output back (None for None: a bundle without survivors)."""
         return None if values is None else cls(**{k: (v if k == "shape" else float(v)) for k, v in values.items()})
+
+    @property
+    def z(self) -> float:
+        """The standard normal quantile of the interval's upper end."""
+        from scipy.stats import norm
+
+        return float(norm.ppf(0.5 + self.coverage / 2))
 
     def read_ages(self, ages: np.ndarray, on_chart: np.ndarray) -> np.ndarray:
         """The age to ask the family at: the cap for a row past it that is not on the chart, else its age."""
@@ -109,7 +118,7 @@ class SurvivorAges:
             bound = out[column].to_numpy(float).copy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 half = np.abs(np.log(np.maximum(bound[moved], 1e-9) / np.maximum(point, 1e-9)))
-            bound[moved] = views[moved] * np.exp(sign * np.sqrt(half ** 2 + (_Z80 * sd) ** 2))
+            bound[moved] = views[moved] * np.exp(sign * np.sqrt(half ** 2 + (self.z * sd) ** 2))
             out[column] = bound
         return out
 

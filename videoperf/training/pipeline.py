@@ -94,7 +94,8 @@ def train_models(snapshots: pd.DataFrame, settings: TrainSettings, *, observed_f
     for name in settings.models:
         fitted[name], reports[name] = FAMILIES[name].fit(ctx)
     observed = fit_observed(ctx) if observed_forecaster else None
-    survivors = SurvivorAges.fit(snapshots) if population["name"] == "trending_chart" else None
+    survivors = (SurvivorAges.fit(snapshots, coverage=settings.config.prediction.interval_coverage)
+                 if population["name"] == "trending_chart" else None)
     return TrainedModels(features, training, fitted, reports, settings, fingerprint,
                          round(time.perf_counter() - start, 1), population, observed, survivors)
 
