@@ -78,9 +78,10 @@ def load_samples(channels: int, seed: int, chart_size: int) -> tuple[pd.DataFram
         return load_data(chart_file), load_data(Path(tmp) / "uploads"), population.videos
 
 
-def user_requests(last: pd.DataFrame, uploads: pd.DataFrame, median: bool) -> pd.DataFrame:
-    """Test rows as prediction requests with the channel statistics a user passes: the count, average and (with
-    ``median``) median views of the channel's uploads published and observed before each row's publish time."""
+def user_requests(last: pd.DataFrame, uploads: pd.DataFrame) -> pd.DataFrame:
+    """Test rows as prediction requests with the channel statistics a user passes: the count, average and median
+    views of the channel's uploads published and observed before each row's publish time (the median as
+    ``channel_mean_log_views``, what a request's ``channel_median_views`` becomes)."""
     observed = uploads.sort_values("observed_at")
     stats = []
     for channel, rows in last.groupby("channel_id", sort=False):
@@ -89,7 +90,7 @@ def user_requests(last: pd.DataFrame, uploads: pd.DataFrame, median: bool) -> pd
             seen = mine[(mine["observed_at"] < published) & (mine["published_at"] < published)]
             latest = seen.groupby("video_id")["views"].last().to_numpy(float)
             stats.append((index, len(latest), latest.mean() if len(latest) else np.nan,
-                          np.log1p(np.median(latest)) if len(latest) and median else np.nan))
+                          np.log1p(np.median(latest)) if len(latest) else np.nan))
     table = pd.DataFrame(stats, columns=["index", "count", "average", "log_median"]).set_index("index")
     table = table.reindex(last.index)
     ages = (last["observed_at"] - last["published_at"]).dt.total_seconds().to_numpy(float) / 86400.0
@@ -106,7 +107,7 @@ def predict_requests(trained: Any, requests: pd.DataFrame, model: str) -> np.nda
         return family.predict(fitted, trained.features.transform_videos(rows), rows)
 
     out = read_with_survivors(trained.survivors, predict, requests, requests["age_days"].to_numpy(float),
-                              np.zeros(len(requests), dtype=bool), requests_at_ages)
+                              np.zeros(len(requests), dtype=bool), requests_at_ages, family.age_columns)
     return out["predicted_views"].to_numpy(float)
 
 
@@ -153,6 +154,8 @@ def main() -> int:
                  "test_videos": {name: int(frame["video_id"].nunique()) for name, frame in tests.items()}},
         "results": {}, "fit_seconds": {},
     }
+    # what a user would pass for each test upload, the same for every model trained below
+    user = {name: user_requests(test_rows(test)[0], uploads) for name, test in tests.items() if name != "chart_test"}
     for source in args.sources.split(","):
         for target in args.targets.split(","):
             fit_start = time.perf_counter()
@@ -177,7 +180,7 @@ def main() -> int:
                 if name == "chart_test":
                     continue  # chart rows come with the chart's own history
                 for history_name, median in (("user", False), ("user_median", True)):
-                    requests = user_requests(last, uploads, median)
+                    requests = user[name] if median else user[name].assign(channel_mean_log_views=np.nan)
                     report["results"][f"{source}/{target}/{history_name}/{name}"] = {
                         **{model: log_scores(actual, predict_requests(trained, requests, model)) for model in models},
                         "channel_mean": log_scores(actual, base["predicted_views"].to_numpy(float))}

@@ -86,12 +86,16 @@ def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: 
                       ) -> dict[str, dict[str, pd.DataFrame]]:
     """``predict_videos`` under several channel histories at once (``{name: history}``, None = the training
     snapshots'), in one model pass per family, so the deep model encodes each test video's text once."""
-    def features(rows: pd.DataFrame) -> pd.DataFrame:
-        return pd.concat([trained.features.transform(rows, history=h if h is not None else trained.history)
-                          for h in histories.values()], ignore_index=True)
+    chosen = [h if h is not None else trained.history for h in histories.values()]
 
-    X = features(last)
+    def features(rows: pd.DataFrame) -> pd.DataFrame:
+        """Features of ``rows``: blocks of ``len(last)`` rows, block b under history b modulo their number."""
+        n = len(last)
+        return pd.concat([trained.features.transform(rows.iloc[b * n:(b + 1) * n], history=chosen[b % len(chosen)])
+                          for b in range(len(rows) // n)], ignore_index=True)
+
     rows = pd.concat([last] * len(histories), ignore_index=True)
+    X = features(rows)
     flags = np.full(len(rows), True if on_chart is None else bool(on_chart))
     base = pd.DataFrame({"video_id": last["video_id"].to_numpy(), "age_days": last_targets["age_days"].to_numpy(),
                          "model_age_days": model_age_days(last["published_at"], training_cut(trained)),
@@ -101,11 +105,13 @@ def predict_histories(trained: TrainedModels, last: pd.DataFrame, last_targets: 
     ordered = ["video_id", "age_days", "actual_views", "predicted_views", "views_lo", "views_hi"]
     out: dict[str, dict[str, pd.DataFrame]] = {name: {} for name in histories}
     for model_name, model in trained.models.items():
-        def predict(asked: pd.DataFrame, family: Any = FAMILIES[model_name], model: Any = model) -> pd.DataFrame:
-            return family.predict(model, X if asked is rows else features(asked.iloc[:len(last)]), asked)
+        family = FAMILIES[model_name]
+
+        def predict(asked: pd.DataFrame, family: Any = family, model: Any = model) -> pd.DataFrame:
+            return family.predict(model, X if asked is rows else features(asked), asked)
 
         predicted = read_with_survivors(trained.survivors, predict, rows, snapshot_ages(rows), flags,
-                                        snapshots_at_ages)
+                                        snapshots_at_ages, family.age_columns)
         for k, name in enumerate(histories):
             part = predicted.iloc[k * len(last):(k + 1) * len(last)]
             frame = base.copy()

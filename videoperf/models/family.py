@@ -86,6 +86,8 @@ class ModelFamily:
     # own, can take large batches as row chunks this many at a time, each on one thread (``prediction_threads``;
     # ``bundle.Bundle.predict_frame``). 1: one call, the libraries' own threading.
     concurrent_chunks: int = 1
+    # Its table has columns besides the views that depend on the row's age (stage, like ratio, shape heads).
+    age_columns: bool = False
 
     @property
     def files(self) -> tuple[str, ...]:

@@ -124,42 +124,54 @@ class SurvivorAges:
 
 
 def on_chart_flags(rows: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
-    """Each request row's ``on_chart`` fact as booleans (missing or not known: not on the chart)."""
-    n = len(rows) if isinstance(rows, pd.DataFrame) else len(rows["age_days"])
+    """Each request row's ``on_chart`` fact (validated rows hold it as 1.0 / 0.0 / NaN) as booleans; missing or not
+    known: not on the chart."""
     if "on_chart" not in rows:
-        return np.zeros(n, dtype=bool)
-    values = pd.to_numeric(pd.Series(list(rows["on_chart"]), dtype=object), errors="coerce").to_numpy(float)
-    return np.nan_to_num(values, nan=0.0) > 0.5
+        return np.zeros(len(rows["age_days"]), dtype=bool)
+    return np.nan_to_num(np.asarray(rows["on_chart"], dtype=float), nan=0.0) > 0.5
 
 
 def read_with_survivors(survivors: SurvivorAges | None, predict: Callable[[Any], pd.DataFrame], rows: Any,
-                        ages: np.ndarray, on_chart: np.ndarray, at_ages: Callable[[Any, np.ndarray], Any]
-                        ) -> pd.DataFrame:
+                        ages: np.ndarray, on_chart: np.ndarray, at_ages: Callable[[Any, np.ndarray], Any],
+                        age_columns: bool = False) -> pd.DataFrame:
     """``predict(rows)``, where a row past ``survivors``' cap that is not ``on_chart`` has its views read at the
-    cap and grown to its age; its other columns (stage, the shape heads) come from its own age.
-    ``at_ages(rows, ages)``: the rows asked at other ages."""
+    cap and grown to its age. ``at_ages(rows, ages)``: the rows asked at other ages (``ages`` of k times their
+    length: the rows k times over). ``age_columns``: the family's other columns (stage, the shape heads) depend on
+    the age; they then come from the row's own age, in the same ``predict`` call as the views at the cap (one call:
+    the deep model encodes each text once)."""
     ages = np.asarray(ages, dtype=float)
     read = ages if survivors is None else survivors.read_ages(ages, on_chart)
     if np.array_equal(read, ages):
         return predict(rows)
-    out = survivors.grow(predict(at_ages(rows, read)), ages, read)
+    if not age_columns:
+        return survivors.grow(predict(at_ages(rows, read)), ages, read)
+    both = predict(at_ages(rows, np.concatenate([read, ages])))
+    n = len(ages)
+    out = survivors.grow(both.iloc[:n].reset_index(drop=True), ages, read)
     others = [c for c in out.columns if c not in VIEW_COLUMNS]
-    if others:
-        own = predict(rows)
-        out[others] = own[others].to_numpy()
+    out[others] = both.iloc[n:][others].to_numpy()
     return out
 
 
 def requests_at_ages(requests: Mapping[str, Any] | pd.DataFrame, ages: np.ndarray) -> Mapping[str, Any] | pd.DataFrame:
-    """Request rows (a DataFrame or a mapping of columns) asked at other ages (``age_days`` replaced, a copy)."""
+    """Request rows (a DataFrame or a mapping of columns) asked at ``ages`` (``age_days`` replaced, a copy; ``ages``
+    of k times their length: the rows k times over)."""
+    ages = np.asarray(ages, dtype=float)
     if isinstance(requests, pd.DataFrame):
-        return requests.assign(age_days=np.asarray(ages, dtype=float))
-    return {**requests, "age_days": list(np.asarray(ages, dtype=float))}
+        times = len(ages) // max(len(requests), 1)
+        stacked = requests if times == 1 else pd.concat([requests] * times, ignore_index=True)
+        return stacked.assign(age_days=ages)
+    times = len(ages) // max(len(requests["age_days"]), 1)
+    return {**{key: list(values) * times for key, values in requests.items()}, "age_days": list(ages)}
 
 
 def snapshots_at_ages(rows: pd.DataFrame, ages: np.ndarray) -> pd.DataFrame:
-    """Snapshot rows observed at other ages (``observed_at`` = ``published_at`` + ``ages`` days)."""
-    return rows.assign(observed_at=rows["published_at"] + pd.to_timedelta(np.asarray(ages, dtype=float), unit="D"))
+    """Snapshot rows observed at ``ages`` (``observed_at`` = ``published_at`` + ``ages`` days; ``ages`` of k times
+    their length: the rows k times over)."""
+    ages = np.asarray(ages, dtype=float)
+    times = len(ages) // max(len(rows), 1)
+    stacked = rows if times == 1 else pd.concat([rows] * times, ignore_index=True)
+    return stacked.assign(observed_at=stacked["published_at"] + pd.to_timedelta(ages, unit="D"))
 
 
 def snapshot_ages(rows: pd.DataFrame) -> np.ndarray:

@@ -283,7 +283,7 @@ class Bundle:
                 return family.predict(model, X, rows)
 
         return read_with_survivors(self.survivors, predict, requests, np.asarray(requests["age_days"], dtype=float),
-                                   on_chart_flags(requests), requests_at_ages)
+                                   on_chart_flags(requests), requests_at_ages, family.age_columns)
 
     def predict_observed(self, snapshots: pd.DataFrame, model_type: str, history: pd.DataFrame | None = None,
                          calibrated: bool = True, every_observation: bool = False, on_chart: bool | None = None
@@ -299,7 +299,7 @@ class Bundle:
         from videoperf.data.population import training_population
         from videoperf.lifecycle.metrics import last_observation
 
-        model = self.model(model_type)
+        model, family = self.model(model_type), FAMILIES[model_type]
         last = (snapshots if every_observation else last_observation(snapshots)).reset_index(drop=True)
         observed = (history if history is not None else snapshots).sort_values(["video_id", "observed_at"])
         history_table = self.features.channel_history(observed.reset_index(drop=True))
@@ -307,9 +307,9 @@ class Bundle:
         if on_chart is None:
             on_chart = training_population(snapshots)["name"] == "trending_chart"
         ages = snapshot_ages(last)
-        out = read_with_survivors(self.survivors, lambda rows: FAMILIES[model_type].predict(
+        out = read_with_survivors(self.survivors, lambda rows: family.predict(
             model, X if rows is last else self.features.transform(rows, history=history_table), rows),
-            last, ages, np.full(len(last), bool(on_chart)), snapshots_at_ages)
+            last, ages, np.full(len(last), bool(on_chart)), snapshots_at_ages, family.age_columns)
         calibration = self.calibration.get(model_type) if calibrated else None
         if calibration is not None:
             from videoperf.models.calibration import calibrate_frame

@@ -124,4 +124,4 @@ def load(folder: Path, manifest: dict[str, Any]) -> DeepModel:
 
 
 FAMILY = ModelFamily(name=FAMILY_NAME, artifact=ARTIFACT, libraries=LIBRARIES, fit=fit, predict=predict,
-                     save=save, load=load, extra_files=(SCALER_FILE, STAGE_FILE))
+                     save=save, load=load, extra_files=(SCALER_FILE, STAGE_FILE), age_columns=True)
